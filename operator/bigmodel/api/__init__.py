@@ -1,0 +1,1 @@
+"""pydantic models of the CRDs (spec and status) and CRD generation."""

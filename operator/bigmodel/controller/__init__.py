@@ -1,0 +1,1 @@
+"""kopf handlers (thin) and reconcile decisions (pure), one module per kind."""

@@ -1,0 +1,1 @@
+"""Pure builders: a resource spec in, the child objects (pods, services, ...) out."""

@@ -1,0 +1,1 @@
+"""Code that runs inside training pods: step timer, metrics endpoint, example trainer."""

@@ -1,0 +1,1 @@
+"""A local Kubernetes API and process kubelet for development and tests (one machine)."""

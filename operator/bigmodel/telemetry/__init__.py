@@ -1,0 +1,1 @@
+"""T_i, T and S: collection from pods, aggregation and Prometheus export."""
