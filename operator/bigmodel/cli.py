@@ -62,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="watch only this namespace (repeatable); default: all namespaces",
     )
     p.add_argument("--health-port", type=int, default=8081, help="port of /healthz (default 8081)")
-    p.add_argument(
-        "--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)"
-    )
+    p.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)")
     p.set_defaults(func=_cmd_run)
     return parser
 

@@ -1,0 +1,29 @@
+"""Start the operator: kopf with our handlers, a health endpoint and a metrics endpoint."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import kopf
+import prometheus_client
+
+logger = logging.getLogger("bigmodel")
+
+
+def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int) -> int:
+    """Run until SIGINT/SIGTERM against KUBECONFIG or the in-cluster configuration."""
+    # Importing the handler modules registers them with kopf's default registry.
+    from bigmodel.controller import settings  # noqa: F401
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    prometheus_client.start_http_server(metrics_port)
+    scope = f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces"
+    logger.info("starting: %s, /healthz on :%d, /metrics on :%d", scope, health_port, metrics_port)
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz",
+    )
+    return 0
