@@ -1,1 +1,47 @@
-"""pydantic models of the CRDs (spec and status) and CRD generation."""
+"""pydantic models of the CRDs (spec and status) and CRD generation.
+
+The models are the source of truth of the API: `bigmodel crds` writes `crds/` from them, and
+the controller parses bodies with `parse_resource`."""
+
+from bigmodel.api.common import API_VERSION, GROUP, VERSION
+from bigmodel.api.job import (
+    BigModelJob,
+    BigModelJobSpec,
+    BigModelJobStatus,
+    CleanPodPolicy,
+    JobPhase,
+    RestartPolicy,
+)
+from bigmodel.api.parsing import InvalidResourceError, error_messages, parse_resource
+from bigmodel.api.service import (
+    BigModelService,
+    BigModelServiceSpec,
+    BigModelServiceStatus,
+    ScalingMetric,
+    ServicePhase,
+    ServingRuntime,
+)
+from bigmodel.api.status import Condition, ConditionStatus
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "BigModelJob",
+    "BigModelJobSpec",
+    "BigModelJobStatus",
+    "BigModelService",
+    "BigModelServiceSpec",
+    "BigModelServiceStatus",
+    "CleanPodPolicy",
+    "Condition",
+    "ConditionStatus",
+    "InvalidResourceError",
+    "JobPhase",
+    "RestartPolicy",
+    "ScalingMetric",
+    "ServicePhase",
+    "ServingRuntime",
+    "error_messages",
+    "parse_resource",
+]

@@ -1,0 +1,204 @@
+"""BigModelService: a model served over HTTP by a scalable set of replicas."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from bigmodel.api.common import ApiModel, IntOrPercent, defaulted, rule, validations
+from bigmodel.api.core import LongString, PodOptions
+from bigmodel.api.status import ResourceStatus
+from bigmodel.api.telemetry import TelemetrySpec
+
+MAX_REPLICAS = 1000
+
+
+class ServingRuntime(StrEnum):
+    """Which server runs in the replicas."""
+
+    TORCH = "torch"
+    VLLM = "vllm"
+    CUSTOM = "custom"
+
+
+class ScalingMetric(StrEnum):
+    """The measurement autoscaling keeps at its target."""
+
+    SERVICE_QUALITY = "serviceQuality"
+    LATENCY = "latency"
+    IN_FLIGHT = "inFlight"
+
+
+class ServicePhase(StrEnum):
+    """Lifecycle phase of a BigModelService."""
+
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
+class ModelSource(ApiModel):
+    """The model the server loads."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Model name clients request (the OpenAI `model` field)."""
+    uri: str | None = Field(None, min_length=1, max_length=2048)
+    """Where the weights are: a Hugging Face id, a path in the container (e.g. on a mounted
+    volume) or a URL the runtime understands; default: name."""
+
+
+class Autoscaling(ApiModel):
+    """Scale replicas between minReplicas and maxReplicas to keep a measurement at a target."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.minReplicas <= self.maxReplicas",
+                "minReplicas must be less than or equal to maxReplicas",
+                field_path=".minReplicas",
+            )
+        )
+    )
+
+    min_replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
+    """Fewest replicas."""
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
+    """Most replicas."""
+    metric: ScalingMetric = ScalingMetric.SERVICE_QUALITY
+    """serviceQuality: S, requests per second per replica (scale up below target); latency:
+    mean request seconds T (scale up above target); inFlight: concurrent requests per replica
+    (scale up above target)."""
+    target: float = Field(gt=0)
+    """Target value of the metric, in its unit."""
+    scale_up_stabilization_seconds: int = Field(0, ge=0, le=3600)
+    """Seconds the metric must call for more replicas before scaling up."""
+    scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
+    """Seconds the metric must call for fewer replicas before scaling down."""
+
+
+class Probe(ApiModel):
+    """An HTTP probe of the server."""
+
+    path: str | None = Field(None, max_length=1024, pattern=r"^/")
+    """HTTP path; default: the runtime's health path."""
+    period_seconds: int = Field(10, ge=1, le=300)
+    """Seconds between probes."""
+    timeout_seconds: int = Field(5, ge=1, le=300)
+    """Seconds after which a probe fails."""
+    failure_threshold: int = Field(3, ge=1, le=100)
+    """Consecutive failures that count as failed."""
+
+
+class RollingUpdate(ApiModel):
+    """How a changed spec rolls out over the replicas (as a Deployment's rolling update)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!(string(self.maxSurge) in ['0', '0%']"
+                " && string(self.maxUnavailable) in ['0', '0%'])",
+                "maxSurge and maxUnavailable cannot both be 0",
+            )
+        )
+    )
+
+    max_surge: IntOrPercent = "25%"
+    """Replicas created above the desired count during an update."""
+    max_unavailable: IntOrPercent = "25%"
+    """Replicas that may be unavailable during an update."""
+
+
+class BigModelServiceSpec(PodOptions):
+    """Desired state of a BigModelService."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.runtime != 'custom' || (has(self.image) && has(self.command)"
+                " && size(self.command) > 0)",
+                "runtime custom needs image and command",
+                field_path=".command",
+                reason="FieldValueRequired",
+            ),
+            rule(
+                "self.runtime == 'custom' || has(self.model)",
+                "runtimes torch and vllm need model",
+                field_path=".model",
+                reason="FieldValueRequired",
+            ),
+            rule(
+                "self.runtime != 'vllm' || self.gpusPerReplica >= 1",
+                "runtime vllm needs gpusPerReplica >= 1 (its tensor parallel size)",
+                field_path=".gpusPerReplica",
+            ),
+            rule(
+                "!(has(self.replicas) && has(self.autoscaling))",
+                "set either replicas or autoscaling, not both",
+                field_path=".replicas",
+            ),
+        )
+    )
+
+    runtime: ServingRuntime = ServingRuntime.TORCH
+    """torch: this project's server; vllm: OpenAI-compatible vLLM, tensor parallel over the
+    replica's GPUs; custom: your image and command."""
+    image: str | None = Field(None, min_length=1, max_length=1024)
+    """Container image; default: the operator's image for the runtime."""
+    command: list[LongString] = Field(default_factory=list, max_length=64)
+    """Server command (required for custom; replaces the runtime's command otherwise)."""
+    args: list[LongString] = Field(default_factory=list, max_length=256)
+    """Arguments appended to the command."""
+    model: ModelSource | None = None
+    """The model to serve (required for torch and vllm)."""
+    replicas: int | None = Field(None, ge=0, le=MAX_REPLICAS)
+    """Fixed number of replicas (default 1); also set by `kubectl scale` and HPA. Not with
+    autoscaling."""
+    autoscaling: Autoscaling | None = None
+    """Scale on measured load instead of a fixed replica count."""
+    gpus_per_replica: int = Field(0, ge=0, le=16)
+    """nvidia.com/gpu per replica."""
+    port: int = Field(8000, ge=1024, le=65535)
+    """HTTP port of the server (also serves /metrics)."""
+    readiness_probe: Probe = defaulted(Probe)
+    """When a replica receives traffic."""
+    liveness_probe: Probe = defaulted(Probe)
+    """When a replica is restarted."""
+    startup_timeout_seconds: int = Field(600, ge=10, le=7200)
+    """Seconds a replica may take to load the model before liveness probes start."""
+    rolling_update: RollingUpdate = defaulted(RollingUpdate)
+    """How updates roll out."""
+    telemetry: TelemetrySpec = defaulted(TelemetrySpec)
+    """Averaging window and straggler detection of replica request times."""
+
+
+class BigModelServiceStatus(ResourceStatus):
+    """Observed state of a BigModelService."""
+
+    phase: ServicePhase | None = None
+    """Pending, Progressing, Ready or Failed."""
+    replicas: int = Field(0, ge=0)
+    """Replicas that exist (the scale subresource's status.replicas)."""
+    ready_replicas: int = Field(0, ge=0)
+    """Replicas passing their readiness probe."""
+    url: str | None = Field(None, max_length=2048)
+    """In-cluster URL of the service."""
+    selector: str | None = Field(None, max_length=4096)
+    """Label selector of the replicas' pods, as a string (for the scale subresource)."""
+
+
+class BigModelService(ApiModel):
+    """A model served over HTTP by replicas behind a ClusterIP Service."""
+
+    api_version: Literal["bigmodel.dev/v1alpha1"] = "bigmodel.dev/v1alpha1"
+    """APIVersion of the object."""
+    kind: Literal["BigModelService"] = "BigModelService"
+    """Kind of the object."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Standard object metadata."""
+    spec: BigModelServiceSpec
+    """Desired state."""
+    status: BigModelServiceStatus = Field(default_factory=BigModelServiceStatus)
+    """Observed state, written by the operator."""

@@ -1,0 +1,52 @@
+"""Telemetry settings (spec) and the T_i / T / S summary written into status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from bigmodel.api.common import LIST_SET, ApiModel, list_map
+
+MAX_PER_NODE = 32
+"""How many nodes (or replicas) status lists individually; the slowest come first."""
+
+
+class TelemetrySpec(ApiModel):
+    """How the operator judges the measured task times T_i."""
+
+    straggler_threshold: float = Field(0.75, ge=0.05, le=1.0)
+    """A node is a straggler when its speed 1/T_i is below this fraction of the median speed
+    (0.75: about 33% slower than the median node)."""
+    window_seconds: int = Field(60, ge=5, le=3600)
+    """Seconds of recent measurements that averages and straggler detection look at."""
+
+
+class NodeTelemetry(ApiModel):
+    """The latest task time of one node (job) or replica (service)."""
+
+    name: str = Field(max_length=253)
+    """Pod name."""
+    task_seconds: float = Field(ge=0)
+    """T_i: seconds of its latest unit of work (a training step, or the mean request)."""
+
+
+class TelemetrySummary(ApiModel):
+    """T_i, T and S as last collected from the pods."""
+
+    n: int = Field(0, ge=0)
+    """Number of nodes (replicas) that reported a task time."""
+    total_task_seconds: float | None = Field(None, ge=0)
+    """T = sum of T_i, in seconds."""
+    service_quality: float | None = Field(None, ge=0)
+    """S = (1/n) * sum of 1/T_i, in tasks per second."""
+    slowest_node: str | None = Field(None, max_length=253)
+    """Pod with the largest T_i."""
+    stragglers: list[str] = Field(default_factory=list, max_length=1024, json_schema_extra=LIST_SET)
+    """Pods currently detected as stragglers."""
+    updated_at: datetime | None = None
+    """When these values were collected."""
+    per_node: list[NodeTelemetry] = Field(
+        default_factory=list, max_length=MAX_PER_NODE, json_schema_extra=list_map("name")
+    )
+    """T_i of the slowest nodes, slowest first (at most 32)."""

@@ -1,0 +1,18 @@
+"""Deterministic names of a job's children; the API bounds make them fit Kubernetes limits."""
+
+from __future__ import annotations
+
+
+def service_name(job: str) -> str:
+    """The headless Service that gives node pods their DNS names (the pods' subdomain)."""
+    return job
+
+
+def node_pod_name(job: str, rank: int) -> str:
+    """Pod (and hostname) of node `rank`: `<job>-node-<rank>`."""
+    return f"{job}-node-{rank}"
+
+
+def node_address(job: str, namespace: str, rank: int) -> str:
+    """DNS name of node `rank` inside the cluster: `<pod>.<service>.<namespace>.svc`."""
+    return f"{node_pod_name(job, rank)}.{service_name(job)}.{namespace}.svc"

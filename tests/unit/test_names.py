@@ -1,0 +1,25 @@
+"""Child names: deterministic, and within Kubernetes' 63-character label limit."""
+
+from __future__ import annotations
+
+import re
+
+from bigmodel.api.job import MAX_NAME_LENGTH, MAX_NODES
+from bigmodel.manifests.names import node_address, node_pod_name, service_name
+
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def test_pods_are_job_node_rank_under_a_service_named_like_the_job() -> None:
+    assert (node_pod_name("llama", 12), service_name("llama")) == ("llama-node-12", "llama")
+
+
+def test_the_longest_allowed_name_and_highest_rank_fit_a_dns_label() -> None:
+    job = "j" * MAX_NAME_LENGTH
+    for name in (service_name(job), node_pod_name(job, MAX_NODES - 1)):
+        assert len(name) <= 63
+        assert DNS1035.match(name), name
+
+
+def test_node_address_is_pod_dot_service_in_the_namespace() -> None:
+    assert node_address("llama", "ml", 1) == "llama-node-1.llama.ml.svc"
