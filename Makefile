@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+LINT_PATHS := operator tests $(wildcard benchmarks)
 
 .PHONY: help venv test lint format crds clean
 
@@ -23,13 +24,13 @@ $(STAMP): pyproject.toml scripts/install-k8s-tools.sh
 venv: $(STAMP)  ## create .venv with the project, its extras, kubectl and helm
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 format: $(STAMP)  ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix operator tests benchmarks
-	$(BIN)/ruff format operator tests benchmarks
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
