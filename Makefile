@@ -35,8 +35,8 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
 
-crds: $(STAMP)  ## regenerate crds/ from the API models
-	$(BIN)/bigmodel crds --out crds
+crds: $(STAMP)  ## regenerate crds/ and docs/api-reference.md from the API models
+	$(BIN)/bigmodel crds --out crds --reference docs/api-reference.md
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -16,10 +16,16 @@ def _cmd_version(args: argparse.Namespace) -> int:
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
-    from bigmodel.api.crds import write_crds
+    from bigmodel.api.crds import crds, write_crds
+    from bigmodel.api.reference import render
 
     for path in write_crds(Path(args.out)):
         print(path)
+    if args.reference:
+        reference = Path(args.reference)
+        reference.parent.mkdir(parents=True, exist_ok=True)
+        reference.write_text(render(crds()))
+        print(reference)
     return 0
 
 
@@ -46,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("crds", help="write the CustomResourceDefinition YAML files")
     p.add_argument("--out", default="crds", help="directory to write into (default: crds)")
+    p.add_argument("--reference", metavar="FILE", help="also write the Markdown API reference")
     p.set_defaults(func=_cmd_crds)
 
     p = sub.add_parser(
@@ -64,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--health-port", type=int, default=8081, help="port of /healthz (default 8081)")
     p.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)")
     p.set_defaults(func=_cmd_run)
+
     return parser
 
 
