@@ -1,0 +1,77 @@
+"""The pod's /metrics text: valid Prometheus exposition with the contracted names."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bigmodel.runtime.exposition import (
+    LOCAL_RANK_STEP_SECONDS,
+    METRIC_NAMES,
+    NODE_STEP_SECONDS,
+    NODE_STEP_SECONDS_EWMA,
+    STEP_SECONDS,
+    STEPS_TOTAL,
+    TRAINING_LOSS,
+    render,
+)
+from bigmodel.runtime.stats import BUCKETS, RankStats, observe, with_loss
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _samples(text: str) -> Samples:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _node() -> dict[int, RankStats]:
+    rank0 = observe(observe(RankStats(), 0.010), 0.012)
+    rank1 = with_loss(observe(RankStats(), 0.030), 1.5)
+    return {0: rank0, 1: rank1}
+
+
+def test_every_family_parses_and_is_a_contracted_name() -> None:
+    families = {f.name for f in text_string_to_metric_families(render(_node()))}
+    # The parser names a counter's family without its _total suffix.
+    assert {f + "_total" if f + "_total" in METRIC_NAMES else f for f in families} == set(
+        METRIC_NAMES
+    )
+
+
+def test_node_gauges_take_the_slowest_local_rank() -> None:
+    samples = _samples(render(_node()))
+    assert samples[(NODE_STEP_SECONDS, ())] == 0.030
+    assert samples[(NODE_STEP_SECONDS_EWMA, ())] == 0.030
+    assert samples[(LOCAL_RANK_STEP_SECONDS, (("local_rank", "0"),))] == 0.012
+    assert samples[(LOCAL_RANK_STEP_SECONDS, (("local_rank", "1"),))] == 0.030
+
+
+def test_counter_and_loss() -> None:
+    samples = _samples(render(_node()))
+    assert samples[(STEPS_TOTAL, ())] == 2
+    assert samples[(TRAINING_LOSS, ())] == 1.5
+
+
+def test_histogram_is_cumulative_over_all_local_ranks_with_fixed_buckets() -> None:
+    samples = _samples(render(_node()))
+    buckets = {labels[0][1]: v for (name, labels), v in samples.items() if name.endswith("_bucket")}
+    assert len(buckets) == len(BUCKETS) + 1
+    assert buckets["0.01"] == 1 and buckets["0.02"] == 2 and buckets["+Inf"] == 3
+    assert samples[(STEP_SECONDS + "_count", ())] == 3
+    assert samples[(STEP_SECONDS + "_sum", ())] == 0.052
+
+
+def test_before_any_step_gauges_are_absent_not_zero() -> None:
+    samples = _samples(render({0: RankStats(), 1: RankStats()}))
+    names = {name for name, _ in samples}
+    assert NODE_STEP_SECONDS not in names and LOCAL_RANK_STEP_SECONDS not in names
+    assert TRAINING_LOSS not in names
+    assert samples[(STEPS_TOTAL, ())] == 0
+    assert samples[(STEP_SECONDS + "_count", ())] == 0
+
+
+def test_an_empty_node_still_renders_valid_text() -> None:
+    assert _samples(render({}))[(STEPS_TOTAL, ())] == 0
