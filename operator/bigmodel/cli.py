@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bigmodel import __version__
+from bigmodel.sandbox import up as sandbox_up
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)")
     p.set_defaults(func=_cmd_run)
 
+    sandbox_up.add_parser(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("version", "crds", "run"):
+    for command in ("version", "crds", "run", "sandbox"):
         assert command in out
 
 

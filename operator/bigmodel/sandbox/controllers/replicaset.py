@@ -1,0 +1,95 @@
+"""The ReplicaSet controller: keeps `spec.replicas` active pods and reports their status."""
+
+from __future__ import annotations
+
+import copy
+
+from bigmodel.sandbox.cluster import Cluster
+from bigmodel.sandbox.controllers import (
+    Controller,
+    controller_of,
+    is_active,
+    is_ready,
+    owner_reference,
+)
+from bigmodel.sandbox.store import Obj
+
+RS_KEY = "replicasets.apps"
+
+
+def deletion_order(pods: list[Obj]) -> list[Obj]:
+    """Pods to delete first when scaling down: unscheduled, then not ready, newest first."""
+
+    def rank(pod: Obj) -> tuple[bool, bool, str]:
+        return (
+            bool(pod.get("spec", {}).get("nodeName")),
+            is_ready(pod),
+            "".join(chr(255 - ord(c)) for c in pod["metadata"].get("creationTimestamp", "")),
+        )
+
+    return sorted(pods, key=rank)
+
+
+def replica_set_status(rs: Obj, active: list[Obj]) -> Obj:
+    """replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, observedGeneration."""
+    ready = sum(1 for p in active if is_ready(p))
+    return {
+        "replicas": len(active),
+        "fullyLabeledReplicas": len(active),
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "observedGeneration": rs["metadata"].get("generation", 1),
+    }
+
+
+def pod_from_template(rs: Obj) -> Obj:
+    """A new pod of a ReplicaSet (named by the API server from `<rs>-`)."""
+    template = copy.deepcopy(rs["spec"]["template"])
+    meta = template.get("metadata") or {}
+    meta.pop("name", None)
+    meta["generateName"] = rs["metadata"]["name"] + "-"
+    meta["ownerReferences"] = [owner_reference(rs)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec", {})}
+
+
+class ReplicaSetController(Controller):
+    """Creates and deletes pods of ReplicaSets, reacting to ReplicaSet and pod events."""
+
+    user_agent = "sandbox-replicaset-controller"
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.replicasets = cluster.resource("apps", "v1", "replicasets")
+        self.pods = cluster.resource("", "v1", "pods")
+        super().__init__(cluster, [self.replicasets, self.pods])
+
+    async def handle(self, key: str, kind: str, obj: Obj) -> None:
+        """Sync the ReplicaSet that changed, or the one that controls the pod that changed."""
+        if key == RS_KEY:
+            if kind != "DELETED":
+                self.sync(obj)
+            return
+        owner = controller_of(obj, "ReplicaSet")
+        found = self.cluster.store.by_uid(owner) if owner else None
+        if found is not None and found[0] == RS_KEY:
+            self.sync(found[1])
+
+    def sync(self, rs: Obj) -> None:
+        """Create or delete pods towards spec.replicas, then write the status."""
+        meta = rs["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        ns = meta["namespace"]
+        pods = [o for k, o in self.cluster.store.dependents(meta["uid"]) if k == "pods"]
+        active = [p for p in pods if is_active(p)]
+        missing = int(rs["spec"].get("replicas", 1)) - len(active)
+        for _ in range(missing):
+            self.cluster.create(self.pods, ns, pod_from_template(rs), user_agent=self.user_agent)
+        for pod in deletion_order(active)[: max(0, -missing)]:
+            self.cluster.delete(self.pods, ns, pod["metadata"]["name"])
+        live = self.cluster.store.get(RS_KEY, ns, meta["name"])
+        if live is None:
+            return
+        pods = [o for k, o in self.cluster.store.dependents(meta["uid"]) if k == "pods"]
+        self.write(
+            self.replicasets, live, replica_set_status(live, [p for p in pods if is_active(p)])
+        )

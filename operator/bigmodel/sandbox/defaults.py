@@ -1,0 +1,89 @@
+"""Defaults kube-apiserver fills into built-in objects on create (the ones clients rely on)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+Obj = dict[str, Any]
+_cluster_ips = itertools.count(10)
+
+
+def _pod(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount", "default"))
+    for c in [*spec.get("containers", ()), *spec.get("initContainers", ())]:
+        tag = c.get("image", "").rpartition(":")[2]
+        c.setdefault("imagePullPolicy", "Always" if tag in ("", "latest") else "IfNotPresent")
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        for port in c.get("ports", ()):
+            port.setdefault("protocol", "TCP")
+    obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+def _service(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if "clusterIP" not in spec:
+        n = next(_cluster_ips)
+        spec["clusterIP"] = f"127.96.{n // 250}.{n % 250 + 1}"  # on the host loopback
+    spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    for port in spec.get("ports", ()):
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+    obj["status"] = {"loadBalancer": {}}
+
+
+def _secret(obj: Obj) -> None:
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None) or {}
+    data = obj.setdefault("data", {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def _namespace(obj: Obj) -> None:
+    name = obj["metadata"]["name"]
+    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    obj["spec"] = {"finalizers": ["kubernetes"]}
+    obj["status"] = {"phase": "Active"}
+
+
+def _workload(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    if obj["kind"] == "Deployment":
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.setdefault(
+            "strategy",
+            {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+        )
+    obj["status"] = {}
+
+
+_BY_KIND: dict[str, Callable[[Obj], None]] = {
+    "Pod": _pod,
+    "Service": _service,
+    "Secret": _secret,
+    "Namespace": _namespace,
+    "Deployment": _workload,
+    "ReplicaSet": _workload,
+}
+
+
+def apply_create_defaults(obj: Obj) -> None:
+    """Fill in a new built-in object's defaults and initial status, in place."""
+    fill = _BY_KIND.get(obj.get("kind", ""))
+    if fill is not None:
+        fill(obj)

@@ -1,0 +1,71 @@
+"""One running sandbox: cluster state, HTTP server, nodes, controllers and kubeconfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bigmodel.sandbox.apiserver import ApiServer
+from bigmodel.sandbox.cluster import Cluster
+from bigmodel.sandbox.controllers import Controller
+from bigmodel.sandbox.controllers.deployment import DeploymentController
+from bigmodel.sandbox.controllers.endpoints import EndpointsController
+from bigmodel.sandbox.controllers.replicaset import ReplicaSetController
+from bigmodel.sandbox.kubeconfig import write_kubeconfig
+from bigmodel.sandbox.kubelet import ProcessAgent
+from bigmodel.sandbox.network import HostsFile, ServiceProxy
+from bigmodel.sandbox.nodes import NodeAgent, NodeHost, SimulatedAgent
+
+
+class Sandbox:
+    """Start and stop a sandbox on the running event loop."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        kubeconfig: Path,
+        nodes: int = 0,
+        gpus_per_node: int = 0,
+        simulated_nodes: int = 0,
+        port: int = 0,
+        history: int = 20_000,
+        restart_backoff: float = 10.0,
+    ) -> None:
+        self.state_dir = state_dir
+        self.kubeconfig = kubeconfig
+        self.port = port
+        self.cluster = Cluster(history)
+        self.server = ApiServer(self.cluster, state_dir)
+        self.url = ""
+        hosts = HostsFile(state_dir / "network" / "hosts")
+        self.proxy = ServiceProxy()
+        self.kubelet = ProcessAgent(
+            self.cluster, state_dir, hosts, kubeconfig, nodes, gpus_per_node, restart_backoff
+        )
+        agents: list[NodeAgent] = [self.kubelet]
+        if simulated_nodes:
+            agents.append(SimulatedAgent(simulated_nodes, gpus_per_node))
+        self.node_host = NodeHost(self.cluster, agents)
+        self.controllers: list[Controller] = [
+            EndpointsController(self.cluster, hosts, self.proxy),
+            ReplicaSetController(self.cluster),
+            DeploymentController(self.cluster),
+        ]
+
+    async def start(self) -> str:
+        """Listen, write the kubeconfig, start controllers and nodes; returns the server URL."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.url = await self.server.start(port=self.port)
+        write_kubeconfig(self.kubeconfig, self.url)
+        self.kubelet.start(int(self.url.rsplit(":", 1)[1]))
+        for controller in self.controllers:
+            controller.start()
+        self.node_host.start()
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop controllers, every pod process, the service proxy and the server."""
+        for controller in self.controllers:
+            await controller.stop()
+        await self.node_host.stop()
+        self.proxy.close()
+        await self.server.stop()

@@ -1,0 +1,102 @@
+"""Run a sandbox for tests: `with start_sandbox(dir) as sb: sb.kubectl("get", "pods")`.
+
+The sandbox runs as `bigmodel sandbox up` in a subprocess (the same entry point a user starts),
+so tests exercise exactly what users run. kubectl and helm are looked up next to the Python
+interpreter first (where `make` installs them into .venv/bin), then on PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+READY = "sandbox ready at "
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    """Path of a client binary: next to this interpreter, else on PATH, else the bare name."""
+    local = BIN / name
+    return str(local) if local.exists() else shutil.which(name) or name
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox started as a subprocess: its kubeconfig, state dir and URL."""
+
+    kubeconfig: Path
+    state_dir: Path
+    url: str
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this sandbox (stdout/stderr captured as text)."""
+        return subprocess.run(
+            [tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the real helm against this sandbox; raises when it fails."""
+        return subprocess.run(
+            [tool("helm"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+
+    def env(self) -> dict[str, str]:
+        """The environment of a client process that should use this sandbox."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+    """The sandbox's URL once its log says it is ready; raises if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith(READY):
+                return line.split()[-1]
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandbox exited {proc.returncode}: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"sandbox not ready after {timeout:.0f} s: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def start_sandbox(state_dir: Path, *options: str, timeout: float = 60) -> Iterator[RunningSandbox]:
+    """Run `bigmodel sandbox up` until the block ends; its output goes to STATE_DIR/sandbox.log."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = state_dir / "kubeconfig"
+    log = state_dir / "sandbox.log"
+    command = [str(BIN / "bigmodel"), "sandbox", "up", "--state-dir", str(state_dir)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--kubeconfig", str(kubeconfig), *options],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = _wait_ready(proc, log, timeout)
+        yield RunningSandbox(kubeconfig, state_dir, url)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

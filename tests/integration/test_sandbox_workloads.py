@@ -1,0 +1,127 @@
+"""Deployments, ReplicaSets and Services in the sandbox, with real processes and kubectl."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
+
+pytestmark = pytest.mark.integration
+
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: python:3.11
+        # every replica serves its own name and VERSION, on the same port
+        command: [sh, -c, 'echo "$(POD_NAME) $(VERSION)" > /www/index.html &&
+                  exec python -m http.server 8000 --directory /www']
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: VERSION, value: one}
+        ports: [{name: http, containerPort: 8000}]
+        readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+        volumeMounts: [{name: www, mountPath: /www}]
+      volumes: [{name: www, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: http}]
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A private sandbox with 2 process nodes."""
+    with start_sandbox(tmp_path_factory.mktemp("workloads"), "--nodes", "2") as running:
+        yield running
+
+
+@pytest.fixture
+def ns(cluster: RunningSandbox) -> Iterator[str]:
+    """A fresh namespace for one test."""
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def get(sandbox: RunningSandbox, ns: str, *what: str) -> Any:
+    """kubectl get ... -o json, parsed."""
+    return json.loads(sandbox.kubectl("get", "-n", ns, *what, "-o", "json").stdout)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll until `check()` is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s")
+
+
+def answers(url: str, tries: int = 12) -> set[str]:
+    """The distinct bodies of `tries` requests."""
+    bodies = set()
+    for _ in range(tries):
+        with urllib.request.urlopen(url, timeout=5) as response:
+            bodies.add(response.read().decode().strip())
+    return bodies
+
+
+def rollout(sandbox: RunningSandbox, ns: str) -> None:
+    """`kubectl rollout status` returns successfully."""
+    done = sandbox.kubectl("rollout", "status", "deploy/web", "-n", ns, "--timeout=90s")
+    assert "successfully rolled out" in done.stdout
+
+
+def test_a_deployment_serves_behind_a_service_rolls_scales_and_cascades(
+    cluster: RunningSandbox, ns: str
+) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=textwrap.dedent(WEB))
+    rollout(cluster, ns)
+    service = get(cluster, ns, "service", "web")
+    url = f"http://{service['spec']['clusterIP']}:8080/"
+    pods = {p["metadata"]["name"] for p in get(cluster, ns, "pods", "-l", "app=web")["items"]}
+    assert answers(url) == {f"{name} one" for name in pods}
+    endpoints = get(cluster, ns, "endpoints", "web")
+    assert len(endpoints["subsets"][0]["addresses"]) == 2
+    assert endpoints["subsets"][0]["ports"][0]["port"] == 8000
+
+    cluster.kubectl("set", "env", "deploy/web", "-n", ns, "VERSION=two")
+    rollout(cluster, ns)
+    status = get(cluster, ns, "deployment", "web")["status"]
+    assert (status["updatedReplicas"], status["availableReplicas"]) == (2, 2)
+    assert status["observedGeneration"] == 2
+    assert {body.split()[1] for body in answers(url)} == {"two"}
+    sets = get(cluster, ns, "replicasets")["items"]
+    assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 2]
+    assert all("pod-template-hash" in rs["metadata"]["labels"] for rs in sets)
+
+    cluster.kubectl("scale", "deploy/web", "-n", ns, "--replicas=3")
+    rollout(cluster, ns)
+    assert len(answers(url, tries=20)) == 3
+
+    cluster.kubectl("delete", "deploy/web", "-n", ns, "--wait=true", "--timeout=60s")
+    wait_for(lambda: not get(cluster, ns, "pods")["items"])
+    assert get(cluster, ns, "replicasets")["items"] == []
