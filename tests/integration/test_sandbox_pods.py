@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
+from bigmodel.sandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,29 +37,9 @@ def ns(cluster: RunningSandbox) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
-def apply(sandbox: RunningSandbox, ns: str, manifest: str) -> None:
-    """kubectl apply a YAML document in `ns`."""
-    sandbox.kubectl("apply", "-n", ns, "-f", "-", input=textwrap.dedent(manifest))
-
-
-def get(sandbox: RunningSandbox, ns: str, *what: str) -> Any:
-    """kubectl get ... -o json, parsed."""
-    return json.loads(sandbox.kubectl("get", "-n", ns, *what, "-o", "json").stdout)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll until `check()` is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s")
-
-
 def phase(sandbox: RunningSandbox, ns: str, pod: str) -> str:
     """A pod's phase."""
-    return str(get(sandbox, ns, "pod", pod).get("status", {}).get("phase"))
+    return str(sandbox.get(ns, "pod", pod).get("status", {}).get("phase"))
 
 
 def pod(name: str, command: list[str], restart: str = "Never") -> str:
@@ -79,18 +58,18 @@ def pod(name: str, command: list[str], restart: str = "Never") -> str:
 
 
 def test_a_pod_succeeds_and_kubectl_logs_shows_its_output(cluster: RunningSandbox, ns: str) -> None:
-    apply(cluster, ns, pod("hello", ["python", "-c", "print('hello from a pod')"]))
+    cluster.apply(ns, pod("hello", ["python", "-c", "print('hello from a pod')"]))
     wait_for(lambda: phase(cluster, ns, "hello") == "Succeeded")
     assert cluster.kubectl("logs", "hello", "-n", ns).stdout == "hello from a pod\n"
-    state = get(cluster, ns, "pod", "hello")["status"]["containerStatuses"][0]["state"]
+    state = cluster.get(ns, "pod", "hello")["status"]["containerStatuses"][0]["state"]
     assert state["terminated"]["exitCode"] == 0
     assert state["terminated"]["reason"] == "Completed"
 
 
 def test_a_pod_exiting_3_fails_with_exit_code_3(cluster: RunningSandbox, ns: str) -> None:
-    apply(cluster, ns, pod("three", ["python", "-c", "raise SystemExit(3)"]))
+    cluster.apply(ns, pod("three", ["python", "-c", "raise SystemExit(3)"]))
     wait_for(lambda: phase(cluster, ns, "three") == "Failed")
-    state = get(cluster, ns, "pod", "three")["status"]["containerStatuses"][0]["state"]
+    state = cluster.get(ns, "pod", "three")["status"]["containerStatuses"][0]["state"]
     assert state["terminated"]["exitCode"] == 3
     assert state["terminated"]["reason"] == "Error"
 
@@ -98,11 +77,11 @@ def test_a_pod_exiting_3_fails_with_exit_code_3(cluster: RunningSandbox, ns: str
 def test_on_failure_restarts_with_back_off_and_keeps_the_previous_log(
     cluster: RunningSandbox, ns: str
 ) -> None:
-    apply(cluster, ns, pod("crash", ["sh", "-c", "echo run; exit 1"], restart="OnFailure"))
+    cluster.apply(ns, pod("crash", ["sh", "-c", "echo run; exit 1"], restart="OnFailure"))
     seen = set()
 
     def restarted_twice() -> bool:
-        status = get(cluster, ns, "pod", "crash")["status"]["containerStatuses"][0]
+        status = cluster.get(ns, "pod", "crash")["status"]["containerStatuses"][0]
         seen.add(status["state"].get("waiting", {}).get("reason"))
         return bool(status["restartCount"] >= 2)
 
@@ -113,8 +92,7 @@ def test_on_failure_restarts_with_back_off_and_keeps_the_previous_log(
 
 
 def test_a_failing_liveness_probe_restarts_the_container(cluster: RunningSandbox, ns: str) -> None:
-    apply(
-        cluster,
+    cluster.apply(
         ns,
         """
         apiVersion: v1
@@ -131,19 +109,18 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: RunningSandbox
     )
 
     def restarts() -> int:
-        status = get(cluster, ns, "pod", "unhealthy")["status"]["containerStatuses"][0]
+        status = cluster.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]
         return int(status["restartCount"])
 
     wait_for(lambda: restarts() >= 1)
-    last = get(cluster, ns, "pod", "unhealthy")["status"]["containerStatuses"][0]["lastState"]
+    last = cluster.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]["lastState"]
     assert last["terminated"]["exitCode"] == 143  # SIGTERM
 
 
 def test_a_container_without_command_fails_with_a_clear_reason(
     cluster: RunningSandbox, ns: str
 ) -> None:
-    apply(
-        cluster,
+    cluster.apply(
         ns,
         """
         apiVersion: v1
@@ -155,7 +132,7 @@ def test_a_container_without_command_fails_with_a_clear_reason(
         """,
     )
     wait_for(lambda: phase(cluster, ns, "nocommand") == "Failed")
-    terminated = get(cluster, ns, "pod", "nocommand")["status"]["containerStatuses"][0]["state"][
+    terminated = cluster.get(ns, "pod", "nocommand")["status"]["containerStatuses"][0]["state"][
         "terminated"
     ]
     assert terminated["reason"] == "StartError"
@@ -173,8 +150,7 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
         "'name': pathlib.Path('/info/name').read_text(), "
         "'init': pathlib.Path('/scratch/from-init').read_text()}))"
     )
-    apply(
-        cluster,
+    cluster.apply(
         ns,
         f"""
         apiVersion: v1
@@ -219,7 +195,7 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
     wait_for(lambda: phase(cluster, ns, "envpod") == "Succeeded")
     out = json.loads(cluster.kubectl("logs", "envpod", "-n", ns, "-c", "main").stdout)
     env = out["env"]
-    status = get(cluster, ns, "pod", "envpod")["status"]
+    status = cluster.get(ns, "pod", "envpod")["status"]
     assert env["MY_IP"] == status["podIP"]
     assert status["podIP"].startswith("127.")
     assert env["COMBINED"] == "hello-envpod"
@@ -235,8 +211,7 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
 def test_a_pod_asking_for_more_gpus_than_any_node_has_stays_pending(
     cluster: RunningSandbox, ns: str
 ) -> None:
-    apply(
-        cluster,
+    cluster.apply(
         ns,
         """
         apiVersion: v1
@@ -249,7 +224,7 @@ def test_a_pod_asking_for_more_gpus_than_any_node_has_stays_pending(
     )
 
     def scheduled_condition() -> Any:
-        conditions = get(cluster, ns, "pod", "greedy").get("status", {}).get("conditions", [])
+        conditions = cluster.get(ns, "pod", "greedy").get("status", {}).get("conditions", [])
         return next((c for c in conditions if c["type"] == "PodScheduled"), None)
 
     condition = wait_for(scheduled_condition)
@@ -271,8 +246,7 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(
         "print('up', flush=True)\n"
         "time.sleep(600)\n"
     )
-    apply(
-        cluster,
+    cluster.apply(
         ns,
         f"""
         apiVersion: v1
@@ -351,7 +325,7 @@ def test_two_torchrun_jobs_on_the_same_port_rendezvous_by_dns_and_complete(
     cluster: RunningSandbox, ns: str
 ) -> None:
     for job in ("alpha", "beta"):
-        apply(cluster, ns, torchrun_job(job))
+        cluster.apply(ns, torchrun_job(job))
     names = [f"{job}-node-{rank}" for job in ("alpha", "beta") for rank in (0, 1)]
     wait_for(
         lambda: all(phase(cluster, ns, n) in ("Succeeded", "Failed") for n in names), timeout=240
@@ -387,8 +361,8 @@ def test_stopping_the_sandbox_leaves_no_process(tmp_path: Path) -> None:
     )
     with start_sandbox(tmp_path, "--nodes", "1") as running:
         running.kubectl("create", "namespace", "stop")
-        apply(running, "stop", pod("sleeper", ["python", "-c", program]))
+        running.apply("stop", pod("sleeper", ["python", "-c", program]))
         wait_for(lambda: "started" in running.kubectl("logs", "sleeper", "-n", "stop").stdout)
-        uid = get(running, "stop", "pod", "sleeper")["metadata"]["uid"]
+        uid = running.get("stop", "pod", "sleeper")["metadata"]["uid"]
         assert len(marked(uid)) == 2  # python and its sleep in another session
     assert marked(uid) == []

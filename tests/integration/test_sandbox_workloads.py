@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
+from bigmodel.sandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,21 +61,6 @@ def ns(cluster: RunningSandbox) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
-def get(sandbox: RunningSandbox, ns: str, *what: str) -> Any:
-    """kubectl get ... -o json, parsed."""
-    return json.loads(sandbox.kubectl("get", "-n", ns, *what, "-o", "json").stdout)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll until `check()` is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s")
-
-
 def answers(url: str, tries: int = 12) -> set[str]:
     """The distinct bodies of `tries` requests."""
     bodies = set()
@@ -98,23 +79,23 @@ def rollout(sandbox: RunningSandbox, ns: str) -> None:
 def test_a_deployment_serves_behind_a_service_rolls_scales_and_cascades(
     cluster: RunningSandbox, ns: str
 ) -> None:
-    cluster.kubectl("apply", "-n", ns, "-f", "-", input=textwrap.dedent(WEB))
+    cluster.apply(ns, WEB)
     rollout(cluster, ns)
-    service = get(cluster, ns, "service", "web")
+    service = cluster.get(ns, "service", "web")
     url = f"http://{service['spec']['clusterIP']}:8080/"
-    pods = {p["metadata"]["name"] for p in get(cluster, ns, "pods", "-l", "app=web")["items"]}
+    pods = {p["metadata"]["name"] for p in cluster.get(ns, "pods", "-l", "app=web")["items"]}
     assert answers(url) == {f"{name} one" for name in pods}
-    endpoints = get(cluster, ns, "endpoints", "web")
+    endpoints = cluster.get(ns, "endpoints", "web")
     assert len(endpoints["subsets"][0]["addresses"]) == 2
     assert endpoints["subsets"][0]["ports"][0]["port"] == 8000
 
     cluster.kubectl("set", "env", "deploy/web", "-n", ns, "VERSION=two")
     rollout(cluster, ns)
-    status = get(cluster, ns, "deployment", "web")["status"]
+    status = cluster.get(ns, "deployment", "web")["status"]
     assert (status["updatedReplicas"], status["availableReplicas"]) == (2, 2)
     assert status["observedGeneration"] == 2
     assert {body.split()[1] for body in answers(url)} == {"two"}
-    sets = get(cluster, ns, "replicasets")["items"]
+    sets = cluster.get(ns, "replicasets")["items"]
     assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 2]
     assert all("pod-template-hash" in rs["metadata"]["labels"] for rs in sets)
 
@@ -123,5 +104,5 @@ def test_a_deployment_serves_behind_a_service_rolls_scales_and_cascades(
     assert len(answers(url, tries=20)) == 3
 
     cluster.kubectl("delete", "deploy/web", "-n", ns, "--wait=true", "--timeout=60s")
-    wait_for(lambda: not get(cluster, ns, "pods")["items"])
-    assert get(cluster, ns, "replicasets")["items"] == []
+    wait_for(lambda: not cluster.get(ns, "pods")["items"])
+    assert cluster.get(ns, "replicasets")["items"] == []

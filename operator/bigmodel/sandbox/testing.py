@@ -8,15 +8,20 @@ interpreter first (where `make` installs them into .venv/bin), then on PATH.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 READY = "sandbox ready at "
 BIN = Path(sys.executable).parent
@@ -59,9 +64,27 @@ class RunningSandbox:
             timeout=120,
         )
 
+    def apply(self, namespace: str, manifest: str) -> None:
+        """`kubectl apply` a YAML document (dedented) in `namespace`."""
+        self.kubectl("apply", "-n", namespace, "-f", "-", input=textwrap.dedent(manifest))
+
+    def get(self, namespace: str, *what: str) -> Any:
+        """`kubectl get ... -o json` in `namespace`, parsed."""
+        return json.loads(self.kubectl("get", "-n", namespace, *what, "-o", "json").stdout)
+
     def env(self) -> dict[str, str]:
         """The environment of a client process that should use this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
+    """Poll `check()` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:.0f} s{': ' + what if what else ''}")
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
