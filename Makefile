@@ -10,7 +10,7 @@ LINT_PATHS := operator tests $(wildcard benchmarks)
 .PHONY: help venv test lint format crds clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml scripts/install-k8s-tools.sh
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,55 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
 
-crds: $(STAMP)  ## regenerate crds/ and docs/api-reference.md from the API models
+crds: $(STAMP)  ## regenerate crds/, the chart's crds/ and docs/api-reference.md from the models
 	$(BIN)/bigmodel crds --out crds --reference docs/api-reference.md
+	$(BIN)/bigmodel crds --out charts/bigmodel-operator/crds
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# ---- Chart, images and a real cluster (kind). Need Docker and kind on PATH; `make test`
+# does not use them (tests/e2e skip without BIGMODEL_E2E=1).
+.PHONY: kind-up e2e
+KIND            ?= kind
+KIND_CLUSTER    ?= bigmodel
+KIND_CONTEXT    := kind-$(KIND_CLUSTER)
+VERSION         := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGES          := operator trainer server
+OPERATOR_NS     ?= bigmodel-system
+WITH_MONITORING ?= 0
+MONITORING_NS   ?= monitoring
+# kube-prometheus-stack chart version for WITH_MONITORING=1 (empty: the latest; pin it for
+# reproducible clusters, e.g. KPS_VERSION=75.15.1).
+KPS_VERSION     ?=
+
+kind-up: $(STAMP)  ## kind cluster, images, chart (WITH_MONITORING=1 adds Prometheus+Grafana)
+	$(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' \
+	  || $(KIND) create cluster --name $(KIND_CLUSTER) --config kind-config.yaml
+	for image in $(IMAGES); do \
+	  docker build -f images/$$image/Dockerfile --build-arg VERSION=$(VERSION) \
+	    -t bigmodel-$$image:$(VERSION) . \
+	  && $(KIND) load docker-image --name $(KIND_CLUSTER) bigmodel-$$image:$(VERSION) || exit 1; \
+	done
+ifeq ($(WITH_MONITORING),1)
+	$(BIN)/helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update
+	$(BIN)/helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
+	  --kube-context $(KIND_CONTEXT) --namespace $(MONITORING_NS) --create-namespace \
+	  $(if $(KPS_VERSION),--version $(KPS_VERSION)) --wait --timeout 10m \
+	  --set prometheus.service.type=NodePort --set prometheus.service.nodePort=30090 \
+	  --set grafana.service.type=NodePort --set grafana.service.nodePort=30030 \
+	  --set grafana.sidecar.dashboards.searchNamespace=ALL
+endif
+	# Helm never upgrades crds/: apply them first, every time.
+	$(BIN)/kubectl --context $(KIND_CONTEXT) apply --server-side --force-conflicts \
+	  -f charts/bigmodel-operator/crds/
+	$(BIN)/helm upgrade --install bigmodel-operator charts/bigmodel-operator \
+	  --kube-context $(KIND_CONTEXT) --namespace $(OPERATOR_NS) --create-namespace --wait \
+	  $(if $(filter 1,$(WITH_MONITORING)),--set monitoring.labels.release=kube-prometheus-stack \
+	    --set monitoring.serviceMonitor.enabled=true --set monitoring.podMonitor.enabled=true \
+	    --set monitoring.prometheusRule.enabled=true --set monitoring.grafanaDashboard.enabled=true)
+	@echo "kubectl context: $(KIND_CONTEXT); run the end-to-end tests with: make e2e"
+
+e2e: $(STAMP)  ## end-to-end tests against KUBECONFIG's current context (e.g. after kind-up)
+	BIGMODEL_E2E=1 BIGMODEL_E2E_OPERATOR_NAMESPACE=$(OPERATOR_NS) PATH=$(CURDIR)/$(BIN):$$PATH \
+	  $(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +139,23 @@ def crds() -> list[dict[str, Any]]:
     return [job_crd(), service_crd()]
 
 
+class _Yaml11Dumper(yaml.SafeDumper):
+    """Quotes every string YAML 1.1 reads as a boolean, `y` and `n` included.
+
+    PyYAML leaves `n` bare, but kubectl and Helm (Go YAML 1.1) read a bare `n` as false: the
+    CRD's `status.telemetry.n` property would reach the cluster named "false".
+    """
+
+
+_Yaml11Dumper.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+)
+
+
 def render(crd: dict[str, Any]) -> str:
-    """Deterministic YAML of a CRD: sorted keys, no timestamps."""
-    return HEADER + yaml.safe_dump(crd, sort_keys=True, width=100, allow_unicode=True)
+    """Deterministic YAML of a CRD: sorted keys, no timestamps, Go-YAML-safe strings."""
+    text = yaml.dump(crd, Dumper=_Yaml11Dumper, sort_keys=True, width=100, allow_unicode=True)
+    return HEADER + text
 
 
 def write_crds(out: Path) -> list[Path]:

@@ -1,0 +1,84 @@
+"""End to end on a real cluster (kind, `make kind-up`): the scenarios of the sandbox tests,
+through the installed chart and the built images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from e2e_cluster import REPO, Cluster
+
+CHART_CRDS = REPO / "charts" / "bigmodel-operator" / "crds"
+EXAMPLE = REPO / "examples" / "cpu-job.yaml"
+
+
+def test_crds_apply_server_side_and_are_established(cluster: Cluster) -> None:
+    # What users do on every upgrade (Helm never upgrades crds/): idempotent.
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART_CRDS))
+    for path in sorted(Path(CHART_CRDS).glob("*.yaml")):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+
+
+def test_the_operator_deployment_is_available_and_restricted(cluster: Cluster) -> None:
+    selector = "app.kubernetes.io/name=bigmodel-operator"
+    ns = cluster.operator_namespace
+    cluster.kubectl(
+        "wait",
+        "-n",
+        ns,
+        "--for=condition=Available",
+        "deployment",
+        "-l",
+        selector,
+        "--timeout=180s",
+    )
+    # The namespace Pod Security admission would let it in under `restricted`: a server-side
+    # dry run of the live pod spec in a namespace that enforces it.
+    [pod] = cluster.json("get", "pods", "-n", ns, "-l", selector)["items"]
+    cluster.kubectl(
+        "label", "namespace", cluster.namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    spec: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "restricted-check", "namespace": cluster.namespace},
+        "spec": {key: pod["spec"][key] for key in ("containers", "securityContext", "volumes")},
+    }
+    for container in spec["spec"]["containers"]:
+        container.pop("volumeMounts", None)
+        container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    spec["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(spec))
+
+
+def test_the_cpu_example_job_succeeds(cluster: Cluster) -> None:
+    example = yaml.safe_load(EXAMPLE.read_text())
+    name = example["metadata"]["name"]
+    cluster.kubectl("apply", "-n", cluster.namespace, "-f", str(EXAMPLE))
+    cluster.kubectl(
+        "wait",
+        "-n",
+        cluster.namespace,
+        f"bmj/{name}",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "--timeout=900s",
+        timeout=960,
+    )
+    job = cluster.json("get", "-n", cluster.namespace, "bmj", name)
+    assert job["status"]["phase"] == "Succeeded"
+    pods = cluster.json("get", "pods", "-n", cluster.namespace, "-l", f"bigmodel.dev/job={name}")
+    ranks = sorted(p["metadata"]["labels"]["bigmodel.dev/node-rank"] for p in pods["items"])
+    assert ranks == [str(r) for r in range(example["spec"]["nodes"])]
+
+
+def test_kubectl_get_shows_jobs_by_short_name_and_category(cluster: Cluster) -> None:
+    example = yaml.safe_load(EXAMPLE.read_text())
+    example["spec"]["runPolicy"] = {**example["spec"].get("runPolicy", {}), "suspend": True}
+    cluster.kubectl("apply", "-n", cluster.namespace, "-f", "-", stdin=yaml.safe_dump(example))
+    name = example["metadata"]["name"]
+    table = cluster.kubectl("get", "bmj", "-n", cluster.namespace).splitlines()
+    assert table[0].split()[:2] == ["NAME", "PHASE"]
+    assert table[1].split()[0] == name
+    assert name in cluster.kubectl("get", "bigmodel", "-n", cluster.namespace)
