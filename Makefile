@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 LINT_PATHS := operator tests $(wildcard benchmarks)
 
-.PHONY: help venv test lint format crds clean
+.PHONY: help venv test lint format crds clean demo
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: lint  ## lint, then every test (e2e tests skip without a cluster)
 crds: $(STAMP)  ## regenerate crds/, the chart's crds/ and docs/api-reference.md from the models
 	$(BIN)/bigmodel crds --out crds --reference docs/api-reference.md
 	$(BIN)/bigmodel crds --out charts/bigmodel-operator/crds
+
+demo: $(STAMP)  ## train the CPU example on a local sandbox with the operator, end to end
+	$(BIN)/python -m bigmodel.demo
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -16,8 +16,9 @@ class TelemetrySpec(ApiModel):
     """How the operator judges the measured task times T_i."""
 
     straggler_threshold: float = Field(0.75, ge=0.05, le=1.0)
-    """A node is a straggler when its speed 1/T_i is below this fraction of the median speed
-    (0.75: about 33% slower than the median node)."""
+    """A node is a straggler when its relative speed r_i = min_j T_j / T_i (the fastest node's
+    task time over its own) stays below this value for windowSeconds (0.75: a node about 33%
+    slower than the fastest one)."""
     window_seconds: int = Field(60, ge=5, le=3600)
     """Seconds of recent measurements that averages and straggler detection look at."""
 

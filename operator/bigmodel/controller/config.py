@@ -1,0 +1,41 @@
+"""Operator settings read from the environment at startup (tests shorten the timers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Timers of the job controller, in seconds; each is `BIGMODEL_<NAME>` in the env."""
+
+    restart_backoff: float = 10.0
+    """Back-off before the first gang restart; it doubles with each restart, like a Job's."""
+    restart_backoff_max: float = 360.0
+    """Longest back-off between two restarts."""
+    elastic_grace: float = 60.0
+    """How long an elastic job may run below minNodes before its gang restarts."""
+    resync: float = 1.0
+    """Longest pause between two looks at a job (pod changes wake it sooner)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Timing:
+        """Defaults overridden by `BIGMODEL_RESTART_BACKOFF`, `BIGMODEL_ELASTIC_GRACE`, ..."""
+        values = {}
+        for field in fields(cls):
+            raw = env.get(f"BIGMODEL_{field.name.upper()}")
+            if raw:
+                try:
+                    values[field.name] = float(raw)
+                except ValueError:
+                    raise ValueError(
+                        f"BIGMODEL_{field.name.upper()}={raw!r}: not a number"
+                    ) from None
+        return cls(**values)
+
+    def backoff(self, restarts: int) -> float:
+        """Seconds to wait before restart number `restarts` (1, 2, ...)."""
+        return float(
+            min(self.restart_backoff * 2 ** max(restarts - 1, 0), self.restart_backoff_max)
+        )

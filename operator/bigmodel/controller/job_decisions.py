@@ -1,0 +1,410 @@
+"""The BigModelJob lifecycle as one pure function: `decide(job, pods, now) -> Plan`.
+
+The daemon of each job calls it with the node pods it observes and applies the plan: status,
+events, pod deletions and creations. Everything it needs survives an operator restart: the
+phase, restart count and condition times are in `status`, the rest is in the pods.
+
+- Non-elastic: any failed, evicted or deleted node restarts the whole gang (a lone new worker
+  cannot rejoin a running torchrun group), after a back-off doubling from
+  `Timing.restart_backoff`.
+- Elastic: a failed node pod is replaced in place; below `minNodes` running for longer than
+  `Timing.elastic_grace`, the gang restarts.
+- Every restart and replacement counts against `runPolicy.backoffLimit`.
+- Success: node 0 (whose torchrun agent hosts the rendezvous) succeeded, no node pod runs
+  and none failed. A node failing after node 0 succeeded restarts the gang as any failure
+  does (a checkpointed trainer then finishes at once); a pod of an elastic job that never
+  got to run does not hold success back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bigmodel.api import (
+    BigModelJob,
+    BigModelJobStatus,
+    CleanPodPolicy,
+    Condition,
+    ConditionStatus,
+    JobPhase,
+    RestartPolicy,
+)
+from bigmodel.api.job import NodeCounts
+from bigmodel.controller.conditions import find, set_condition
+from bigmodel.controller.config import Timing
+from bigmodel.controller.pods import FAILED, PENDING, RUNNING, SUCCEEDED, UNKNOWN, NodePod
+from bigmodel.manifests.job import POD_GROUP_API, spec_errors
+from bigmodel.manifests.names import node_pod_name
+
+TERMINAL = (JobPhase.SUCCEEDED, JobPhase.FAILED)
+SIGNAL_EXIT = 128
+"""Exit codes from 128 up mean the process was killed by a signal: retryable."""
+WARNING_CONDITIONS = ("Failed", "Restarting", "Degraded")
+QUIET_WHEN_FALSE = ("Running", "Degraded")
+INVALID = "Invalid"
+DEADLINE = "DeadlineExceeded"
+DELETED = "Deleted"
+"""The disruption of a node pod deleted while its gang ran."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a job cannot start: a condition reason and a message that names the field."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes event to post on the job."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """What to do now: the new status and the changes to the node pods."""
+
+    status: BigModelJobStatus
+    create: list[int] = field(default_factory=list)
+    """Ranks whose pods (and the Service, PodGroup) to create if absent."""
+    delete: list[NodePod] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    delete_job: bool = False
+    """The TTL after finishing has passed."""
+    wake_in: float | None = None
+    """Seconds until a timer (back-off, deadline, TTL, grace) is due."""
+
+
+class _Step:
+    """The plan under construction for one look at a job."""
+
+    def __init__(
+        self, job: BigModelJob, pods: Sequence[NodePod], now: datetime, timing: Timing
+    ) -> None:
+        self.job, self.spec, self.now, self.timing = job, job.spec, now, timing
+        self.generation: int | None = job.metadata.get("generation")
+        self.pods = [p for p in pods if not p.deleting]
+        self.leaving = [p for p in pods if p.deleting]
+        status = job.status.model_copy(deep=True)
+        status.observed_generation = self.generation
+        status.nodes = _counts(self.pods)
+        self.plan = Plan(status=status)
+
+    @property
+    def status(self) -> BigModelJobStatus:
+        return self.plan.status
+
+    def condition(self, type_: str, status: bool, reason: str, message: str = "") -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions, type_, status, reason, message, self.generation, self.now
+        )
+
+    def left(self, type_: str, seconds: float) -> float:
+        """Seconds left until `seconds` after the condition's last transition (now if absent)."""
+        found = find(self.status.conditions, type_)
+        since = found.last_transition_time if found else self.now
+        return (since + timedelta(seconds=seconds) - self.now).total_seconds()
+
+    def wake(self, seconds: float) -> None:
+        """Look again in `seconds` at the latest."""
+        current = self.plan.wake_in
+        self.plan.wake_in = seconds if current is None else min(current, seconds)
+
+    def delete(self, pods: Sequence[NodePod]) -> None:
+        self.plan.delete += [p for p in pods if p not in self.plan.delete]
+
+
+def _counts(pods: Sequence[NodePod]) -> NodeCounts:
+    """Node pods by phase (Unknown counts as failed)."""
+    phases = [p.phase for p in pods]
+    return NodeCounts(
+        pending=phases.count(PENDING),
+        running=phases.count(RUNNING),
+        succeeded=phases.count(SUCCEEDED),
+        failed=phases.count(FAILED) + phases.count(UNKNOWN),
+    )
+
+
+def retryable(pod: NodePod, policy: RestartPolicy, codes: Sequence[int]) -> bool:
+    """Whether a failed node may restart: a disruption always; an exit per restartPolicy
+    (ExitCode: signals, 128 and up, and `retryableExitCodes`)."""
+    if pod.disruption is not None:
+        return True
+    if policy is RestartPolicy.NEVER:
+        return False
+    if policy is RestartPolicy.EXIT_CODE and pod.exit_code is not None:
+        return pod.exit_code >= SIGNAL_EXIT or pod.exit_code in codes
+    return True
+
+
+def describe(pod: NodePod) -> str:
+    """What happened to a node pod, in a few words."""
+    if pod.disruption == DELETED:
+        return f"{pod.name} was deleted"
+    if pod.disruption is not None:
+        return f"{pod.name} was stopped by the cluster ({pod.disruption})"
+    if pod.exit_code is not None:
+        return f"{pod.name} exited with code {pod.exit_code}"
+    return f"{pod.name} failed"
+
+
+def _finish(step: _Step, succeeded: bool, reason: str, message: str) -> None:
+    """Move to Succeeded or Failed for good."""
+    phase = JobPhase.SUCCEEDED if succeeded else JobPhase.FAILED
+    step.status.phase = phase
+    step.status.completion_time = step.now
+    step.condition("Running", False, reason, message)
+    step.condition(phase.value, True, reason, message)
+    _finished(step)
+
+
+def _finished(step: _Step) -> None:
+    """A finished job: clean its pods per cleanPodPolicy (running ones always after a
+    deadline) and delete it once its TTL has passed."""
+    policy = step.spec.run_policy
+    stopped = find(step.status.conditions, "Failed")
+    deadline = stopped is not None and stopped.reason == DEADLINE
+    if policy.clean_pod_policy is CleanPodPolicy.ALL:
+        step.delete(step.pods)
+    elif policy.clean_pod_policy is CleanPodPolicy.RUNNING or deadline:
+        step.delete([p for p in step.pods if p.active])
+    ttl = policy.ttl_seconds_after_finished
+    if ttl is not None:
+        done = step.status.completion_time or step.now
+        left = (done + timedelta(seconds=ttl) - step.now).total_seconds()
+        step.plan.delete_job = left <= 0
+        step.wake(max(left, 0))
+
+
+def _suspend(step: _Step) -> None:
+    """Delete the pods and keep the job; the deadline clock starts again on resume."""
+    step.status.phase = JobPhase.SUSPENDED
+    step.status.start_time = None
+    step.condition("Running", False, "Suspended", "the job is suspended")
+    step.condition("Suspended", True, "Suspended", "runPolicy.suspend is true: node pods deleted")
+    step.delete(step.pods)
+
+
+def _restart(step: _Step, why: str) -> None:
+    """Start a gang restart (all node pods deleted), or fail when backoffLimit is reached."""
+    limit = step.spec.run_policy.backoff_limit
+    if step.status.restarts >= limit:
+        _finish(step, False, "BackoffLimitExceeded", f"{why}; backoffLimit {limit} reached")
+        return
+    step.status.restarts += 1
+    step.status.phase = JobPhase.RESTARTING
+    delay = step.timing.backoff(step.status.restarts)
+    message = f"{why}; restart {step.status.restarts} of {limit} in {delay:g}s"
+    step.condition("Running", False, "Restarting", message)
+    step.condition("Restarting", True, "GangRestart", message)
+    step.delete(step.pods)
+
+
+def _restarting(step: _Step, cluster: Sequence[Problem]) -> None:
+    """Wait until the old gang is gone and the back-off has passed, then start again."""
+    step.delete(step.pods)
+    if step.pods or step.leaving:
+        return
+    left = step.left("Restarting", step.timing.backoff(step.status.restarts))
+    if left > 0:
+        step.wake(left)
+        return
+    message = f"restart {step.status.restarts}: node pods recreated"
+    step.condition("Restarting", False, "GangRecreated", message)
+    step.status.phase = JobPhase.PENDING
+    _active(step, cluster)
+
+
+def _permanent(step: _Step, failed: Sequence[NodePod]) -> bool:
+    """Fail the job when a failure may not be retried; True when it failed."""
+    run = step.spec.run_policy
+    if all(retryable(p, run.restart_policy, run.retryable_exit_codes) for p in failed):
+        return False
+    reason = (
+        "NonRetryableExitCode" if run.restart_policy is RestartPolicy.EXIT_CODE else "PodFailed"
+    )
+    why = "; ".join(describe(p) for p in failed)
+    _finish(step, False, reason, f"{why} (restartPolicy {run.restart_policy.value})")
+    return True
+
+
+def _replace(step: _Step, failed: Sequence[NodePod]) -> bool:
+    """Elastic: delete failed node pods so that they are recreated in place, each counted as
+    a restart; True when the job failed instead."""
+    limit = step.spec.run_policy.backoff_limit
+    for pod in failed:
+        if step.status.restarts >= limit:
+            why = f"{describe(pod)}; backoffLimit {limit} reached"
+            _finish(step, False, "BackoffLimitExceeded", why)
+            return True
+        step.status.restarts += 1
+        step.delete([pod])
+        message = f"{describe(pod)}; replaced (restart {step.status.restarts} of {limit})"
+        step.plan.events.append(Event("Warning", "NodeReplaced", message))
+    return False
+
+
+def _degraded(step: _Step, running: int) -> None:
+    """Elastic: below minNodes for longer than the grace period restarts the gang."""
+    assert step.spec.elastic is not None
+    minimum = step.spec.elastic.min_nodes
+    if running >= minimum:
+        step.condition("Degraded", False, "EnoughNodes", f"{running} nodes running")
+        return
+    step.condition("Degraded", True, "BelowMinNodes", f"{running} nodes running, min {minimum}")
+    left = step.left("Degraded", step.timing.elastic_grace)
+    if left > 0:
+        step.wake(left)
+    else:
+        step.condition("Degraded", False, "GangRestart", f"below minNodes {minimum}")
+        _restart(step, f"fewer than minNodes {minimum} running for {step.timing.elastic_grace:g}s")
+
+
+def _start(step: _Step, ranks: list[int], cluster: Sequence[Problem]) -> None:
+    """Create the pods of `ranks`, unless the spec or the cluster cannot run them."""
+    problems = [Problem(INVALID, e) for e in spec_errors(step.job)] + list(cluster)
+    if problems:
+        reason = problems[0].reason
+        why = "; ".join(p.message for p in problems if p.reason == reason)
+        _finish(step, False, reason, why)
+        return
+    step.status.start_time = step.status.start_time or step.now
+    step.condition("Created", True, "PodsCreated", f"node pods of generation {step.generation}")
+    step.plan.create = ranks
+
+
+def _active(step: _Step, cluster: Sequence[Problem]) -> None:
+    """Pending or Running: finish, handle failures, create missing pods, track progress."""
+    spec, status = step.spec, step.status
+    if status.phase is JobPhase.SUSPENDED:
+        step.condition("Suspended", False, "Resumed", "runPolicy.suspend is false")
+    if status.phase in (None, JobPhase.SUSPENDED):
+        status.phase = JobPhase.PENDING
+    by_rank = {p.rank: p for p in step.pods}
+    step.delete([p for p in step.pods if p.rank >= spec.nodes])  # an elastic job scaled down
+    failed = [p for p in step.pods if p.failed and p.rank < spec.nodes]
+    zero = by_rank.get(0)
+    if zero and zero.phase == SUCCEEDED and not failed and status.nodes.running == 0:
+        _finish(step, True, "NodesSucceeded", f"node 0 succeeded, {status.nodes.succeeded} "
+                f"of {spec.nodes} node pods succeeded")  # fmt: skip
+        return
+    blocked = {p.rank for p in step.leaving}
+    missing = [r for r in range(spec.nodes) if r not in by_rank and r not in blocked]
+    if spec.elastic is None and status.phase is JobPhase.RUNNING:
+        gone = sorted(blocked.union(missing) - by_rank.keys())
+        failed += [NodePod(node_pod_name(step.job.metadata["name"], r), "", r, FAILED,
+                           disruption=DELETED) for r in gone]  # fmt: skip
+        missing = []
+    if failed and _permanent(step, failed):
+        return
+    if failed and spec.elastic is None:
+        _restart(step, "; ".join(describe(p) for p in failed))
+        return
+    if failed and _replace(step, failed):
+        return
+    if missing:
+        _start(step, missing, cluster)
+    running = status.nodes.running
+    need = spec.elastic.min_nodes if spec.elastic else spec.nodes
+    if status.phase is JobPhase.PENDING and running >= need:
+        status.phase = JobPhase.RUNNING
+        step.condition("Running", True, "NodesRunning", f"{running} of {spec.nodes} nodes running")
+    if spec.elastic and status.phase is JobPhase.RUNNING:
+        _degraded(step, running)
+
+
+def _deadline(step: _Step) -> bool:
+    """Fail a started job past activeDeadlineSeconds; True when it failed."""
+    seconds, started = step.spec.run_policy.active_deadline_seconds, step.status.start_time
+    if seconds is None or started is None:
+        return False
+    left = (started + timedelta(seconds=seconds) - step.now).total_seconds()
+    if left > 0:
+        step.wake(left)
+        return False
+    _finish(step, False, DEADLINE, f"activeDeadlineSeconds {seconds} passed")
+    return True
+
+
+def _spec_applied(step: _Step) -> None:
+    """Report a spec change that waits for the next (re)start, and when it is applied."""
+    if step.status.phase in TERMINAL or not step.pods or step.generation is None:
+        return
+    older = [p.generation for p in step.pods if p.generation < step.generation]
+    if older:
+        message = (f"generation {step.generation} takes effect at the next restart; "
+                   f"node pods run generation {min(older)}")  # fmt: skip
+        step.condition("SpecApplied", False, "PendingRestart", message)
+    elif find(step.status.conditions, "SpecApplied"):
+        step.condition(
+            "SpecApplied", True, "Applied", f"node pods run generation {step.generation}"
+        )
+
+
+def _same(before: Condition | None, after: Condition) -> bool:
+    return before is not None and (before.status, before.reason) == (after.status, after.reason)
+
+
+def transitions(old: Sequence[Condition], new: Sequence[Condition]) -> list[Event]:
+    """One event per condition that changed status or reason; Running and Degraded turning
+    False are not news (a more telling condition changes beside them)."""
+    events = []
+    for condition in new:
+        before = next((c for c in old if c.type == condition.type), None)
+        true = condition.status is ConditionStatus.TRUE
+        if _same(before, condition) or (not true and condition.type in QUIET_WHEN_FALSE):
+            continue
+        kind = "Warning" if true and condition.type in WARNING_CONDITIONS else "Normal"
+        events.append(Event(kind, condition.reason, condition.message))
+    return events
+
+
+def decide(
+    job: BigModelJob,
+    pods: Sequence[NodePod],
+    now: datetime,
+    timing: Timing,
+    cluster: Sequence[Problem] = (),
+) -> Plan:
+    """The next step of a job given its observed node pods; `cluster` lists what keeps the
+    cluster from running it (checked only when pods are to be created)."""
+    step = _Step(job, pods, now, timing)
+    phase = step.status.phase
+    if phase in TERMINAL:
+        _finished(step)
+    elif step.spec.run_policy.suspend:
+        _suspend(step)
+    elif phase is not JobPhase.SUSPENDED and _deadline(step):
+        pass
+    elif phase is JobPhase.RESTARTING:
+        _restarting(step, cluster)
+    else:
+        _active(step, cluster)
+    _spec_applied(step)
+    step.plan.events = transitions(job.status.conditions, step.status.conditions) + step.plan.events
+    return step.plan
+
+
+def cluster_problems(
+    job: BigModelJob, largest_gpus: int, pod_group_served: bool | None
+) -> list[Problem]:
+    """What keeps the cluster from ever running the job: more GPUs per node than any node
+    has (ignored while no node has GPUs, as an autoscaler may add them), or a gang
+    scheduler whose PodGroup API is not served (`pod_group_served` None: no gang)."""
+    problems = []
+    gpus = job.spec.gpus_per_node
+    if 0 < largest_gpus < gpus:
+        message = f"spec.gpusPerNode: {gpus} GPUs, but the largest node has {largest_gpus}"
+        problems.append(Problem(INVALID, message))
+    gang = job.spec.gang_scheduling
+    if gang is not None and pod_group_served is False:
+        message = (f"spec.gangScheduling.scheduler: {gang.scheduler.value} is not installed "
+                   f"(the PodGroup API {POD_GROUP_API[gang.scheduler]} is not served)")  # fmt: skip
+        problems.append(Problem("GangSchedulerUnavailable", message))
+    return problems

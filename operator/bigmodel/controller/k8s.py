@@ -1,0 +1,157 @@
+"""A small async Kubernetes client: JSON over aiohttp, with the `kubernetes` package's
+configuration (KUBECONFIG or in-cluster) for the address and credentials."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import kubernetes
+
+JSON = "application/json"
+APPLY = "application/apply-patch+yaml"
+
+
+class ApiError(Exception):
+    """A refused request: its HTTP status and the API's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def api_root(api_version: str) -> str:
+    """`/api/v1` for the core group, `/apis/<group>/<version>` for the others."""
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+
+
+def resource_path(
+    api_version: str, plural: str, namespace: str | None = None, name: str | None = None
+) -> str:
+    """`/api/v1/namespaces/ns/pods/name` or `/apis/group/version/...` for any resource."""
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"{api_root(api_version)}{scope}/{plural}" + (f"/{name}" if name else "")
+
+
+def object_path(obj: Mapping[str, Any], name: bool = True) -> str:
+    """Path of an object (or of its collection, with `name=False`) from its own fields."""
+    meta = obj["metadata"]
+    plural = obj["kind"].lower() + "s"  # Pod, Service, PodGroup, BigModelJob
+    return resource_path(
+        obj["apiVersion"], plural, meta.get("namespace"), meta["name"] if name else None
+    )
+
+
+def load_configuration() -> Any:
+    """The in-cluster configuration in a pod, else KUBECONFIG's current context."""
+    config = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=config)  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(client_configuration=config)  # type: ignore[no-untyped-call]
+    return config
+
+
+class Kube:
+    """JSON requests to the API server; one session, created on first use in the loop."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._served: dict[str, set[str]] = {}
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.config.host.startswith("https"):
+            return False
+        context = ssl.create_default_context(cafile=self.config.ssl_ca_cert)
+        if self.config.cert_file:
+            context.load_cert_chain(self.config.cert_file, self.config.key_file)
+        if not self.config.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Content-Type": content_type, "Accept": JSON}
+        token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = JSON,
+    ) -> dict[str, Any]:
+        """Send one request; a refusal raises ApiError with the API's message."""
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=60, connect=10)
+            connector = aiohttp.TCPConnector(ssl=self._ssl())
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        data = None if body is None else json.dumps(body)
+        async with self._session.request(
+            method,
+            self.config.host + path,
+            data=data,
+            params=params,
+            headers=self._headers(content_type),
+        ) as response:
+            text = await response.text()
+        result: dict[str, Any] = json.loads(text) if text.startswith("{") else {}
+        if response.status >= 400:
+            raise ApiError(response.status, str(result.get("message") or text[:200]))
+        return result
+
+    async def create(self, obj: Mapping[str, Any]) -> bool:
+        """Create `obj`; False when it already exists (created before, maybe by an earlier
+        run of the operator)."""
+        try:
+            await self.request("POST", object_path(obj, name=False), obj)
+        except ApiError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def delete(self, path: str, uid: str | None = None, background: bool = False) -> None:
+        """Delete the object at `path` (only the one with `uid`, when given); gone is fine."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        if background:
+            options["propagationPolicy"] = "Background"
+        try:
+            await self.request("DELETE", path, options)
+        except ApiError as exc:
+            if exc.status not in (404, 409):  # 409: the uid no longer matches
+                raise
+
+    async def apply_status(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
+        """Server-side apply of `obj`'s status fields that `manager` owns."""
+        params = {"fieldManager": manager, "force": "true"}
+        return await self.request("PATCH", object_path(obj) + "/status", obj, params, APPLY)
+
+    async def served(self, api_version: str, plural: str) -> bool:
+        """Whether the API server serves `plural` in `api_version` (asked once per group
+        version per operator run)."""
+        if api_version not in self._served:
+            try:
+                found = await self.request("GET", api_root(api_version))
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                found = {}
+            self._served[api_version] = {r["name"] for r in found.get("resources", ())}
+        return plural in self._served[api_version]
+
+    async def close(self) -> None:
+        """Close the session."""
+        if self._session is not None:
+            await self._session.close()

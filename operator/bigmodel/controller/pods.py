@@ -1,0 +1,93 @@
+"""What the controller needs to know about one node pod, read from its body (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bigmodel.manifests.job import GENERATION_ANNOTATION, LABEL_RANK, MAIN_CONTAINER
+
+PENDING, RUNNING, SUCCEEDED, FAILED, UNKNOWN = (
+    "Pending",
+    "Running",
+    "Succeeded",
+    "Failed",
+    "Unknown",
+)
+
+# Pod status reasons of a pod stopped by the cluster rather than by its program.
+_DISRUPTED_REASONS = ("Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Terminated")
+
+
+@dataclass(frozen=True)
+class NodePod:
+    """One node pod as observed: enough to decide, small enough to keep in the index."""
+
+    name: str
+    uid: str
+    rank: int
+    phase: str
+    deleting: bool = False
+    exit_code: int | None = None
+    disruption: str | None = None
+    """Why the cluster stopped the pod (eviction, preemption, node lost), or None."""
+    generation: int = 1
+    """metadata.generation of the job the pod was built from."""
+
+    @property
+    def active(self) -> bool:
+        """Pending or Running, and not being deleted."""
+        return not self.deleting and self.phase in (PENDING, RUNNING)
+
+    @property
+    def failed(self) -> bool:
+        """Ended without success, or stopped by the cluster."""
+        return not self.deleting and (
+            self.phase in (FAILED, UNKNOWN) or self.disruption is not None
+        )
+
+
+def _exit_code(status: Mapping[str, Any]) -> int | None:
+    """Exit code of the main container (or the first that terminated)."""
+    statuses = sorted(
+        status.get("containerStatuses") or (), key=lambda c: c.get("name") != MAIN_CONTAINER
+    )
+    for container in statuses:
+        terminated = (container.get("state") or {}).get("terminated")
+        if terminated and terminated.get("exitCode") is not None:
+            return int(terminated["exitCode"])
+    return None
+
+
+def _disruption(status: Mapping[str, Any]) -> str | None:
+    """The cluster's reason for stopping the pod: a DisruptionTarget condition, an eviction
+    or a lost node."""
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+            return str(condition.get("reason") or "DisruptionTarget")
+    if status.get("reason") in _DISRUPTED_REASONS:
+        return str(status["reason"])
+    if status.get("phase") == UNKNOWN:
+        return "NodeLost"
+    return None
+
+
+def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
+    """The node pod of a pod body, or None when it carries no valid node-rank label."""
+    meta = body.get("metadata") or {}
+    rank = (meta.get("labels") or {}).get(LABEL_RANK, "")
+    if not rank.isdigit():
+        return None
+    generation = (meta.get("annotations") or {}).get(GENERATION_ANNOTATION, "1")
+    status = body.get("status") or {}
+    return NodePod(
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        rank=int(rank),
+        phase=status.get("phase") or PENDING,
+        deleting=bool(meta.get("deletionTimestamp")),
+        exit_code=_exit_code(status),
+        disruption=_disruption(status),
+        generation=int(generation) if generation.isdigit() else 1,
+    )

@@ -1,0 +1,218 @@
+"""One collection round of one resource, the single call a controller daemon makes:
+scrape -> summarize -> stragglers -> export -> status, condition and events.
+
+    state = TelemetryState.resume(body.get("status"), targets)   # once, at daemon start
+    while running:                                               # every INTERVAL_SECONDS
+        obs = await observe(JOB, namespace, name, targets, policy, state, session)
+        state = obs.state
+        apply status `obs.status_patch()` (server-side apply, field manager FIELD_MANAGER)
+        emit `obs.events`
+    metrics.forget(namespace, JOB, name)                         # finished or deleted
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import aiohttp
+
+from bigmodel.api import Condition
+from bigmodel.api.telemetry import TelemetrySpec
+from bigmodel.manifests.job import LABEL_RANK
+from bigmodel.runtime.exposition import NODE_STEP_SECONDS
+from bigmodel.telemetry.aggregate import (
+    StragglerPolicy,
+    StragglerState,
+    TaskTimeSummary,
+    summarize,
+    update_stragglers,
+)
+from bigmodel.telemetry.collect import (
+    DEFAULT_LIMITS,
+    Latest,
+    Reading,
+    Reason,
+    Scrape,
+    ScrapeLimits,
+    Series,
+    Target,
+    collect,
+    pod_url,
+)
+from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics, default_metrics
+from bigmodel.telemetry.status import (
+    CONDITION_TYPE,
+    TelemetryEvent,
+    straggler_condition,
+    straggler_events,
+    telemetry_status,
+)
+
+INTERVAL_SECONDS = 15.0
+"""Default seconds between two rounds of one resource (Prometheus's usual scrape interval)."""
+FIELD_MANAGER = "bigmodel-telemetry"
+"""Server-side apply field manager of `status.telemetry` and the StragglerDetected condition."""
+JOB_STEP_SECONDS: Reading = Latest(Series(NODE_STEP_SECONDS))
+"""A job node's T_i: the pod's `bigmodel_node_step_seconds` gauge."""
+
+
+def node_target(rank: int, pod: str, ip: str, port: int) -> Target:
+    """The target of a job's node pod: key = node rank, URL from the pod IP."""
+    return Target(str(rank), pod, pod_url(ip, port))
+
+
+def target_from_pod(body: Mapping[str, Any], port: int) -> Target | None:
+    """The target of a node pod body: Running, not being deleted, with a pod IP and a
+    node-rank label; None otherwise (a pod that cannot be scraped yet is not a node)."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    rank = (meta.get("labels") or {}).get(LABEL_RANK, "")
+    ip = status.get("podIP")
+    if status.get("phase") != "Running" or meta.get("deletionTimestamp") or not ip:
+        return None
+    if not rank.isdigit():
+        return None
+    return node_target(int(rank), str(meta.get("name", "")), str(ip), port)
+
+
+def policy_from_spec(
+    spec: TelemetrySpec, interval_seconds: float = INTERVAL_SECONDS
+) -> StragglerPolicy:
+    """The straggler rule of a resource: its threshold, and as many consecutive rounds as
+    fit in its `windowSeconds` (at least one)."""
+    window = max(1, math.floor(spec.window_seconds / interval_seconds))
+    return StragglerPolicy(threshold=spec.straggler_threshold, window=window)
+
+
+@dataclass(frozen=True)
+class TelemetryState:
+    """What a round carries to the next: straggler history, the condition last written,
+    and each target's last scrape (the baseline of a `MeanSince` reading)."""
+
+    stragglers: StragglerState = field(default_factory=StragglerState)
+    condition: Condition | None = None
+    scrapes: Mapping[str, Scrape] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def resume(cls, status: Mapping[str, Any] | None, targets: Sequence[Target]) -> TelemetryState:
+        """The state of a daemon (re)starting on a resource whose status an earlier operator
+        wrote: its StragglerDetected condition, and its listed stragglers still flagged
+        (they clear after `window` good rounds, instead of flapping False then True)."""
+        status = status or {}
+        condition = next(
+            (
+                Condition.model_validate(c)
+                for c in status.get("conditions") or ()
+                if c.get("type") == CONDITION_TYPE
+            ),
+            None,
+        )
+        listed = set((status.get("telemetry") or {}).get("stragglers") or ())
+        flagged = frozenset(t.key for t in targets if t.pod in listed)
+        return cls(StragglerState(dict.fromkeys(flagged, ()), flagged), condition)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The outcome of one round."""
+
+    state: TelemetryState
+    """Pass to the next round."""
+    summary: TaskTimeSummary
+    scrapes: Mapping[str, Scrape]
+    """Per target key: T_i, or why it is missing (`reason`, `detail`)."""
+    telemetry: dict[str, Any]
+    """`status.telemetry` as JSON."""
+    condition: Condition
+    """`StragglerDetected`, with lastTransitionTime kept while its status holds."""
+    events: tuple[TelemetryEvent, ...]
+    """To emit now: stragglers found or recovered this round (empty most rounds)."""
+
+    def status_patch(self) -> dict[str, Any]:
+        """The status fields telemetry owns, for a server-side apply with FIELD_MANAGER
+        (conditions are a list-map by type, so other managers' conditions stay)."""
+        condition = self.condition.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {"telemetry": self.telemetry, "conditions": [condition]}
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Per target key without a value: `Reason: detail` (for a log line)."""
+        return {
+            key: f"{scrape.reason}: {scrape.detail}"
+            for key, scrape in self.scrapes.items()
+            if scrape.reason is not None
+        }
+
+
+async def observe(
+    kind: str,
+    namespace: str,
+    name: str,
+    targets: Sequence[Target],
+    policy: StragglerPolicy,
+    state: TelemetryState,
+    session: aiohttp.ClientSession,
+    *,
+    reading: Reading = JOB_STEP_SECONDS,
+    limits: ScrapeLimits = DEFAULT_LIMITS,
+    metrics: TelemetryMetrics | None = None,
+    generation: int | None = None,
+    now: datetime | None = None,
+    unit: str = "node",
+) -> Observation:
+    """Run one collection round of the resource `kind` `namespace/name`.
+
+    `targets`: its live pods with a metrics endpoint (for a job: one per running node pod,
+    `node_target(rank, pod, podIP, spec.metrics.port)`); a node without a target is not
+    part of the round and its history is dropped. Scrapes run concurrently within `limits`;
+    failures come back per target in `Observation.scrapes` (never raised, never zero).
+    Exports the round to `metrics` (default: the operator's registry) and returns the
+    status, condition and events to write; the only I/O is the scrapes. `unit` names a
+    member in messages ("node", or "replica" for a service). Pass the returned `state` to
+    the next round; call `metrics.forget(namespace, kind, name)` when the resource ends.
+    """
+    began = time.monotonic()
+    metrics = metrics or default_metrics()
+    now = now or datetime.now(UTC)
+    scrapes = await collect(session, targets, reading, state.scrapes, limits)
+    times = {key: scrape.value for key, scrape in scrapes.items()}
+    summary = summarize(times)
+    for key in summary.invalid:  # read, but not a duration: NaN, +Inf, <= 0
+        scrapes[key] = replace(
+            scrapes[key],
+            reason=Reason.INVALID,
+            detail=f"T_i = {scrapes[key].value!r} is not a positive finite number",
+        )
+    stragglers = update_stragglers(state.stragglers, summary, policy)
+    pods = {target.key: target.pod for target in targets}
+    condition = straggler_condition(
+        stragglers, policy, pods, state.condition, now, generation, unit
+    )
+    events = straggler_events(state.stragglers.flagged, stragglers, pods, unit)
+    valid = summary.relative_speed
+    metrics.record(
+        ResourceTelemetry(
+            namespace,
+            kind,
+            name,
+            task_seconds={key: t for key, t in times.items() if t is not None and key in valid},
+            relative_speed=dict(valid),
+            total=summary.total,
+            quality=summary.quality,
+            stragglers=len(stragglers.flagged),
+        )
+    )
+    metrics.record_round(kind, (s.reason for s in scrapes.values()), time.monotonic() - began)
+    return Observation(
+        state=TelemetryState(stragglers, condition, MappingProxyType(scrapes)),
+        summary=summary,
+        scrapes=MappingProxyType(scrapes),
+        telemetry=telemetry_status(summary, times, stragglers.flagged, pods, now),
+        condition=condition,
+        events=events,
+    )

@@ -1,0 +1,170 @@
+"""What a collection round writes into the resource (pure): `status.telemetry`, the
+`StragglerDetected` condition, and the events to emit when the set of stragglers changes.
+
+Nodes are named by their key (a job's node rank) and pod; values of r_i are the speed
+relative to the fastest node (`aggregate.summarize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bigmodel.api import Condition, ConditionStatus
+from bigmodel.api.telemetry import MAX_PER_NODE, NodeTelemetry, TelemetrySummary
+from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, TaskTimeSummary
+
+CONDITION_TYPE = "StragglerDetected"
+REASON_SLOW = "SlowNodes"
+REASON_NONE = "NoStragglers"
+EVENT_DETECTED = "StragglerDetected"
+EVENT_RECOVERED = "StragglerRecovered"
+EVENT_CLEARED = "StragglersCleared"
+MAX_NAMED = 10
+"""Nodes named one by one in a message; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class TelemetryEvent:
+    """A Kubernetes event to emit on the resource."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def _order(key: str) -> tuple[int, int | str]:
+    """Node ranks in numeric order, other keys (replica pod names) after them by name."""
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def ordered(keys: Collection[str]) -> list[str]:
+    """`keys` sorted as nodes are listed everywhere: ranks numerically, then names."""
+    return sorted(keys, key=_order)
+
+
+def _pod(pods: Mapping[str, str], key: str) -> str:
+    return pods.get(key, key)
+
+
+def describe(key: str, pods: Mapping[str, str], unit: str = "node") -> str:
+    """`node 3 (pod demo-node-3)`, or `replica web-5d9c` when the key is the pod name."""
+    pod = _pod(pods, key)
+    return f"{unit} {pod}" if pod == key else f"{unit} {key} (pod {pod})"
+
+
+def telemetry_status(
+    summary: TaskTimeSummary,
+    times: Mapping[str, float | None],
+    flagged: Collection[str],
+    pods: Mapping[str, str],
+    now: datetime,
+    max_per_node: int = MAX_PER_NODE,
+) -> dict[str, Any]:
+    """The `status.telemetry` object (JSON, camelCase, unset fields left out) of the round
+    `summary = summarize(times)`; per-node T_i of the `max_per_node` slowest, slowest first."""
+    answered = {
+        key: t for key, t in times.items() if t is not None and key in summary.relative_speed
+    }
+    slowest_first = sorted(answered, key=lambda key: (-answered[key], _order(key)))
+    per_node = [
+        NodeTelemetry(name=_pod(pods, key), task_seconds=answered[key])
+        for key in slowest_first[:max_per_node]
+    ]
+    model = TelemetrySummary(
+        n=summary.n,
+        total_task_seconds=summary.total,
+        service_quality=summary.quality,
+        slowest_node=_pod(pods, summary.slowest) if summary.slowest is not None else None,
+        stragglers=[_pod(pods, key) for key in ordered(flagged)],
+        updated_at=now,
+        per_node=per_node,
+    )
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _speed(state: StragglerState, key: str, unit: str) -> str:
+    recent = state.recent.get(key, ())
+    return f"at {recent[-1]:.2f} of the fastest {unit}'s speed" if recent else "no recent T_i"
+
+
+def _named(
+    keys: list[str], state: StragglerState, pods: Mapping[str, str], unit: str, speed: bool
+) -> str:
+    parts = [
+        describe(key, pods, unit) + (f" {_speed(state, key, unit)}" if speed else "")
+        for key in keys[:MAX_NAMED]
+    ]
+    if len(keys) > MAX_NAMED:
+        parts.append(f"and {len(keys) - MAX_NAMED} more")
+    return ", ".join(parts)
+
+
+def straggler_condition(
+    state: StragglerState,
+    policy: StragglerPolicy,
+    pods: Mapping[str, str],
+    previous: Condition | None,
+    now: datetime,
+    generation: int | None = None,
+    unit: str = "node",
+) -> Condition:
+    """`StragglerDetected`: True (`SlowNodes`, naming the stragglers and their r_i) or
+    False (`NoStragglers`); lastTransitionTime kept while the status does not change."""
+    flagged = ordered(state.flagged)
+    rule = (
+        f"below {policy.threshold:g} of the fastest {unit}'s speed for "
+        f"{policy.window} consecutive observations"
+    )
+    if flagged:
+        status, reason = ConditionStatus.TRUE, REASON_SLOW
+        total = len(pods) or len(state.recent)
+        message = (
+            f"{len(flagged)} of {total} {unit}s {rule}: "
+            f"{_named(flagged, state, pods, unit, speed=True)}"
+        )
+    else:
+        status, reason = ConditionStatus.FALSE, REASON_NONE
+        message = f"No {unit} {rule}"
+    unchanged = previous is not None and previous.status is status
+    return Condition(
+        type=CONDITION_TYPE,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=previous.last_transition_time if unchanged and previous else now,
+        observed_generation=generation,
+    )
+
+
+def straggler_events(
+    before: Collection[str],
+    after: StragglerState,
+    pods: Mapping[str, str],
+    unit: str = "node",
+) -> tuple[TelemetryEvent, ...]:
+    """Events for a change of the flagged set: a Warning naming new stragglers, a Normal
+    naming recovered ones (`StragglersCleared` once none is left). None when unchanged."""
+    new = ordered(set(after.flagged) - set(before))
+    recovered = ordered(set(before) - set(after.flagged))
+    events: list[TelemetryEvent] = []
+    if new:
+        events.append(
+            TelemetryEvent(
+                "Warning",
+                EVENT_DETECTED,
+                f"Straggling {unit}s: {_named(new, after, pods, unit, speed=True)}",
+            )
+        )
+    if recovered:
+        reason = EVENT_RECOVERED if after.flagged else EVENT_CLEARED
+        events.append(
+            TelemetryEvent(
+                "Normal",
+                reason,
+                f"No longer straggling: {_named(recovered, after, pods, unit, speed=False)}",
+            )
+        )
+    return tuple(events)

@@ -1,0 +1,409 @@
+"""The BigModelJob controller end to end: `bigmodel run` (the image's entry point) against
+the sandbox. Lifecycle tests run their pods on the sandbox's simulated nodes (pods finish on
+the `sandbox.bigmodel.dev/exit-code` annotation, no process); training tests run real
+torchrun processes on its process node."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+BIGMODEL = str(Path(sys.executable).parent / "bigmodel")
+EXIT_CODE = "sandbox.bigmodel.dev/exit-code"
+SIMULATED = {
+    "image": "sim",
+    "command": ["python", "-c", "pass"],
+    "nodes": 2,
+    "nodeSelector": {"type": "simulated"},
+}
+FAST_TIMERS = {"BIGMODEL_RESTART_BACKOFF": "0.2", "BIGMODEL_ELASTIC_GRACE": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(
+    what: str, check: Callable[[], Any], timeout: float = 30, context: Callable[[], str] = str
+) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` and `context()`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{context()}")
+        time.sleep(0.2)
+
+
+class Operator:
+    """`bigmodel run --namespace NS` as a subprocess, ready once /healthz answers."""
+
+    def __init__(self, sandbox: Any, namespace: str, log: Path) -> None:
+        self.sandbox, self.namespace, self.log = sandbox, namespace, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        health = _free_port()
+        command = [BIGMODEL, "run", "--namespace", self.namespace]
+        command += ["--health-port", str(health), "--metrics-port", str(_free_port())]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command, env={**self.sandbox.env(), **FAST_TIMERS}, stdout=out, stderr=out
+            )
+        wait_for("the operator's /healthz", lambda: self._healthy(health), timeout=60)
+
+    def _healthy(self, port: int) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            pytest.fail(f"operator exited {self.proc.returncode}:\n{self.log.read_text()}")
+        url = f"http://127.0.0.1:{port}/healthz"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+        return False
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+class Cluster:
+    """kubectl helpers for one test namespace."""
+
+    def __init__(self, sandbox: Any, namespace: str) -> None:
+        self.sandbox, self.ns = sandbox, namespace
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        return str(self.sandbox.kubectl("-n", self.ns, *args, input=input).stdout)
+
+    def apply_job(self, name: str, spec: dict[str, Any], **metadata: Any) -> None:
+        job = {
+            "apiVersion": "bigmodel.dev/v1alpha1",
+            "kind": "BigModelJob",
+            "metadata": {"name": name, **metadata},
+            "spec": spec,
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(job))
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.kubectl("patch", "bmj", name, "--type=merge", "-p", json.dumps({"spec": spec}))
+
+    def job(self, name: str) -> dict[str, Any]:
+        got: dict[str, Any] = json.loads(self.kubectl("get", "bmj", name, "-o", "json"))
+        return got
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.job(name).get("status") or {})
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        """The condition `type_` of job `name`."""
+        return next(c for c in self.status(name)["conditions"] if c["type"] == type_)
+
+    def pods(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = json.loads(self.kubectl("get", "pods", "-o", "json"))["items"]
+        return items
+
+    def pod_phases(self) -> dict[str, str]:
+        return {
+            p["metadata"]["name"]: p.get("status", {}).get("phase", "")
+            for p in self.pods()
+            if not p["metadata"].get("deletionTimestamp")
+        }
+
+    def wait_phase(self, name: str, phase: str, timeout: float = 30) -> dict[str, Any]:
+        return dict(
+            wait_for(
+                f"{name} to be {phase}",
+                lambda: (s := self.status(name)).get("phase") == phase and s,
+                timeout,
+                lambda: (
+                    self.kubectl("get", "bmj,pods", "-o", "wide") + json.dumps(self.status(name))
+                ),
+            )
+        )
+
+    def wait_running_pods(self, count: int) -> dict[str, str]:
+        def running() -> dict[str, str] | None:
+            phases = self.pod_phases()
+            ok = len(phases) == count and all(p == "Running" for p in phases.values())
+            return phases if ok else None
+
+        return dict(wait_for(f"{count} running pods", running))
+
+    def exit(self, pod: str, code: int) -> None:
+        """Make a simulated node pod finish with `code`."""
+        self.kubectl("annotate", "pod", pod, f"{EXIT_CODE}={code}", "--overwrite")
+
+    def uids(self) -> dict[str, str]:
+        return {p["metadata"]["name"]: p["metadata"]["uid"] for p in self.pods()}
+
+    def events(self, name: str) -> list[str]:
+        out = self.kubectl(
+            "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+        )
+        return [e["reason"] for e in json.loads(out)["items"]]
+
+
+@pytest.fixture
+def namespace(sandbox: Any) -> Iterator[str]:
+    name = f"job-{uuid.uuid4().hex[:8]}"
+    sandbox.kubectl("apply", "-f", str(REPO / "crds"))
+    sandbox.kubectl("create", "namespace", name)
+    yield name
+    sandbox.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def operator(sandbox: Any, namespace: str, tmp_path: Path) -> Iterator[Operator]:
+    running = Operator(sandbox, namespace, tmp_path / "operator.log")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def cluster(sandbox: Any, namespace: str) -> Cluster:
+    return Cluster(sandbox, namespace)
+
+
+# -- lifecycle on simulated nodes -------------------------------------------------------------
+
+
+def test_a_failed_node_restarts_the_gang_once_then_backoff_limit_fails_it(
+    operator: Operator, cluster: Cluster
+) -> None:
+    cluster.apply_job("gang", {**SIMULATED, "runPolicy": {"backoffLimit": 1}})
+    first = cluster.wait_running_pods(2)
+    cluster.exit("gang-node-1", 1)
+    cluster.wait_phase("gang", "Running")
+    status = wait_for("one restart", lambda: (s := cluster.status("gang"))["restarts"] == 1 and s)
+    second = cluster.wait_running_pods(2)
+    assert set(second) == set(first) == {"gang-node-0", "gang-node-1"}
+    assert status["phase"] in ("Pending", "Running")
+    cluster.exit("gang-node-0", 137)
+    assert cluster.wait_phase("gang", "Failed")["restarts"] == 1
+    assert cluster.condition("gang", "Failed")["reason"] == "BackoffLimitExceeded"
+    assert {"GangRestart", "GangRecreated", "BackoffLimitExceeded"} <= set(cluster.events("gang"))
+
+
+def test_exit_code_policy_fails_at_once_on_a_permanent_exit_code(
+    operator: Operator, cluster: Cluster
+) -> None:
+    cluster.apply_job("codes", {**SIMULATED, "runPolicy": {"restartPolicy": "ExitCode"}})
+    cluster.wait_running_pods(2)
+    cluster.exit("codes-node-0", 2)
+    assert cluster.wait_phase("codes", "Failed")["restarts"] == 0
+    failed = cluster.condition("codes", "Failed")
+    assert failed["reason"] == "NonRetryableExitCode"
+    assert "codes-node-0 exited with code 2" in failed["message"]
+
+
+def test_a_deleted_node_pod_is_recreated(operator: Operator, cluster: Cluster) -> None:
+    cluster.apply_job("deleted", SIMULATED)
+    cluster.wait_running_pods(2)
+    cluster.wait_phase("deleted", "Running")
+    before = cluster.uids()
+    cluster.kubectl("delete", "pod", "deleted-node-1", "--wait=false")
+    wait_for("new pods", lambda: set(cluster.uids().values()).isdisjoint(before.values()))
+    cluster.wait_running_pods(2)
+    assert cluster.status("deleted")["restarts"] == 1
+
+
+def test_suspend_deletes_the_pods_and_resume_recreates_them(
+    operator: Operator, cluster: Cluster
+) -> None:
+    cluster.apply_job("pause", SIMULATED)
+    cluster.wait_running_pods(2)
+    cluster.patch_spec("pause", {"runPolicy": {"suspend": True}})
+    cluster.wait_phase("pause", "Suspended")
+    wait_for("no pods", lambda: not cluster.pods())
+    cluster.patch_spec("pause", {"runPolicy": {"suspend": False}})
+    cluster.wait_running_pods(2)
+    cluster.wait_phase("pause", "Running")
+    assert {"Suspended", "Resumed"} <= set(cluster.events("pause"))
+
+
+def test_the_active_deadline_fails_the_job_and_stops_its_pods(
+    operator: Operator, cluster: Cluster
+) -> None:
+    cluster.apply_job("late", {**SIMULATED, "runPolicy": {"activeDeadlineSeconds": 2}})
+    cluster.wait_phase("late", "Failed")
+    assert cluster.condition("late", "Failed")["reason"] == "DeadlineExceeded"
+    wait_for("no pods", lambda: not cluster.pods())
+
+
+def test_a_finished_job_is_deleted_after_its_ttl(operator: Operator, cluster: Cluster) -> None:
+    cluster.apply_job("brief", {**SIMULATED, "runPolicy": {"ttlSecondsAfterFinished": 1}})
+    cluster.wait_running_pods(2)
+    cluster.kubectl("annotate", "pods", "--all", f"{EXIT_CODE}=0")
+    wait_for("the job to be deleted", lambda: "brief" not in cluster.kubectl("get", "bmj"))
+    wait_for("its pods to be deleted", lambda: not cluster.pods())
+
+
+@pytest.mark.parametrize(("policy", "left"), [("All", 0), ("None", 2)])
+def test_clean_pod_policy(operator: Operator, cluster: Cluster, policy: str, left: int) -> None:
+    cluster.apply_job("clean", {**SIMULATED, "runPolicy": {"cleanPodPolicy": policy}})
+    cluster.wait_running_pods(2)
+    cluster.kubectl("annotate", "pods", "--all", f"{EXIT_CODE}=0")
+    cluster.wait_phase("clean", "Succeeded")
+    wait_for(f"{left} pods left", lambda: len(cluster.pod_phases()) == left)
+    time.sleep(1)
+    assert len(cluster.pod_phases()) == left
+
+
+def test_elastic_replaces_a_failed_node_in_place(operator: Operator, cluster: Cluster) -> None:
+    spec = {**SIMULATED, "nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 3}}
+    cluster.apply_job("elastic", spec)
+    before = cluster.wait_running_pods(3)
+    cluster.wait_phase("elastic", "Running")
+    uids = cluster.uids()
+    cluster.exit("elastic-node-2", 1)
+    old = uids["elastic-node-2"]
+    wait_for("node 2 replaced", lambda: cluster.uids().get("elastic-node-2", old) != old)
+    cluster.wait_running_pods(3)
+    after = cluster.uids()
+    assert set(after) == set(before)
+    assert after["elastic-node-0"] == uids["elastic-node-0"]  # the others kept running
+    status = cluster.status("elastic")
+    assert (status["phase"], status["restarts"]) == ("Running", 1)
+    assert "NodeReplaced" in cluster.events("elastic")
+
+
+def test_an_invalid_spec_fails_with_a_reason_naming_the_field(
+    operator: Operator, cluster: Cluster
+) -> None:
+    spec = {**SIMULATED, "env": [{"name": "BIGMODEL_METRICS_PORT", "value": "1"}]}
+    cluster.apply_job("bad", spec)
+    cluster.wait_phase("bad", "Failed")
+    failed = cluster.condition("bad", "Failed")
+    assert failed["reason"] == "Invalid"
+    assert "spec.env[0].name" in failed["message"]
+    assert cluster.pods() == []
+    assert "Invalid" in cluster.events("bad")
+
+
+def test_killing_the_operator_during_creation_leaves_one_pod_per_node(
+    sandbox: Any, namespace: str, cluster: Cluster, tmp_path: Path
+) -> None:
+    first = Operator(sandbox, namespace, tmp_path / "operator.log")
+    first.start()
+    cluster.apply_job("crash", {**SIMULATED, "nodes": 12})
+    wait_for("a first pod", cluster.pods, timeout=30)
+    first.stop(signal.SIGKILL)
+    created = cluster.uids()
+    second = Operator(sandbox, namespace, tmp_path / "operator.log")
+    second.start()
+    try:
+        pods = cluster.wait_running_pods(12)
+        assert sorted(pods) == sorted(f"crash-node-{i}" for i in range(12))
+        uids = cluster.uids()
+        assert all(uids[name] == uid for name, uid in created.items())  # none recreated
+        assert cluster.wait_phase("crash", "Running")["restarts"] == 0
+    finally:
+        second.stop()
+
+
+def test_ten_jobs_at_once_all_succeed(operator: Operator, cluster: Cluster) -> None:
+    names = [f"many-{i}" for i in range(10)]
+    for name in names:
+        cluster.apply_job(name, SIMULATED)
+    cluster.wait_running_pods(20)
+    cluster.kubectl("annotate", "pods", "--all", f"{EXIT_CODE}=0")
+    for name in names:
+        assert cluster.wait_phase(name, "Succeeded")["restarts"] == 0
+
+
+def test_kubectl_shows_phase_nodes_restarts_age_and_events(
+    operator: Operator, cluster: Cluster
+) -> None:
+    cluster.apply_job("shown", SIMULATED)
+    cluster.wait_phase("shown", "Running")
+    table = cluster.kubectl("get", "bmj", "shown").splitlines()
+    assert table[0].split()[:4] == ["NAME", "PHASE", "NODES", "RESTARTS"]
+    assert table[0].split()[-1] == "AGE"
+    assert table[1].split()[:4] == ["shown", "Running", "2", "0"]
+    described = cluster.kubectl("describe", "bmj", "shown")
+    assert "PodsCreated" in described
+    assert "NodesRunning" in described
+
+
+# -- real torchrun processes ------------------------------------------------------------------
+
+
+def _trainer_spec(args: list[str]) -> dict[str, Any]:
+    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    return {**example["spec"], "args": args}
+
+
+def _losses(cluster: Cluster, pod: str) -> list[float]:
+    lines = cluster.kubectl("logs", pod).splitlines()
+    records = [json.loads(line) for line in lines if line.startswith('{"msg"')]
+    return [r["loss"] for r in records if r["msg"] == "step"]
+
+
+def test_the_cpu_example_trains_across_two_nodes_to_success(
+    operator: Operator, cluster: Cluster
+) -> None:
+    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    cluster.apply_job(example["metadata"]["name"], example["spec"])
+    status = cluster.wait_phase("cpu-demo", "Succeeded", timeout=240)
+    assert status["restarts"] == 0
+    losses = _losses(cluster, "cpu-demo-node-0")
+    assert len(losses) >= 2
+    assert losses[-1] < losses[0]
+
+
+def test_a_node_that_exits_non_zero_restarts_the_gang_from_the_checkpoint(
+    operator: Operator, cluster: Cluster, tmp_path: Path
+) -> None:
+    checkpoints, marks = tmp_path / "checkpoints", tmp_path / "marks"
+    marks.mkdir()
+    trainer = "python -m bigmodel.runtime.example_trainer --batch-size 4 --log-every 5"
+    # First run: 10 steps, then node 1's processes exit 3; the rerun trains on to 20.
+    script = textwrap.dedent(
+        f"""
+        mark={marks}/$PET_NODE_RANK-$LOCAL_RANK
+        if [ ! -e $mark ]; then
+          touch $mark
+          {trainer} --steps 10 --checkpoint-dir {checkpoints} || exit 1
+          [ "$PET_NODE_RANK" = 1 ] && exit 3
+          exit 0
+        fi
+        exec {trainer} --steps 20 --checkpoint-dir {checkpoints}
+        """
+    )
+    spec = {**_trainer_spec([]), "command": ["bash", "-c", script]}
+    spec["runPolicy"] = {"backoffLimit": 1}
+    cluster.apply_job("resume", spec)
+    status = cluster.wait_phase("resume", "Succeeded", timeout=240)
+    assert status["restarts"] == 1
+    log = cluster.kubectl("logs", "resume-node-0")
+    assert "resumed from step 10" in log

@@ -1,0 +1,160 @@
+"""The operator's /metrics: T_i, T, S of live resources only, bounded labels, health."""
+
+from __future__ import annotations
+
+import prometheus_client
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bigmodel.telemetry.collect import Reason
+from bigmodel.telemetry.export import (
+    JOB,
+    SERVICE,
+    ResourceTelemetry,
+    TelemetryMetrics,
+    default_metrics,
+)
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(metrics: TelemetryMetrics) -> Samples:
+    """Every sample as the registry renders it, parsed back by prometheus_client."""
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: Samples, metric: str, /, **labels: str) -> float | None:
+    return found.get((metric, tuple(sorted(labels.items()))))
+
+
+def demo(name: str = "demo", **changes: object) -> ResourceTelemetry:
+    base: dict[str, object] = {
+        "task_seconds": {"0": 0.2, "1": 0.5},
+        "relative_speed": {"0": 1.0, "1": 0.4},
+        "total": 0.7,
+        "quality": 3.5,
+        "stragglers": 1,
+    }
+    return ResourceTelemetry("ns", JOB, name, **{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def metrics() -> TelemetryMetrics:
+    return TelemetryMetrics(CollectorRegistry())
+
+
+def test_a_round_exports_per_node_and_per_resource_series(metrics: TelemetryMetrics) -> None:
+    metrics.record(demo())
+    found = samples(metrics)
+    job = {"namespace": "ns", "kind": JOB, "name": "demo"}
+    assert value(found, "bigmodel_node_task_seconds", **job, node="1") == 0.5
+    assert value(found, "bigmodel_node_relative_speed", **job, node="1") == 0.4
+    assert value(found, "bigmodel_task_seconds", **job) == 0.7
+    assert value(found, "bigmodel_service_quality", **job) == 3.5
+    assert value(found, "bigmodel_nodes", **job) == 2
+    assert value(found, "bigmodel_stragglers", **job) == 1
+
+
+def test_a_node_that_did_not_answer_has_no_series(metrics: TelemetryMetrics) -> None:
+    metrics.record(demo())
+    metrics.record(demo(task_seconds={"0": 0.2}, relative_speed={"0": 1.0}))
+    node_series = [key for key in samples(metrics) if key[0].startswith("bigmodel_node_")]
+    assert {dict(labels)["node"] for _, labels in node_series} == {"0"}
+
+
+def test_without_any_answer_t_and_s_are_absent_not_zero(metrics: TelemetryMetrics) -> None:
+    metrics.record(ResourceTelemetry("ns", JOB, "demo"))
+    found = samples(metrics)
+    assert value(found, "bigmodel_task_seconds", namespace="ns", kind=JOB, name="demo") is None
+    assert value(found, "bigmodel_service_quality", namespace="ns", kind=JOB, name="demo") is None
+    assert value(found, "bigmodel_nodes", namespace="ns", kind=JOB, name="demo") == 0
+
+
+def test_forget_removes_every_series_of_the_resource_only(metrics: TelemetryMetrics) -> None:
+    metrics.record(demo("a"))
+    metrics.record(demo("b"))
+    metrics.forget("ns", JOB, "a")
+    names = {dict(labels).get("name") for _, labels in samples(metrics)}
+    assert "a" not in names
+    assert "b" in names
+
+
+def test_resources_are_counted_by_phase_with_every_known_phase_shown(
+    metrics: TelemetryMetrics,
+) -> None:
+    metrics.set_phase("ns", JOB, "a", "Running")
+    metrics.set_phase("ns", JOB, "b", "Running")
+    metrics.set_phase("ns", JOB, "c", "Failed")
+    metrics.set_phase("other", JOB, "a", "Pending")
+    metrics.set_phase("ns", SERVICE, "s", "Ready")
+    metrics.set_phase("ns", JOB, "c", None)  # deleted
+    found = samples(metrics)
+    assert value(found, "bigmodel_jobs", namespace="ns", phase="Running") == 2
+    assert value(found, "bigmodel_jobs", namespace="ns", phase="Failed") == 0
+    assert value(found, "bigmodel_jobs", namespace="ns", phase="Suspended") == 0
+    assert value(found, "bigmodel_jobs", namespace="other", phase="Pending") == 1
+    assert value(found, "bigmodel_services", namespace="ns", phase="Ready") == 1
+
+
+def test_job_counters_of_a_namespace_start_at_zero(metrics: TelemetryMetrics) -> None:
+    metrics.set_phase("ns", JOB, "a", "Pending")
+    found = samples(metrics)
+    assert value(found, "bigmodel_job_failures_total", namespace="ns") == 0
+    assert value(found, "bigmodel_job_restarts_total", namespace="ns") == 0
+
+
+def test_reconciles_are_counted_timed_and_errors_counted(metrics: TelemetryMetrics) -> None:
+    with metrics.reconciling(JOB):
+        pass
+    with pytest.raises(RuntimeError), metrics.reconciling(JOB):
+        raise RuntimeError("boom")
+    found = samples(metrics)
+    assert value(found, "bigmodel_reconciles_total", kind=JOB) == 2
+    assert value(found, "bigmodel_reconcile_errors_total", kind=JOB) == 1
+    assert value(found, "bigmodel_reconcile_duration_seconds_count", kind=JOB) == 2
+
+
+def test_restarts_failures_and_scrape_failures_are_counted(metrics: TelemetryMetrics) -> None:
+    metrics.count_restart("ns")
+    metrics.count_restart("ns")
+    metrics.count_failure("ns")
+    metrics.record_round(JOB, [None, Reason.TIMEOUT, Reason.TIMEOUT], 0.05)
+    found = samples(metrics)
+    assert value(found, "bigmodel_job_restarts_total", namespace="ns") == 2
+    assert value(found, "bigmodel_job_failures_total", namespace="ns") == 1
+    assert value(found, "bigmodel_telemetry_scrapes_total", kind=JOB) == 3
+    failures = value(found, "bigmodel_telemetry_scrape_failures_total", kind=JOB, reason="Timeout")
+    assert failures == 2
+
+
+def test_names_follow_prometheus_conventions(metrics: TelemetryMetrics) -> None:
+    metrics.record(demo())
+    families = list(text_string_to_metric_families(generate_latest(metrics.registry).decode()))
+    for family in families:
+        assert family.name.startswith("bigmodel_")
+        if family.type == "counter":
+            assert not family.name.endswith("_total")  # the parser strips it: samples have it
+            assert all(s.name.endswith(("_total", "_created")) for s in family.samples)
+        if family.type == "histogram":
+            assert family.name.endswith("_seconds")
+
+
+def test_label_names_are_bounded(metrics: TelemetryMetrics) -> None:
+    metrics.record(demo())
+    metrics.record_round(JOB, [Reason.TIMEOUT], 0.1)
+    with metrics.reconciling(JOB):
+        pass
+    allowed = {"namespace", "kind", "name", "node", "phase", "reason", "le"}
+    assert {k for _, labels in samples(metrics) for k, _ in labels} <= allowed
+
+
+def test_default_metrics_live_in_the_global_registry_once() -> None:
+    first = default_metrics()
+    assert first is default_metrics()
+    assert first.registry is prometheus_client.REGISTRY
