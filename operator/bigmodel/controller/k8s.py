@@ -4,15 +4,21 @@ configuration (KUBECONFIG or in-cluster) for the address and credentials."""
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+import kopf
 import kubernetes
+
+from bigmodel import __version__
 
 JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
+USER_AGENT = f"bigmodel-operator/{__version__}"
+"""Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
 
 
 class ApiError(Exception):
@@ -47,13 +53,34 @@ def object_path(obj: Mapping[str, Any], name: bool = True) -> str:
 
 
 def load_configuration() -> Any:
-    """The in-cluster configuration in a pod, else KUBECONFIG's current context."""
+    """KUBECONFIG's current context when the variable is set (client-go's precedence), else
+    the in-cluster configuration of a pod, else ~/.kube/config."""
     config = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=config)  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=config)  # type: ignore[no-untyped-call]
+    path = os.environ.get("KUBECONFIG")
+    if not path:
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=config)  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            pass
+        else:
+            return config
+    kubernetes.config.load_kube_config(config_file=path, client_configuration=config)  # type: ignore[no-untyped-call]
     return config
+
+
+def connection_info(config: Any) -> kopf.ConnectionInfo:
+    """The same endpoint and credentials for kopf's own watches and patches."""
+    header = config.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
+    scheme, _, token = header.partition(" ")
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
 
 
 class Kube:
@@ -76,7 +103,7 @@ class Kube:
         return context
 
     def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Content-Type": content_type, "Accept": JSON}
+        headers = {"Content-Type": content_type, "Accept": JSON, "User-Agent": USER_AGENT}
         token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token

@@ -7,7 +7,15 @@ from typing import Any
 
 import kopf
 
+from bigmodel.controller.k8s import connection_info, load_configuration
+
 GROUP = "bigmodel.dev"
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Log kopf in exactly as our own client: KUBECONFIG first when set, then in-cluster."""
+    return connection_info(load_configuration())
 
 
 @kopf.on.startup()

@@ -1,0 +1,165 @@
+"""The Helm chart installed with the real `helm` into the sandbox: its Deployment's pod runs
+the chart's command (`bigmodel run ...`) as a process of the sandbox's kubelet, reaches the
+API from inside the pod, trains the CPU example to Succeeded, and `helm uninstall` removes
+the operator while CRDs, jobs and their pods stay."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bigmodel.sandbox import requestlog
+from bigmodel.sandbox.testing import RunningSandbox, start_sandbox, wait_for
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "bigmodel-operator"
+RELEASE = "bm"
+NAMESPACE = "bigmodel-system"
+FULLNAME = f"{RELEASE}-bigmodel-operator"
+INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
+# Released operator objects, by kind, as `kubectl get` names them.
+OPERATOR_KINDS = "deployments,replicasets,pods,services,serviceaccounts,roles,rolebindings"
+CLUSTER_KINDS = "clusterroles,clusterrolebindings"
+
+
+def install_operator(sandbox: RunningSandbox, *values: str) -> None:
+    """`helm install --wait` of the chart, as docs/install.md tells a user to.
+
+    `--wait` returns once the Deployment is available, i.e. the operator pod passed its
+    readiness probe (kopf's /healthz, which asks the API server for /version)."""
+    sandbox.helm(
+        "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
+        "--wait", "--timeout", "120s", *values,
+    )  # fmt: skip
+
+
+def operator_pods(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    """The release's pods that are not being deleted."""
+    pods = sandbox.get(NAMESPACE, "pods", "-l", INSTANCE)["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def apply_job(sandbox: RunningSandbox, namespace: str, job: dict[str, Any]) -> None:
+    """`kubectl apply` a BigModelJob in `namespace`."""
+    sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(job))
+
+
+def job_phase(sandbox: RunningSandbox, namespace: str, name: str) -> str | None:
+    """`status.phase` of a BigModelJob (None while it has none)."""
+    status = sandbox.get(namespace, "bigmodeljob", name).get("status") or {}
+    phase: str | None = status.get("phase")
+    return phase
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A private sandbox: 2 process nodes (the example's 2 node pods need 1 CPU each, the
+    operator 0.1) and 1 simulated node (pods that run until told to finish)."""
+    state_dir = tmp_path_factory.mktemp("chart-install")
+    with start_sandbox(state_dir, "--nodes", "2", "--simulated-nodes", "1") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def installed(sandbox: RunningSandbox) -> RunningSandbox:
+    """The chart installed with its defaults (all namespaces watched)."""
+    install_operator(sandbox)
+    return sandbox
+
+
+def test_the_operator_pod_runs_the_charts_command_and_reaches_the_api(
+    installed: RunningSandbox,
+) -> None:
+    [pod] = operator_pods(installed)
+    container = pod["spec"]["containers"][0]
+    assert container["command"] == ["bigmodel"]
+    assert container["args"][:1] == ["run"]
+    [state] = pod["status"]["containerStatuses"]
+    assert state["ready"] and "running" in state["state"] and state["restartCount"] == 0
+    log = installed.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
+    assert "starting: all namespaces" in log
+    assert "Activity 'login' succeeded" in log
+    # The pod's own requests: kopf's watches, from inside the pod, in the API's log.
+    entries = requestlog.read(installed.state_dir / requestlog.FILENAME)
+    kopf = requestlog.permissions(entries, user_agent="kopf/")
+    assert ("bigmodel.dev", "bigmodeljobs", "watch") in kopf
+
+
+def test_the_metrics_service_and_the_health_port_answer(installed: RunningSandbox) -> None:
+    [pod] = operator_pods(installed)
+    service = installed.get(NAMESPACE, "service", f"{FULLNAME}-metrics")
+    port = service["spec"]["ports"][0]["port"]
+    url = f"http://{service['spec']['clusterIP']}:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert "# TYPE" in response.read().decode()
+    health = f"http://{pod['status']['podIP']}:8081/healthz"
+    with urllib.request.urlopen(health, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_the_cpu_example_trains_to_success_under_the_installed_operator(
+    installed: RunningSandbox,
+) -> None:
+    installed.kubectl("create", "namespace", "demo")
+    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    apply_job(installed, "demo", example)
+    name = example["metadata"]["name"]
+    wait_for(
+        lambda: job_phase(installed, "demo", name) in ("Succeeded", "Failed"),
+        timeout=240,
+        what=f"{name} to finish",
+    )
+    status = installed.get("demo", "bigmodeljob", name)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["restarts"] == 0
+
+
+def test_uninstall_removes_the_operator_and_leaves_crds_jobs_and_their_pods(
+    installed: RunningSandbox,
+) -> None:
+    installed.kubectl("create", "namespace", "keep")
+    job = {
+        "apiVersion": "bigmodel.dev/v1alpha1",
+        "kind": "BigModelJob",
+        "metadata": {"name": "kept"},
+        "spec": {
+            "image": "sim",
+            "command": ["python", "-c", "pass"],
+            "nodes": 1,
+            "nodeSelector": {"type": "simulated"},  # runs until the test says otherwise
+        },
+    }
+    apply_job(installed, "keep", job)
+    wait_for(lambda: job_phase(installed, "keep", "kept") == "Running", what="kept Running")
+
+    installed.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "60s")
+
+    def operator_gone() -> bool:
+        left = installed.get(NAMESPACE, OPERATOR_KINDS, "-l", INSTANCE)["items"]
+        cluster = installed.kubectl("get", CLUSTER_KINDS, "-l", INSTANCE, "-o", "name").stdout
+        return not left and not cluster.strip()
+
+    wait_for(operator_gone, what="the release's objects to be deleted")
+    # Helm never deletes the CRDs of crds/: deleting them would delete every job.
+    crds = installed.kubectl("get", "crds", "-o", "name").stdout.split()
+    for kind in ("bigmodeljobs", "bigmodelservices"):
+        assert f"customresourcedefinition.apiextensions.k8s.io/{kind}.bigmodel.dev" in crds
+    # Jobs are the users' objects, not the release's: they stay, with their pods, and keep
+    # the operator's finalizer until an operator is back to handle their deletion.
+    kept = installed.get("keep", "bigmodeljob", "kept")
+    assert kept["status"]["phase"] == "Running"
+    assert "bigmodel.dev/finalizer" in kept["metadata"]["finalizers"]
+    pods = installed.get("keep", "pods")["items"]
+    assert [p["metadata"]["name"] for p in pods] == ["kept-node-0"]
+    finished = installed.get("demo", "bigmodeljobs")["items"]
+    assert [j["status"]["phase"] for j in finished] in ([], ["Succeeded"])  # run alone: []
+    namespace = json.loads(installed.kubectl("get", "namespace", NAMESPACE, "-o", "json").stdout)
+    assert namespace["status"]["phase"] == "Active"  # helm never deletes a namespace
