@@ -5,180 +5,39 @@ torchrun processes on its process node."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
-import subprocess
-import sys
 import textwrap
 import time
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from operator_helpers import (
+    EXIT_CODE,
+    REPO,
+    Cluster,
+    Operator,
+    fresh_namespace,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-BIGMODEL = str(Path(sys.executable).parent / "bigmodel")
-EXIT_CODE = "sandbox.bigmodel.dev/exit-code"
 SIMULATED = {
     "image": "sim",
     "command": ["python", "-c", "pass"],
     "nodes": 2,
     "nodeSelector": {"type": "simulated"},
 }
-FAST_TIMERS = {"BIGMODEL_RESTART_BACKOFF": "0.2", "BIGMODEL_ELASTIC_GRACE": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(
-    what: str, check: Callable[[], Any], timeout: float = 30, context: Callable[[], str] = str
-) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` and `context()`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{context()}")
-        time.sleep(0.2)
-
-
-class Operator:
-    """`bigmodel run --namespace NS` as a subprocess, ready once /healthz answers."""
-
-    def __init__(self, sandbox: Any, namespace: str, log: Path) -> None:
-        self.sandbox, self.namespace, self.log = sandbox, namespace, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        health = _free_port()
-        command = [BIGMODEL, "run", "--namespace", self.namespace]
-        command += ["--health-port", str(health), "--metrics-port", str(_free_port())]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                command, env={**self.sandbox.env(), **FAST_TIMERS}, stdout=out, stderr=out
-            )
-        wait_for("the operator's /healthz", lambda: self._healthy(health), timeout=60)
-
-    def _healthy(self, port: int) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            pytest.fail(f"operator exited {self.proc.returncode}:\n{self.log.read_text()}")
-        url = f"http://127.0.0.1:{port}/healthz"
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-        return False
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
-class Cluster:
-    """kubectl helpers for one test namespace."""
-
-    def __init__(self, sandbox: Any, namespace: str) -> None:
-        self.sandbox, self.ns = sandbox, namespace
-
-    def kubectl(self, *args: str, input: str | None = None) -> str:
-        return str(self.sandbox.kubectl("-n", self.ns, *args, input=input).stdout)
-
-    def apply_job(self, name: str, spec: dict[str, Any], **metadata: Any) -> None:
-        job = {
-            "apiVersion": "bigmodel.dev/v1alpha1",
-            "kind": "BigModelJob",
-            "metadata": {"name": name, **metadata},
-            "spec": spec,
-        }
-        self.kubectl("apply", "-f", "-", input=json.dumps(job))
-
-    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.kubectl("patch", "bmj", name, "--type=merge", "-p", json.dumps({"spec": spec}))
-
-    def job(self, name: str) -> dict[str, Any]:
-        got: dict[str, Any] = json.loads(self.kubectl("get", "bmj", name, "-o", "json"))
-        return got
-
-    def status(self, name: str) -> dict[str, Any]:
-        return dict(self.job(name).get("status") or {})
-
-    def condition(self, name: str, type_: str) -> dict[str, Any]:
-        """The condition `type_` of job `name`."""
-        return next(c for c in self.status(name)["conditions"] if c["type"] == type_)
-
-    def pods(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = json.loads(self.kubectl("get", "pods", "-o", "json"))["items"]
-        return items
-
-    def pod_phases(self) -> dict[str, str]:
-        return {
-            p["metadata"]["name"]: p.get("status", {}).get("phase", "")
-            for p in self.pods()
-            if not p["metadata"].get("deletionTimestamp")
-        }
-
-    def wait_phase(self, name: str, phase: str, timeout: float = 30) -> dict[str, Any]:
-        return dict(
-            wait_for(
-                f"{name} to be {phase}",
-                lambda: (s := self.status(name)).get("phase") == phase and s,
-                timeout,
-                lambda: (
-                    self.kubectl("get", "bmj,pods", "-o", "wide") + json.dumps(self.status(name))
-                ),
-            )
-        )
-
-    def wait_running_pods(self, count: int) -> dict[str, str]:
-        def running() -> dict[str, str] | None:
-            phases = self.pod_phases()
-            ok = len(phases) == count and all(p == "Running" for p in phases.values())
-            return phases if ok else None
-
-        return dict(wait_for(f"{count} running pods", running))
-
-    def exit(self, pod: str, code: int) -> None:
-        """Make a simulated node pod finish with `code`."""
-        self.kubectl("annotate", "pod", pod, f"{EXIT_CODE}={code}", "--overwrite")
-
-    def uids(self) -> dict[str, str]:
-        return {p["metadata"]["name"]: p["metadata"]["uid"] for p in self.pods()}
-
-    def events(self, name: str) -> list[str]:
-        out = self.kubectl(
-            "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
-        )
-        return [e["reason"] for e in json.loads(out)["items"]]
 
 
 @pytest.fixture
 def namespace(sandbox: Any) -> Iterator[str]:
-    name = f"job-{uuid.uuid4().hex[:8]}"
-    sandbox.kubectl("apply", "-f", str(REPO / "crds"))
-    sandbox.kubectl("create", "namespace", name)
-    yield name
-    sandbox.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(sandbox) as name:
+        yield name
 
 
 @pytest.fixture

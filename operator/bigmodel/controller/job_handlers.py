@@ -1,5 +1,6 @@
-"""kopf handlers of BigModelJob (thin): an index of node pods by job, and one daemon per job
-that applies `job_decisions.decide` whenever its pods change, and at least every second."""
+"""kopf handlers of BigModelJob (thin): an index of node pods by job, one daemon per job
+that applies `job_decisions.decide` whenever its pods change, and at least every second, and
+while the job is Running a second daemon that collects its telemetry (`telemetry_loop`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bigmodel.api import (
     BigModelJob,
     BigModelJobStatus,
     InvalidResourceError,
+    JobPhase,
     parse_resource,
 )
 from bigmodel.api.core import GPU_RESOURCE
@@ -36,6 +38,7 @@ from bigmodel.controller.job_decisions import (
 )
 from bigmodel.controller.k8s import ApiError, Kube, load_configuration, object_path
 from bigmodel.controller.pods import NodePod, observe_pod
+from bigmodel.controller.telemetry_loop import JobTelemetry, interval_from_env
 from bigmodel.manifests.job import (
     LABEL_JOB,
     MANAGER,
@@ -44,6 +47,8 @@ from bigmodel.manifests.job import (
     build_pod_group,
     build_service,
 )
+from bigmodel.telemetry.collect import new_session
+from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
 OWN_CONDITIONS = (
@@ -68,6 +73,10 @@ class Shared:
 
     kube: Kube
     timing: Timing
+    scraper: aiohttp.ClientSession
+    """Scrapes every job's pods (one connection pool for the operator)."""
+    telemetry_interval: float
+    metrics: TelemetryMetrics
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     ticks: dict[str, float] = field(default_factory=dict)
 
@@ -79,14 +88,23 @@ def _shared(memo: Any) -> Shared:
 
 @kopf.on.startup()
 async def start(memo: Any, **_: Any) -> None:
-    """Connect to the cluster and read the timers (`BIGMODEL_RESTART_BACKOFF`, ...)."""
-    memo.job_controller = Shared(Kube(load_configuration()), Timing.from_env(os.environ))
+    """Connect to the cluster and read the timers (`BIGMODEL_RESTART_BACKOFF`, ...,
+    `BIGMODEL_TELEMETRY_INTERVAL`)."""
+    memo.job_controller = Shared(
+        Kube(load_configuration()),
+        Timing.from_env(os.environ),
+        new_session(),
+        interval_from_env(os.environ),
+        default_metrics(),
+    )
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    """Close the client session."""
-    await _shared(memo).kube.close()
+    """Close the client sessions."""
+    shared = _shared(memo)
+    await shared.kube.close()
+    await shared.scraper.close()
 
 
 @kopf.on.probe(id="jobDaemons")
@@ -133,13 +151,14 @@ async def job_daemon(
 ) -> None:
     """Look at the job whenever its pods change (at least every second) until it is gone."""
     shared, index = _shared(memo), kwargs["job_pods"]
-    reconciler = JobReconciler(shared.kube, shared.timing, body, logger)
+    reconciler = JobReconciler(shared.kube, shared.timing, body, logger, shared.metrics)
     wakeup = shared.wakeups.setdefault(uid, asyncio.Event())
     try:
         while not stopped:
             wakeup.clear()
             try:
-                pause = await reconciler.step(list(index.get(uid, ())))
+                with shared.metrics.reconciling(JOB):
+                    pause = await reconciler.step(list(index.get(uid, ())))
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
                 pause = ERROR_PAUSE
@@ -151,6 +170,42 @@ async def job_daemon(
     finally:
         shared.wakeups.pop(uid, None)
         shared.ticks.pop(uid, None)
+        meta = body["metadata"]
+        shared.metrics.set_phase(meta["namespace"], JOB, meta["name"], None)
+
+
+def _running(status: kopf.Status, **_: Any) -> bool:
+    """The telemetry daemon's filter: kopf starts it when true, stops it when false."""
+    return bool(status.get("phase") == JobPhase.RUNNING.value)
+
+
+@kopf.daemon(GROUP, VERSION, "bigmodeljobs", id="telemetry", when=_running, cancellation_timeout=10)
+async def job_telemetry(
+    *,
+    body: kopf.Body,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **kwargs: Any,
+) -> None:
+    """While the job is Running (kopf stops this daemon otherwise): one collection round of
+    its node pods per telemetry interval; its series are dropped when it stops."""
+    shared, index = _shared(memo), kwargs["job_pods"]
+    telemetry = JobTelemetry(
+        shared.kube, shared.scraper, body, shared.telemetry_interval, logger, shared.metrics
+    )
+    pause = shared.telemetry_interval  # the first round too: give the trainer time to start
+    try:
+        while not stopped:
+            await stopped.wait(pause)
+            if stopped:
+                break
+            began = time.monotonic()
+            await telemetry.safe_step(list(index.get(uid, ())))
+            pause = max(0.0, shared.telemetry_interval - (time.monotonic() - began))
+    finally:
+        telemetry.forget()
 
 
 def status_body(status: BigModelJobStatus) -> dict[str, Any]:
@@ -169,8 +224,10 @@ class JobReconciler:
         timing: Timing,
         body: kopf.Body,
         logger: logging.Logger | logging.LoggerAdapter[Any],
+        metrics: TelemetryMetrics | None = None,
     ) -> None:
         self.kube, self.timing, self.body, self.logger = kube, timing, body, logger
+        self.metrics = metrics or default_metrics()
         self.status: BigModelJobStatus | None = None
         """The status last written: newer than the body's until the watch delivers it."""
         self.deleted: set[str] = set()
@@ -239,6 +296,7 @@ class JobReconciler:
                 FIELD_MANAGER,
             )
         self.status = plan.status
+        self._count(job.status, plan.status)
         for event in plan.events:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
         await asyncio.gather(*(self._delete_pod(p) for p in plan.delete))
@@ -246,6 +304,16 @@ class JobReconciler:
             await self._create(job, plan.create)
         if plan.delete_job:
             await self.kube.delete(object_path(self.body), self.body["metadata"]["uid"], True)
+
+    def _count(self, old: BigModelJobStatus, new: BigModelJobStatus) -> None:
+        """Export the phase, and count restarts and failure once per transition."""
+        namespace, name = self.body["metadata"]["namespace"], self.body["metadata"]["name"]
+        if new.phase is not None:
+            self.metrics.set_phase(namespace, JOB, name, new.phase.value)
+        for _ in range(new.restarts - old.restarts):
+            self.metrics.count_restart(namespace)
+        if new.phase is JobPhase.FAILED and old.phase is not JobPhase.FAILED:
+            self.metrics.count_failure(namespace)
 
     async def _delete_pod(self, pod: NodePod) -> None:
         namespace = self.body["metadata"]["namespace"]

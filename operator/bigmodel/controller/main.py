@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import kopf
 import prometheus_client
 
+from bigmodel.telemetry.export import default_metrics
+
 logger = logging.getLogger("bigmodel")
 
 
@@ -17,6 +19,9 @@ def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int)
     from bigmodel.controller import job_handlers, settings  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Registered before serving, so the first scrape already lists every family (T, S, T_i
+    # of running jobs, reconciles, restarts, ...) that the handlers fill in.
+    default_metrics()
     prometheus_client.start_http_server(metrics_port)
     scope = f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces"
     logger.info("starting: %s, /healthz on :%d, /metrics on :%d", scope, health_port, metrics_port)

@@ -34,6 +34,8 @@ class NodePod:
     """Why the cluster stopped the pod (eviction, preemption, node lost), or None."""
     generation: int = 1
     """metadata.generation of the job the pod was built from."""
+    ip: str | None = None
+    """status.podIP: where telemetry scrapes the pod's metrics port."""
 
     @property
     def active(self) -> bool:
@@ -90,4 +92,5 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         exit_code=_exit_code(status),
         disruption=_disruption(status),
         generation=int(generation) if generation.isdigit() else 1,
+        ip=status.get("podIP") or None,
     )
