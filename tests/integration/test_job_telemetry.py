@@ -211,6 +211,7 @@ def test_a_slowed_node_is_flagged_as_straggler_then_cleared_when_it_speeds_up(
 
     cleared = wait_for("StragglerDetected=False", lambda: straggler("False"), 60, context)
     assert cleared["reason"] == "NoStragglers"
+    assert cluster.status("slow")["telemetry"]["stragglers"] == []
     events = [(e["type"], e["reason"], e["message"]) for e in cluster.event_list("slow")]
     detected = [e for e in events if e[1] == "StragglerDetected"]
     recovered = [e for e in events if e[1] == "StragglersCleared"]

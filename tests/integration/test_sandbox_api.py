@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -779,3 +780,27 @@ def _eventually(check: Any, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@pytest.mark.usefixtures("crds")
+def test_server_side_apply_to_status_removes_fields_the_manager_stopped_applying(
+    sandbox: Any, api: client.ApiClient, ns: str
+) -> None:
+    _custom(api).create_namespaced_custom_object(
+        "bigmodel.dev", "v1alpha1", ns, "bigmodeljobs", _job("ssa-status")
+    )
+    path = f"/apis/bigmodel.dev/v1alpha1/namespaces/{ns}/bigmodeljobs/ssa-status/status"
+
+    def apply_status(telemetry: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in _job("ssa-status").items() if k != "spec"}
+        request = urllib.request.Request(
+            f"{sandbox.url}{path}?fieldManager=telemetry&force=true",
+            data=json.dumps({**body, "status": {"telemetry": telemetry}}).encode(),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+            method="PATCH",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.load(response)["status"]["telemetry"])
+
+    assert apply_status({"n": 2, "stragglers": ["a"]}) == {"n": 2, "stragglers": ["a"]}
+    assert apply_status({"n": 2}) == {"n": 2}

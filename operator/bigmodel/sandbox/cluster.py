@@ -358,7 +358,10 @@ class Cluster:
     ) -> WriteResult:
         """Store `new` over `old` with the subresource rules, generation and admission."""
         if subresource == "status":
-            new = copy.deepcopy(old) | {"status": new.get("status", {})}
+            status_only = copy.deepcopy(old) | {"status": new.get("status", {})}
+            if operation == "Apply":  # apply computed the managers' fields: keep them
+                status_only["metadata"]["managedFields"] = new["metadata"].get("managedFields", [])
+            new = status_only
         else:
             keep = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
             meta = new["metadata"]
