@@ -11,11 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bigmodel.sandbox.testing import RunningSandbox
+from bigmodel.sandbox.testing import RunningSandbox, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BIGMODEL = str(Path(sys.executable).parent / "bigmodel")
@@ -38,20 +37,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_for(
-    what: str, check: Callable[[], Any], timeout: float = 30, context: Callable[[], str] = str
-) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` and `context()`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{context()}")
-        time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -113,9 +113,9 @@ def test_the_cpu_example_trains_to_success_under_the_installed_operator(
     apply_job(installed, "demo", example)
     name = example["metadata"]["name"]
     wait_for(
+        f"{name} to finish",
         lambda: job_phase(installed, "demo", name) in ("Succeeded", "Failed"),
         timeout=240,
-        what=f"{name} to finish",
     )
     status = installed.get("demo", "bigmodeljob", name)["status"]
     assert status["phase"] == "Succeeded", status
@@ -138,7 +138,7 @@ def test_uninstall_removes_the_operator_and_leaves_crds_jobs_and_their_pods(
         },
     }
     apply_job(installed, "keep", job)
-    wait_for(lambda: job_phase(installed, "keep", "kept") == "Running", what="kept Running")
+    wait_for("kept Running", lambda: job_phase(installed, "keep", "kept") == "Running")
 
     installed.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "60s")
 
@@ -147,7 +147,7 @@ def test_uninstall_removes_the_operator_and_leaves_crds_jobs_and_their_pods(
         cluster = installed.kubectl("get", CLUSTER_KINDS, "-l", INSTANCE, "-o", "name").stdout
         return not left and not cluster.strip()
 
-    wait_for(operator_gone, what="the release's objects to be deleted")
+    wait_for("the release's objects to be deleted", operator_gone)
     # Helm never deletes the CRDs of crds/: deleting them would delete every job.
     crds = installed.kubectl("get", "crds", "-o", "name").stdout.split()
     for kind in ("bigmodeljobs", "bigmodelservices"):

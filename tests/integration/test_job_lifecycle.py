@@ -21,8 +21,9 @@ from operator_helpers import (
     Cluster,
     Operator,
     fresh_namespace,
-    wait_for,
 )
+
+from bigmodel.sandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

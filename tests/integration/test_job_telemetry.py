@@ -19,8 +19,9 @@ from operator_helpers import (
     Prometheus,
     fresh_namespace,
     running_prometheus,
-    wait_for,
 )
+
+from bigmodel.sandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -107,12 +107,12 @@ def run_lifecycle(sandbox: RunningSandbox) -> None:
 
     apply_job(sandbox, WORK, job("done", {"ttlSecondsAfterFinished": 1}))
     apply_job(sandbox, WORK, job("again", {"backoffLimit": 2}))
-    wait_for(lambda: running("done"), what="done's 2 pods Running")
-    first = wait_for(lambda: running("again"), what="again's 2 pods Running")
+    wait_for("done's 2 pods Running", lambda: running("done"))
+    first = wait_for("again's 2 pods Running", lambda: running("again"))
     kubectl("annotate", "pod", "done-node-0", "done-node-1", f"{EXIT_CODE}=0")
     kubectl("annotate", "pod", "again-node-1", f"{EXIT_CODE}=1")
-    wait_for(lambda: (now := running("again")) and not now & first, what="the gang restart")
-    wait_for(lambda: "done" not in kubectl("get", "bmj", "-o", "name"), what="done's TTL")
+    wait_for("the gang restart", lambda: (now := running("again")) and not now & first)
+    wait_for("done's TTL", lambda: "done" not in kubectl("get", "bmj", "-o", "name"))
     kubectl("delete", "bmj", "again", "--timeout=60s")  # waits for the operator's finalizer
 
 

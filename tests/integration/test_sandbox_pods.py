@@ -59,7 +59,7 @@ def pod(name: str, command: list[str], restart: str = "Never") -> str:
 
 def test_a_pod_succeeds_and_kubectl_logs_shows_its_output(cluster: RunningSandbox, ns: str) -> None:
     cluster.apply(ns, pod("hello", ["python", "-c", "print('hello from a pod')"]))
-    wait_for(lambda: phase(cluster, ns, "hello") == "Succeeded")
+    wait_for("hello Succeeded", lambda: phase(cluster, ns, "hello") == "Succeeded")
     assert cluster.kubectl("logs", "hello", "-n", ns).stdout == "hello from a pod\n"
     state = cluster.get(ns, "pod", "hello")["status"]["containerStatuses"][0]["state"]
     assert state["terminated"]["exitCode"] == 0
@@ -68,7 +68,7 @@ def test_a_pod_succeeds_and_kubectl_logs_shows_its_output(cluster: RunningSandbo
 
 def test_a_pod_exiting_3_fails_with_exit_code_3(cluster: RunningSandbox, ns: str) -> None:
     cluster.apply(ns, pod("three", ["python", "-c", "raise SystemExit(3)"]))
-    wait_for(lambda: phase(cluster, ns, "three") == "Failed")
+    wait_for("three Failed", lambda: phase(cluster, ns, "three") == "Failed")
     state = cluster.get(ns, "pod", "three")["status"]["containerStatuses"][0]["state"]
     assert state["terminated"]["exitCode"] == 3
     assert state["terminated"]["reason"] == "Error"
@@ -85,7 +85,7 @@ def test_on_failure_restarts_with_back_off_and_keeps_the_previous_log(
         seen.add(status["state"].get("waiting", {}).get("reason"))
         return bool(status["restartCount"] >= 2)
 
-    wait_for(restarted_twice)
+    wait_for("two restarts", restarted_twice)
     assert "CrashLoopBackOff" in seen
     assert phase(cluster, ns, "crash") == "Running"
     assert cluster.kubectl("logs", "crash", "-n", ns, "--previous").stdout == "run\n"
@@ -112,7 +112,7 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: RunningSandbox
         status = cluster.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]
         return int(status["restartCount"])
 
-    wait_for(lambda: restarts() >= 1)
+    wait_for("a liveness restart", lambda: restarts() >= 1)
     last = cluster.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]["lastState"]
     assert last["terminated"]["exitCode"] == 143  # SIGTERM
 
@@ -131,7 +131,7 @@ def test_a_container_without_command_fails_with_a_clear_reason(
           containers: [{name: main, image: busybox}]
         """,
     )
-    wait_for(lambda: phase(cluster, ns, "nocommand") == "Failed")
+    wait_for("nocommand Failed", lambda: phase(cluster, ns, "nocommand") == "Failed")
     terminated = cluster.get(ns, "pod", "nocommand")["status"]["containerStatuses"][0]["state"][
         "terminated"
     ]
@@ -192,7 +192,7 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
             downwardAPI: {{items: [{{path: name, fieldRef: {{fieldPath: metadata.name}}}}]}}
         """,
     )
-    wait_for(lambda: phase(cluster, ns, "envpod") == "Succeeded")
+    wait_for("envpod Succeeded", lambda: phase(cluster, ns, "envpod") == "Succeeded")
     out = json.loads(cluster.kubectl("logs", "envpod", "-n", ns, "-c", "main").stdout)
     env = out["env"]
     status = cluster.get(ns, "pod", "envpod")["status"]
@@ -227,7 +227,7 @@ def test_a_pod_asking_for_more_gpus_than_any_node_has_stays_pending(
         conditions = cluster.get(ns, "pod", "greedy").get("status", {}).get("conditions", [])
         return next((c for c in conditions if c["type"] == "PodScheduled"), None)
 
-    condition = wait_for(scheduled_condition)
+    condition = wait_for("a PodScheduled condition", scheduled_condition)
     assert condition["status"] == "False"
     assert condition["reason"] == "Unschedulable"
     assert condition["message"] == "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
@@ -261,7 +261,9 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(
           volumes: [{{name: out, hostPath: {{path: {tmp_path}}}}}]
         """,
     )
-    wait_for(lambda: cluster.kubectl("logs", "sleeper", "-n", ns).stdout.startswith("up"))
+    wait_for(
+        "sleeper up", lambda: cluster.kubectl("logs", "sleeper", "-n", ns).stdout.startswith("up")
+    )
     log = cluster.state_dir / "logs" / ns / "sleeper" / "main.log"
     cluster.kubectl("delete", "pod", "sleeper", "-n", ns, "--timeout=30s")
     gone = cluster.kubectl("get", "pod", "sleeper", "-n", ns, check=False)
@@ -328,7 +330,9 @@ def test_two_torchrun_jobs_on_the_same_port_rendezvous_by_dns_and_complete(
         cluster.apply(ns, torchrun_job(job))
     names = [f"{job}-node-{rank}" for job in ("alpha", "beta") for rank in (0, 1)]
     wait_for(
-        lambda: all(phase(cluster, ns, n) in ("Succeeded", "Failed") for n in names), timeout=240
+        "both jobs to finish",
+        lambda: all(phase(cluster, ns, n) in ("Succeeded", "Failed") for n in names),
+        timeout=240,
     )
     for name in names:
         log = cluster.kubectl("logs", name, "-n", ns).stdout
@@ -362,7 +366,10 @@ def test_stopping_the_sandbox_leaves_no_process(tmp_path: Path) -> None:
     with start_sandbox(tmp_path, "--nodes", "1") as running:
         running.kubectl("create", "namespace", "stop")
         running.apply("stop", pod("sleeper", ["python", "-c", program]))
-        wait_for(lambda: "started" in running.kubectl("logs", "sleeper", "-n", "stop").stdout)
+        wait_for(
+            "sleeper started",
+            lambda: "started" in running.kubectl("logs", "sleeper", "-n", "stop").stdout,
+        )
         uid = running.get("stop", "pod", "sleeper")["metadata"]["uid"]
         assert len(marked(uid)) == 2  # python and its sleep in another session
     assert marked(uid) == []

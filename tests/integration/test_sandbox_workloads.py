@@ -104,5 +104,5 @@ def test_a_deployment_serves_behind_a_service_rolls_scales_and_cascades(
     assert len(answers(url, tries=20)) == 3
 
     cluster.kubectl("delete", "deploy/web", "-n", ns, "--wait=true", "--timeout=60s")
-    wait_for(lambda: not cluster.get(ns, "pods")["items"])
+    wait_for("no pods", lambda: not cluster.get(ns, "pods")["items"])
     assert cluster.get(ns, "replicasets")["items"] == []

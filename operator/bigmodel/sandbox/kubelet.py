@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ from bigmodel.sandbox.store import Obj
 PROCESS_LABEL = "sandbox.bigmodel.dev/node-type"
 _CONFIG_RETRY_SECONDS = 2.0
 _STOP_GRACE_SECONDS = 3.0
+_REAP_RETRY_SECONDS = 1.0
 _USER_AGENT = "sandbox-kubelet"
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ class PodWorker:
         self.dirs: dict[str, Path] = {}
         self.started = now()
         self.terminating: asyncio.Task[None] | None = None
+        self.reaped = False  # every process of the pod is gone (after terminating)
         self._kills: set[asyncio.Task[None]] = set()  # liveness failures being acted on
         self.task = asyncio.create_task(self._run())
 
@@ -342,7 +345,7 @@ class PodWorker:
         await asyncio.gather(
             *(processes.stop(p, self.container_marker(n), grace) for n, p in self.processes.items())
         )
-        await processes.kill(None, self.marker)
+        self.reaped = await processes.kill(None, self.marker)
         for gpus in self.gpus.values():
             self.free_gpus.extend(gpus)
         self.gpus.clear()
@@ -363,7 +366,9 @@ class ProcessAgent(NodeAgent):
         backoff_base: float = 10.0,
     ) -> None:
         self.host = Host(cluster, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
-        self.pool = network.AddressPool()
+        # leased host-wide: another sandbox on this host never gets the same pod address
+        self.pool = network.AddressPool(leases=network.AddressLeases())
+        self._reaping: set[asyncio.Task[None]] = set()  # addresses held for leftover processes
         # the free GPU indices of each node, taken by containers and given back
         self.node_gpus = gpu_indices(count, host_gpus(), gpus_per_node) if count else []
         self.workers: dict[str, PodWorker] = {}
@@ -428,7 +433,12 @@ class ProcessAgent(NodeAgent):
         worker = self.workers.pop(uid, None)
         if worker is not None:
             await worker.terminate(0)
-        self.pool.release(uid)
+        if worker is None or worker.reaped:
+            self.pool.release(uid)
+        else:  # a process outlived SIGKILL: its sockets may still be bound to the address
+            reaping = asyncio.create_task(self._release_when_reaped(uid, worker.marker))
+            self._reaping.add(reaping)
+            reaping.add_done_callback(self._reaping.discard)
         volumes.cleanup(self.host.state_dir, pod)
         meta = pod["metadata"]
         if not any(
@@ -440,14 +450,28 @@ class ProcessAgent(NodeAgent):
             ).parent
             shutil.rmtree(logs, ignore_errors=True)
 
+    async def _release_when_reaped(self, uid: str, marker: str) -> None:
+        """Give the pod's address back only once none of its processes is left."""
+        for attempt in itertools.count():
+            if await processes.kill(None, marker):
+                break
+            if attempt % 60 == 0:
+                log.warning("pod %s: processes outlive SIGKILL; its address waits for them", uid)
+            await asyncio.sleep(_REAP_RETRY_SECONDS)
+        self.pool.release(uid)
+
     async def close(self) -> None:
         """Stop every pod's processes and remove their directories."""
         workers = list(self.workers.values())
         await asyncio.gather(*(w.terminate(_STOP_GRACE_SECONDS) for w in workers))
         await processes.kill(None, self.host.sandbox_id + "/")
+        for task in list(self._reaping):
+            task.cancel()
         for worker in workers:
             volumes.cleanup(self.host.state_dir, worker.pod)
         self.workers.clear()
+        if self.pool.leases is not None:
+            self.pool.leases.close()
 
 
 def _memory_ki() -> int:

@@ -64,12 +64,14 @@ async def spawn(
         )
 
 
-async def _wait_until(done: Callable[[], bool], seconds: float) -> None:
-    """Poll `done` (a /proc scan: nothing to await) until true or `seconds` passed."""
+async def _wait_until(done: Callable[[], bool], seconds: float) -> bool:
+    """Poll `done` (a /proc scan: nothing to await) until true or `seconds` passed; whether
+    it came true."""
     for _ in range(max(1, math.ceil(seconds / _POLL_SECONDS))):
         if done():
-            return
+            return True
         await asyncio.sleep(_POLL_SECONDS)
+    return done()
 
 
 def _signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
@@ -89,11 +91,15 @@ async def stop(process: asyncio.subprocess.Process | None, marker: str, grace: f
     await kill(process, marker)
 
 
-async def kill(process: asyncio.subprocess.Process | None, marker: str) -> None:
-    """SIGKILL the process group and every marked process, and wait until they are gone."""
+async def kill(process: asyncio.subprocess.Process | None, marker: str) -> bool:
+    """SIGKILL the process group and every marked process, and wait until they are gone;
+    whether they all are (a process stuck in the kernel can outlast the wait)."""
     if process is not None and process.returncode is None:
         _signal_group(process, signal.SIGKILL)
-    await _wait_until(lambda: not signal_marked(marker, signal.SIGKILL), _KILL_WAIT_SECONDS)
+    gone = await _wait_until(lambda: not signal_marked(marker, signal.SIGKILL), _KILL_WAIT_SECONDS)
     if process is not None:
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(process.wait(), _KILL_WAIT_SECONDS)
+        except TimeoutError:
+            gone = False
+    return gone

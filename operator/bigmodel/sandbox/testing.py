@@ -77,14 +77,22 @@ class RunningSandbox:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
-    """Poll `check()` until it returns something truthy, and return that."""
+def wait_for(
+    what: str,
+    check: Callable[[], T | None],
+    timeout: float = 60.0,
+    context: Callable[[], str] | None = None,
+) -> T:
+    """Poll `check()` until it returns something truthy, and return that; on time-out, fail
+    naming `what` and showing `context()` (e.g. the object's YAML)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if value := check():
             return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s{': ' + what if what else ''}")
+        if time.monotonic() > deadline:
+            shown = f"\n{context()}" if context else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{shown}")
+        time.sleep(0.2)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
