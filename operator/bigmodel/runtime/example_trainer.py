@@ -15,6 +15,7 @@ telemetry tests: `BIGMODEL_SLOWDOWN_SECONDS` sleeps inside each step, on node
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import socket
@@ -231,7 +232,14 @@ def train(args: argparse.Namespace, slowdown: Slowdown) -> None:
                 "optimizer": optimizer.state_dict(),
             }
             save_checkpoint(args.checkpoint_dir, done, state_now)
+    # Leave in an order that cannot race: a final barrier, so that no rank tears its gloo
+    # connections down while a peer still works (rank 0 writing the last checkpoint), then
+    # the DDP model (whose reducer holds the group and the Python comm hook) is released
+    # before the group is destroyed, as PyTorch's shutdown guidance asks.
+    dist.barrier()
     timer.close()
+    del model, net, optimizer
+    gc.collect()
     dist.destroy_process_group()
 
 
