@@ -7,8 +7,23 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from bigmodel.sandbox.network import AddressLeases
+
 Obj = dict[str, Any]
 _cluster_ips = itertools.count(10)
+_cluster_ip_leases = AddressLeases()
+"""Service addresses are leased host-wide like pod addresses: two sandboxes on one host never
+give two services one address (the second proxy could not listen, its clients would reach the
+first sandbox's service)."""
+
+
+def _next_cluster_ip() -> str:
+    """The next free 127.96.x.y address, on the host loopback."""
+    for n in _cluster_ips:
+        address = f"127.96.{n // 250}.{n % 250 + 1}"
+        if _cluster_ip_leases.claim(address, busy=set()):
+            return address
+    raise AssertionError("unreachable: the counter is endless")
 
 
 def _pod(obj: Obj) -> None:
@@ -32,8 +47,7 @@ def _service(obj: Obj) -> None:
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
     if "clusterIP" not in spec:
-        n = next(_cluster_ips)
-        spec["clusterIP"] = f"127.96.{n // 250}.{n % 250 + 1}"  # on the host loopback
+        spec["clusterIP"] = _next_cluster_ip()
     spec.setdefault("clusterIPs", [spec["clusterIP"]])
     for port in spec.get("ports", ()):
         port.setdefault("protocol", "TCP")
