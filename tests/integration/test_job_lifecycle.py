@@ -9,7 +9,6 @@ import json
 import signal
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from operator_helpers import (
     REPO,
     Cluster,
     Operator,
-    fresh_namespace,
 )
 
 from bigmodel.sandbox.testing import wait_for
@@ -33,25 +31,6 @@ SIMULATED = {
     "nodes": 2,
     "nodeSelector": {"type": "simulated"},
 }
-
-
-@pytest.fixture
-def namespace(sandbox: Any) -> Iterator[str]:
-    with fresh_namespace(sandbox) as name:
-        yield name
-
-
-@pytest.fixture
-def operator(sandbox: Any, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    running = Operator(sandbox, namespace, tmp_path / "operator.log")
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def cluster(sandbox: Any, namespace: str) -> Cluster:
-    return Cluster(sandbox, namespace)
 
 
 # -- lifecycle on simulated nodes -------------------------------------------------------------
