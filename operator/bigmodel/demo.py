@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -74,11 +75,11 @@ class Demo:
 
     def __init__(self, state: Path) -> None:
         self.state = state
-        self.kubeconfig = state / "kubeconfig"
+        self.sandbox: RunningSandbox | None = None
 
     def kubectl(self, *args: str, check: bool = True) -> str:
-        command = [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert self.sandbox is not None, "the sandbox is not running"
+        done = self.sandbox.kubectl(*args, check=False)
         if check and done.returncode != 0:
             raise DemoError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
@@ -100,6 +101,10 @@ class Demo:
             status, losses = self.status(), self.losses()
             nodes = status.get("nodes") or {}
             step = f"step {losses[-1][0]:>3} loss {losses[-1][1]:.4f}" if losses else "starting"
+            telemetry = status.get("telemetry") or {}
+            if "totalTaskSeconds" in telemetry:
+                t, q = telemetry["totalTaskSeconds"], telemetry["serviceQuality"]
+                step += f"  T {t:.3f}s S {q:.1f}/s"
             line = (
                 f"phase {status.get('phase', '-'):<10} nodes running {nodes.get('running', 0)}"
                 f" succeeded {nodes.get('succeeded', 0)} failed {nodes.get('failed', 0)}"
@@ -114,16 +119,16 @@ class Demo:
         raise DemoError(f"{JOB} did not finish within {TIMEOUT_SECONDS}s")
 
     def run(self) -> None:
-        sandbox = [str(BIN / "bigmodel"), "sandbox", "up", "--state-dir", str(self.state)]
         print(f"starting the sandbox (state in {self.state})", flush=True)
-        with _process(sandbox, self.state / "sandbox.log"):
-            _wait("the sandbox start", self.kubeconfig.exists, 60)
+        with start_sandbox(self.state) as sandbox:
+            self.sandbox = sandbox
             self.kubectl("apply", "-f", str(REPO / "crds"))
             health, metrics = _free_port(), _free_port()
             operator = [str(BIN / "bigmodel"), "run", "--health-port", str(health)]
             operator += ["--metrics-port", str(metrics)]
-            env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
             print("starting the operator: bigmodel run", flush=True)
+            # Collect T_i every second: the demo job trains for only about ten seconds.
+            env = sandbox.env() | {"BIGMODEL_TELEMETRY_INTERVAL": "1"}
             with _process(operator, self.state / "operator.log", env):
                 _wait("the operator's /healthz", lambda: _healthy(health), 60)
                 self.kubectl("apply", "-f", str(REPO / "examples" / "cpu-job.yaml"))
