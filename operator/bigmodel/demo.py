@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
+from bigmodel.sandbox.testing import (
+    RunningSandbox,
+    answers_health,
+    free_port,
+    start_sandbox,
+    stop_process,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -32,13 +35,6 @@ class DemoError(Exception):
     """Why the demo did not succeed."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _process(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
     """Run `command` with output to `log` until the block ends (SIGINT, then kill)."""
@@ -47,12 +43,7 @@ def _process(command: list[str], log: Path, env: dict[str, str] | None = None) -
     try:
         yield
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 def _wait(what: str, check: Any, timeout: float) -> None:
@@ -61,13 +52,6 @@ def _wait(what: str, check: Any, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise DemoError(f"{what} did not happen within {timeout:g}s")
         time.sleep(0.5)
-
-
-def _healthy(port: int) -> bool:
-    url = f"http://127.0.0.1:{port}/healthz"
-    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
-    return False
 
 
 class Demo:
@@ -123,14 +107,14 @@ class Demo:
         with start_sandbox(self.state) as sandbox:
             self.sandbox = sandbox
             self.kubectl("apply", "-f", str(REPO / "crds"))
-            health, metrics = _free_port(), _free_port()
+            health, metrics = free_port(), free_port()
             operator = [str(BIN / "bigmodel"), "run", "--health-port", str(health)]
             operator += ["--metrics-port", str(metrics)]
             print("starting the operator: bigmodel run", flush=True)
             # Collect T_i every second: the demo job trains for only about ten seconds.
             env = sandbox.env() | {"BIGMODEL_TELEMETRY_INTERVAL": "1"}
             with _process(operator, self.state / "operator.log", env):
-                _wait("the operator's /healthz", lambda: _healthy(health), 60)
+                _wait("the operator's /healthz", lambda: answers_health(health), 60)
                 self.kubectl("apply", "-f", str(REPO / "examples" / "cpu-job.yaml"))
                 print(f"applied examples/cpu-job.yaml: {JOB}, 2 nodes x 2 processes", flush=True)
                 status = self.follow()

@@ -8,12 +8,10 @@ import contextlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bigmodel.sandbox.testing import RunningSandbox, wait_for
+from bigmodel.sandbox.testing import (
+    RunningSandbox,
+    answers_health,
+    free_port,
+    stop_process,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIGMODEL = str(Path(sys.executable).parent / "bigmodel")
@@ -32,23 +36,12 @@ EXIT_CODE = "sandbox.bigmodel.dev/exit-code"
 FAST_TIMERS = {"BIGMODEL_RESTART_BACKOFF": "0.2", "BIGMODEL_ELASTIC_GRACE": "1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def fresh_namespace(sandbox: RunningSandbox) -> Iterator[str]:
     """A fresh namespace (CRDs applied), deleted afterwards with everything in it."""
-    name = f"job-{uuid.uuid4().hex[:8]}"
     sandbox.kubectl("apply", "-f", str(REPO / "crds"))
-    sandbox.kubectl("create", "namespace", name)
-    try:
+    with sandbox.namespace("job") as name:
         yield name
-    finally:
-        sandbox.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 class Operator:
@@ -81,10 +74,7 @@ class Operator:
         assert self.proc is not None
         if self.proc.poll() is not None:
             pytest.fail(f"operator exited {self.proc.returncode}:\n{self.log.read_text()}")
-        url = f"http://127.0.0.1:{port}/healthz"
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-        return False
+        return answers_health(port)
 
     def metrics(self) -> str:
         """The operator's /metrics page."""
@@ -103,15 +93,9 @@ class Operator:
         return found
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+        if self.proc is not None:
+            stop_process(self.proc, sig)
+            self.proc = None
 
 
 class Cluster:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
 @pytest.fixture
 def ns(cluster: RunningSandbox) -> Iterator[str]:
     """A fresh namespace for one test."""
-    name = f"k-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false")
+    with cluster.namespace("k") as name:
+        yield name
 
 
 def phase(sandbox: RunningSandbox, ns: str, pod: str) -> str:

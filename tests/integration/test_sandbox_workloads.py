@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.request
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -55,10 +54,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
 @pytest.fixture
 def ns(cluster: RunningSandbox) -> Iterator[str]:
     """A fresh namespace for one test."""
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false")
+    with cluster.namespace("w") as name:
+        yield name
 
 
 def answers(url: str, tries: int = 12) -> set[str]:

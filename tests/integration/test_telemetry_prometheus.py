@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from bigmodel.runtime.server import MetricsServer
 from bigmodel.runtime.shared_stats import StatsFile, read_ranks
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.stats import observe as observe_step
+from bigmodel.sandbox.testing import free_port
 from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import Reason, Target, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
@@ -45,13 +45,6 @@ STEP_SECONDS = {0: (0.2, 0.18), 1: (0.25, 0.2), 2: (0.5, 0.3)}
 DEAD_RANK = 3  # a node whose endpoint refuses connections: missing, never zero
 POLICY = StragglerPolicy(threshold=0.75, window=3)
 REL = 1e-12  # Prometheus and Python may add in another order: equal to the last bits
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.exposition import LOCAL_RANK_STEP_SECONDS, NODE_STEP_SECONDS, STEPS_TOTAL
+from bigmodel.sandbox.testing import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,20 +25,13 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
 SLOWDOWN_SECONDS = 0.15
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _torchrun(
     args: list[str], tmp_path: Path, extra_env: Mapping[str, str] = {}
 ) -> Iterator[tuple[list[subprocess.Popen[str]], list[int]]]:
     """Start two torchrun agents (node ranks 0 and 1) on one host; yield them and their ports."""
-    endpoint = f"127.0.0.1:{_free_port()}"
-    ports = [_free_port(), _free_port()]
+    endpoint = f"127.0.0.1:{free_port()}"
+    ports = [free_port(), free_port()]
     agents = []
     for node_rank, port in enumerate(ports):
         env = {

@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +75,16 @@ class RunningSandbox:
         """`kubectl get ... -o json` in `namespace`, parsed."""
         return json.loads(self.kubectl("get", "-n", namespace, *what, "-o", "json").stdout)
 
+    @contextlib.contextmanager
+    def namespace(self, prefix: str) -> Iterator[str]:
+        """A fresh namespace `<prefix>-<random>`, deleted (without waiting) afterwards."""
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", name)
+        try:
+            yield name
+        finally:
+            self.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
     def env(self) -> dict[str, str]:
         """The environment of a client process that should use this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
@@ -93,6 +106,34 @@ def wait_for(
             shown = f"\n{context()}" if context else ""
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{shown}")
         time.sleep(0.2)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def answers_health(port: int) -> bool:
+    """Whether `/healthz` on 127.0.0.1:`port` answers 200 (the operator's liveness endpoint)."""
+    url = f"http://127.0.0.1:{port}/healthz"
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+    return False
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGINT, timeout: float = 15
+) -> None:
+    """Send `sig`, wait up to `timeout` seconds for the process to exit, then kill it."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
@@ -125,9 +166,4 @@ def start_sandbox(state_dir: Path, *options: str, timeout: float = 60) -> Iterat
         url = _wait_ready(proc, log, timeout)
         yield RunningSandbox(kubeconfig, state_dir, url)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
