@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,7 +34,11 @@ from typing import Any
 
 from bigmodel.api import BigModelJob, parse_resource
 from bigmodel.manifests.job import build_node_pod, build_service
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
+from bigmodel.sandbox.testing import (
+    RunningSandbox,
+    gang_restart_script,
+    start_sandbox,
+)
 
 DDP = """\
 import torch, torch.distributed as dist
@@ -45,7 +48,6 @@ dist.all_reduce(t)
 print("rank", dist.get_rank(), "of", dist.get_world_size(), "sum", int(t.item()), flush=True)
 dist.destroy_process_group()
 """
-TRAINER = "python -m bigmodel.runtime.example_trainer --batch-size 4 --log-every 5"
 DONE = ("Succeeded", "Failed")
 
 
@@ -119,23 +121,6 @@ def _c10d_pods(name: str) -> list[dict[str, Any]]:
     return [service, *pods]
 
 
-def _restart_script(work: Path) -> str:
-    checkpoints, marks = work / "checkpoints", work / "marks"
-    marks.mkdir(parents=True, exist_ok=True)
-    return textwrap.dedent(
-        f"""
-        mark={marks}/$PET_NODE_RANK-$LOCAL_RANK
-        if [ ! -e $mark ]; then
-          touch $mark
-          {TRAINER} --steps 10 --checkpoint-dir {checkpoints} || exit 1
-          [ "$PET_NODE_RANK" = 1 ] && exit 3
-          exit 0
-        fi
-        exec {TRAINER} --steps 20 --checkpoint-dir {checkpoints}
-        """
-    )
-
-
 def _documents(objects: list[dict[str, Any]]) -> str:
     """A multi-document YAML stream (of JSON documents)."""
     return "\n---\n".join(json.dumps(o) for o in objects)
@@ -190,7 +175,7 @@ class Soak:
             elif self.mode == "static":
                 objects = _operator_pods(name, namespace, ["python", "-c", DDP])
             else:
-                script = _restart_script(self.work / namespace)
+                script = gang_restart_script(self.work / namespace)
                 objects = _operator_pods(name, namespace, ["bash", "-c", script])
             self.kubectl(namespace, "apply", "-f", "-", input=_documents(objects))
             phases = self.wait_done(namespace, pods, deadline, self.mode == "restart")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from operator_helpers import (
     Operator,
 )
 
-from bigmodel.sandbox.testing import wait_for
+from bigmodel.sandbox.testing import gang_restart_script, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -223,22 +222,8 @@ def test_the_cpu_example_trains_across_two_nodes_to_success(
 def test_a_node_that_exits_non_zero_restarts_the_gang_from_the_checkpoint(
     operator: Operator, cluster: Cluster, tmp_path: Path
 ) -> None:
-    checkpoints, marks = tmp_path / "checkpoints", tmp_path / "marks"
-    marks.mkdir()
-    trainer = "python -m bigmodel.runtime.example_trainer --batch-size 4 --log-every 5"
     # First run: 10 steps, then node 1's processes exit 3; the rerun trains on to 20.
-    script = textwrap.dedent(
-        f"""
-        mark={marks}/$PET_NODE_RANK-$LOCAL_RANK
-        if [ ! -e $mark ]; then
-          touch $mark
-          {trainer} --steps 10 --checkpoint-dir {checkpoints} || exit 1
-          [ "$PET_NODE_RANK" = 1 ] && exit 3
-          exit 0
-        fi
-        exec {trainer} --steps 20 --checkpoint-dir {checkpoints}
-        """
-    )
+    script = gang_restart_script(tmp_path)
     spec = {**_trainer_spec([]), "command": ["bash", "-c", script]}
     spec["runPolicy"] = {"backoffLimit": 1}
     cluster.apply_job("resume", spec)
