@@ -18,8 +18,8 @@ from typing import Any
 
 import aiohttp
 
-from bigmodel.sandbox import apiserver
-from bigmodel.sandbox.instance import Sandbox
+from kubesandbox import apiserver
+from kubesandbox.instance import Sandbox
 
 CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",

@@ -34,7 +34,7 @@ from typing import Any
 
 from bigmodel.api import BigModelJob, parse_resource
 from bigmodel.manifests.job import build_node_pod, build_service
-from bigmodel.sandbox.testing import (
+from kubesandbox.testing import (
     RunningSandbox,
     gang_restart_script,
     start_sandbox,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bigmodel import __version__
-from bigmodel.sandbox import up as sandbox_up
+from kubesandbox import up as sandbox_up
 
 
 def _cmd_version(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bigmodel.sandbox.testing import (
+from kubesandbox.testing import (
     RunningSandbox,
     answers_health,
     free_port,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from operator_helpers import Cluster, Operator, fresh_namespace
 
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox
+from kubesandbox.testing import RunningSandbox, start_sandbox
 
 
 @pytest.fixture

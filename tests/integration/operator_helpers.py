@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bigmodel.sandbox.testing import (
+from kubesandbox.testing import (
     RunningSandbox,
     answers_health,
     free_port,

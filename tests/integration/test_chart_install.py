@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bigmodel.sandbox import requestlog
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox, wait_for
+from kubesandbox import requestlog
+from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 

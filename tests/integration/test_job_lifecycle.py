@@ -20,7 +20,7 @@ from operator_helpers import (
     Operator,
 )
 
-from bigmodel.sandbox.testing import gang_restart_script, wait_for
+from kubesandbox.testing import gang_restart_script, wait_for
 
 pytestmark = pytest.mark.integration
 

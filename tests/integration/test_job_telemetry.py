@@ -19,7 +19,7 @@ from operator_helpers import (
     running_prometheus,
 )
 
-from bigmodel.sandbox.testing import wait_for
+from kubesandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox, wait_for
+from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 

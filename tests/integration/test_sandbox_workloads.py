@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bigmodel.sandbox.testing import RunningSandbox, start_sandbox, wait_for
+from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -29,11 +29,11 @@ from bigmodel.runtime.server import MetricsServer
 from bigmodel.runtime.shared_stats import StatsFile, read_ranks
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.stats import observe as observe_step
-from bigmodel.sandbox.testing import free_port
 from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import Reason, Target, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
 from bigmodel.telemetry.observe import Observation, TelemetryState, node_target, observe
+from kubesandbox.testing import free_port
 
 pytestmark = pytest.mark.integration
 

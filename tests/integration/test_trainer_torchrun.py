@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.exposition import LOCAL_RANK_STEP_SECONDS, NODE_STEP_SECONDS, STEPS_TOTAL
-from bigmodel.sandbox.testing import free_port
+from kubesandbox.testing import free_port
 
 pytestmark = pytest.mark.integration
 

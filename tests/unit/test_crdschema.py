@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.crdschema import CRDSchema, FieldError
+from kubesandbox.crdschema import CRDSchema, FieldError
 
 INT_OR_STRING = {
     "x-kubernetes-int-or-string": True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.apply import (
+from kubesandbox.apply import (
     ApplyConflict,
     ApplyInvalid,
     default_field_manager,

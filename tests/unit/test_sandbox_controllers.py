@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.controllers.deployment import (
+from kubesandbox.controllers.deployment import (
     Scale,
     rolling_plan,
     surge_and_unavailable,
     template_hash,
 )
-from bigmodel.sandbox.controllers.endpoints import backends, subsets, target_port
-from bigmodel.sandbox.controllers.replicaset import deletion_order
+from kubesandbox.controllers.endpoints import backends, subsets, target_port
+from kubesandbox.controllers.replicaset import deletion_order
 
 
 @pytest.mark.parametrize(

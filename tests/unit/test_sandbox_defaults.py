@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigmodel.sandbox.defaults import apply_create_defaults
-from bigmodel.sandbox.network import AddressLeases
+from kubesandbox.defaults import apply_create_defaults
+from kubesandbox.network import AddressLeases
 
 
 def _service(name: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bigmodel.sandbox import gc
-from bigmodel.sandbox.cluster import Cluster
+from kubesandbox import gc
+from kubesandbox.cluster import Cluster
 
 
 def _dep(*uids: str) -> dict[str, object]:

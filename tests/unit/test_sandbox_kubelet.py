@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bigmodel.sandbox.kubelet import gpu_indices
+from kubesandbox.kubelet import gpu_indices
 
 
 @pytest.mark.parametrize(

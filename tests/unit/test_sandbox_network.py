@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.network import (
+from kubesandbox.network import (
     AddressPool,
     HostsFile,
     pod_records,

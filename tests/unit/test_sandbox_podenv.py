@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.podenv import (
+from kubesandbox.podenv import (
     ConfigError,
     MountMap,
     command_line,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bigmodel.sandbox.podstatus import (
+from kubesandbox.podstatus import (
     ContainerRun,
     backoff,
     conditions,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox.scheduler import (
+from kubesandbox.scheduler import (
     fit_failures,
     pod_requests,
     schedule,

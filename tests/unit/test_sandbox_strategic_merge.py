@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bigmodel.sandbox import k8s_schemas
-from bigmodel.sandbox.strategic_merge import (
+from kubesandbox import k8s_schemas
+from kubesandbox.strategic_merge import (
     StrategicMergeError,
     StrategicMergeUnsupported,
     strategic_merge_patch,

@@ -16,8 +16,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from bigmodel.sandbox.podenv import ConfigError, Lookup, MountMap, field_value, resource_value
-from bigmodel.sandbox.store import Obj
+from kubesandbox.podenv import ConfigError, Lookup, MountMap, field_value, resource_value
+from kubesandbox.store import Obj
 
 SHM = Path("/dev/shm")
 _KINDS = {

@@ -7,10 +7,10 @@ import asyncio
 import contextlib
 import logging
 
-from bigmodel.sandbox.cluster import Cluster
-from bigmodel.sandbox.errors import ApiError
-from bigmodel.sandbox.registry import ResourceType
-from bigmodel.sandbox.store import Obj
+from kubesandbox.cluster import Cluster
+from kubesandbox.errors import ApiError
+from kubesandbox.registry import ResourceType
+from kubesandbox.store import Obj
 
 log = logging.getLogger(__name__)
 

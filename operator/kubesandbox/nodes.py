@@ -16,9 +16,9 @@ import logging
 import os
 from collections.abc import Mapping
 
-from bigmodel.sandbox.cluster import Cluster, now
-from bigmodel.sandbox.errors import ApiError
-from bigmodel.sandbox.scheduler import (
+from kubesandbox.cluster import Cluster, now
+from kubesandbox.errors import ApiError
+from kubesandbox.scheduler import (
     DEFAULT_SCHEDULER,
     SIMULATED_TAINT,
     Resources,
@@ -26,7 +26,7 @@ from bigmodel.sandbox.scheduler import (
     pod_requests,
     schedule,
 )
-from bigmodel.sandbox.store import Obj
+from kubesandbox.store import Obj
 
 EXIT_CODE_ANNOTATION = "sandbox.bigmodel.dev/exit-code"
 SIMULATED_LABEL = SIMULATED_TAINT

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bigmodel.sandbox.scheduler import container_requests, quantity
-from bigmodel.sandbox.store import Obj
+from kubesandbox.scheduler import container_requests, quantity
+from kubesandbox.store import Obj
 
 _VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 _FIELD_KEY = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")

@@ -74,7 +74,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, state_dir: Path, kubeconfig: Path) -> None:
-    from bigmodel.sandbox.instance import Sandbox
+    from kubesandbox.instance import Sandbox
 
     sandbox = Sandbox(
         state_dir,

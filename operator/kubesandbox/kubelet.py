@@ -21,14 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bigmodel.sandbox import netshim, network, podenv, podstatus, probes, processes, volumes
-from bigmodel.sandbox.cluster import Cluster, now
-from bigmodel.sandbox.errors import ApiError
-from bigmodel.sandbox.logs import container_log_path
-from bigmodel.sandbox.nodes import GPU, NodeAgent, node_object
-from bigmodel.sandbox.podstatus import ContainerRun
-from bigmodel.sandbox.scheduler import container_requests, quantity
-from bigmodel.sandbox.store import Obj
+from kubesandbox import netshim, network, podenv, podstatus, probes, processes, volumes
+from kubesandbox.cluster import Cluster, now
+from kubesandbox.errors import ApiError
+from kubesandbox.logs import container_log_path
+from kubesandbox.nodes import GPU, NodeAgent, node_object
+from kubesandbox.podstatus import ContainerRun
+from kubesandbox.scheduler import container_requests, quantity
+from kubesandbox.store import Obj
 
 PROCESS_LABEL = "sandbox.bigmodel.dev/node-type"
 _CONFIG_RETRY_SECONDS = 2.0

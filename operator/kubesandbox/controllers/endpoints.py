@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bigmodel.sandbox.cluster import Cluster
-from bigmodel.sandbox.controllers import Controller, is_active, is_ready, owner_reference
-from bigmodel.sandbox.network import HostsFile, ServiceProxy, service_records
-from bigmodel.sandbox.probes import port_number
-from bigmodel.sandbox.store import Obj
+from kubesandbox.cluster import Cluster
+from kubesandbox.controllers import Controller, is_active, is_ready, owner_reference
+from kubesandbox.network import HostsFile, ServiceProxy, service_records
+from kubesandbox.probes import port_number
+from kubesandbox.store import Obj
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 

@@ -15,9 +15,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from bigmodel.sandbox import k8s_schemas
-from bigmodel.sandbox.k8s_schemas import OBJECT_META, api_version_of
-from bigmodel.sandbox.registry import BUILTINS, ResourceType, crd_resource_types
+from kubesandbox import k8s_schemas
+from kubesandbox.k8s_schemas import OBJECT_META, api_version_of
+from kubesandbox.registry import BUILTINS, ResourceType, crd_resource_types
 
 Obj = dict[str, Any]
 

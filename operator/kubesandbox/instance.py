@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bigmodel.sandbox.apiserver import ApiServer
-from bigmodel.sandbox.cluster import Cluster
-from bigmodel.sandbox.controllers import Controller
-from bigmodel.sandbox.controllers.deployment import DeploymentController
-from bigmodel.sandbox.controllers.endpoints import EndpointsController
-from bigmodel.sandbox.controllers.replicaset import ReplicaSetController
-from bigmodel.sandbox.kubeconfig import write_kubeconfig
-from bigmodel.sandbox.kubelet import ProcessAgent
-from bigmodel.sandbox.network import HostsFile, ServiceProxy
-from bigmodel.sandbox.nodes import NodeAgent, NodeHost, SimulatedAgent
+from kubesandbox.apiserver import ApiServer
+from kubesandbox.cluster import Cluster
+from kubesandbox.controllers import Controller
+from kubesandbox.controllers.deployment import DeploymentController
+from kubesandbox.controllers.endpoints import EndpointsController
+from kubesandbox.controllers.replicaset import ReplicaSetController
+from kubesandbox.kubeconfig import write_kubeconfig
+from kubesandbox.kubelet import ProcessAgent
+from kubesandbox.network import HostsFile, ServiceProxy
+from kubesandbox.nodes import NodeAgent, NodeHost, SimulatedAgent
 
 
 class Sandbox:

@@ -21,18 +21,18 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from bigmodel.sandbox import apply, crdschema, errors, gc, strategic_merge
-from bigmodel.sandbox.defaults import apply_create_defaults
-from bigmodel.sandbox.errors import ApiError, Cause
-from bigmodel.sandbox.registry import Registry, ResourceType
-from bigmodel.sandbox.selectors import (
+from kubesandbox import apply, crdschema, errors, gc, strategic_merge
+from kubesandbox.defaults import apply_create_defaults
+from kubesandbox.errors import ApiError, Cause
+from kubesandbox.registry import Registry, ResourceType
+from kubesandbox.selectors import (
     format_label_selector,
     object_filter,
     parse_field_selector,
     parse_label_selector,
     selector_from_label_selector,
 )
-from bigmodel.sandbox.store import Obj, Store, Watcher
+from kubesandbox.store import Obj, Store, Watcher
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 
-from bigmodel.sandbox.cluster import Cluster
-from bigmodel.sandbox.controllers import (
+from kubesandbox.cluster import Cluster
+from kubesandbox.controllers import (
     Controller,
     controller_of,
     is_active,
     is_ready,
     owner_reference,
 )
-from bigmodel.sandbox.store import Obj
+from kubesandbox.store import Obj
 
 RS_KEY = "replicasets.apps"
 

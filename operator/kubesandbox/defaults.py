@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from bigmodel.sandbox.network import AddressLeases
+from kubesandbox.network import AddressLeases
 
 Obj = dict[str, Any]
 _cluster_ips = itertools.count(10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bigmodel.sandbox.store import Obj
+from kubesandbox.store import Obj
 
 MAX_BACKOFF_SECONDS = 300.0
 

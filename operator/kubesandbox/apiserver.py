@@ -13,13 +13,13 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from bigmodel.sandbox import discovery, errors, openapi, protobuf, requestlog, tables
-from bigmodel.sandbox.cluster import Cluster, WriteOptions, WriteResult
-from bigmodel.sandbox.errors import ApiError
-from bigmodel.sandbox.logs import container_log_path, tail
-from bigmodel.sandbox.paths import Target, parse_resource_path
-from bigmodel.sandbox.registry import ResourceType
-from bigmodel.sandbox.store import Obj
+from kubesandbox import discovery, errors, openapi, protobuf, requestlog, tables
+from kubesandbox.cluster import Cluster, WriteOptions, WriteResult
+from kubesandbox.errors import ApiError
+from kubesandbox.logs import container_log_path, tail
+from kubesandbox.paths import Target, parse_resource_path
+from kubesandbox.registry import ResourceType
+from kubesandbox.store import Obj
 
 VERSION = {
     "major": "1",

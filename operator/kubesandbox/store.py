@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bigmodel.sandbox.errors import ApiError
-from bigmodel.sandbox.selectors import ObjectFilter
+from kubesandbox.errors import ApiError
+from kubesandbox.selectors import ObjectFilter
 
 Obj = dict[str, Any]
 Ref = tuple[str, str, str]  # (resource key, namespace, name)

@@ -9,10 +9,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from bigmodel.sandbox.cluster import Cluster, now
-from bigmodel.sandbox.controllers import Controller, controller_of, owner_reference
-from bigmodel.sandbox.controllers.replicaset import RS_KEY
-from bigmodel.sandbox.store import Obj
+from kubesandbox.cluster import Cluster, now
+from kubesandbox.controllers import Controller, controller_of, owner_reference
+from kubesandbox.controllers.replicaset import RS_KEY
+from kubesandbox.store import Obj
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
