@@ -30,7 +30,7 @@ from bigmodel.runtime.shared_stats import StatsFile, read_ranks
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.stats import observe as observe_step
 from bigmodel.telemetry.aggregate import StragglerPolicy
-from bigmodel.telemetry.collect import Reason, Target, new_session
+from bigmodel.telemetry.collect import MissingReason, Target, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
 from bigmodel.telemetry.observe import Observation, TelemetryState, node_target, observe
 from kubesandbox.testing import free_port
@@ -224,7 +224,7 @@ async def test_operator_status_exported_series_and_recording_rules_agree(
     assert status["n"] == len(STEP_SECONDS)
     assert status["totalTaskSeconds"] == pytest.approx(sum(expected_times.values()))
     assert status["stragglers"] == [f"{JOB_NAME}-node-2"]
-    assert obs.scrapes[str(DEAD_RANK)].reason is Reason.CONNECTION
+    assert obs.scrapes[str(DEAD_RANK)].reason is MissingReason.CONNECTION
 
     ours = f'{{namespace="{NAMESPACE}",kind="{JOB}",name="{JOB_NAME}"}}'
     pods = f'{{namespace="{NAMESPACE}",bigmodel_dev_job="{JOB_NAME}"}}'

@@ -318,7 +318,7 @@ def test_operator_entry_point_runs_without_torch_and_the_sandbox_extra(args: lis
 
 def test_operator_handlers_import_without_torch_and_the_sandbox_extra() -> None:
     """What `bigmodel run` imports before it starts kopf."""
-    code = "import bigmodel.controller.main, bigmodel.controller.job_handlers"
+    code = "import bigmodel.controller.main, bigmodel.controller.job.handlers"
     done = run_without(OPERATOR_LEAVES_OUT, "-c", code)
     assert done.returncode == 0, done.stderr
 

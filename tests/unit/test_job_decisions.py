@@ -9,23 +9,17 @@ import pytest
 
 from bigmodel.api import (
     BigModelJob,
-    Condition,
     ConditionStatus,
     JobPhase,
+    Reason,
     RestartPolicy,
     parse_resource,
 )
-from bigmodel.controller.conditions import find, set_condition
-from bigmodel.controller.config import Timing
-from bigmodel.controller.job_decisions import (
-    Plan,
-    Problem,
-    cluster_problems,
-    decide,
-    retryable,
-    transitions,
-)
-from bigmodel.controller.pods import NodePod, observe_pod
+from bigmodel.controller.conditions import find
+from bigmodel.controller.job.decisions import cluster_problems, decide, retryable
+from bigmodel.controller.job.plan import Plan, Problem
+from bigmodel.controller.job.pods import NodePod, observe_pod
+from bigmodel.controller.job.timing import Timing
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TIMING = Timing(restart_backoff=10, restart_backoff_max=60, elastic_grace=30)
@@ -99,7 +93,7 @@ def test_a_pending_pod_keeps_the_job_pending() -> None:
     "problem",
     [
         Problem("Invalid", "spec.gpusPerNode: 16 GPUs, but the largest node has 8"),
-        Problem("GangSchedulerUnavailable", "spec.gangScheduling.scheduler: volcano ..."),
+        Problem(Reason.GANG_SCHEDULER_UNAVAILABLE, "spec.gangScheduling.scheduler: volcano ..."),
     ],
 )
 def test_a_job_the_cluster_cannot_run_fails_instead_of_starting(problem: Problem) -> None:
@@ -354,29 +348,6 @@ def test_a_spec_change_waits_for_the_next_restart() -> None:
     assert plan.status.conditions[-1].reason == "PendingRestart"
     assert plan.status.observed_generation == 2
     assert plan.create == []
-
-
-def test_set_condition_keeps_the_transition_time_while_the_status_holds() -> None:
-    earlier = NOW - timedelta(hours=1)
-    first = set_condition([], "Running", True, "A", "", 1, earlier)
-    again = set_condition(first, "Running", True, "B", "new", 2, NOW)
-    flipped = set_condition(again, "Running", False, "C", "", 2, NOW)
-    assert again[0].last_transition_time == earlier
-    assert (again[0].reason, again[0].observed_generation) == ("B", 2)
-    assert flipped[0].last_transition_time == NOW
-
-
-def test_a_true_terminal_condition_never_changes() -> None:
-    done = set_condition([], "Failed", True, "Invalid", "", 1, NOW)
-    assert set_condition(done, "Failed", False, "Other", "", 1, NOW) == done
-
-
-def test_events_report_transitions_not_repeats() -> None:
-    now_true = Condition(
-        type="Running", status=ConditionStatus.TRUE, reason="NodesRunning", last_transition_time=NOW
-    )
-    assert [e.reason for e in transitions([], [now_true])] == ["NodesRunning"]
-    assert transitions([now_true], [now_true]) == []
 
 
 def test_the_largest_node_bounds_gpus_per_node() -> None:

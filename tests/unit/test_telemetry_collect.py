@@ -20,7 +20,7 @@ from bigmodel.telemetry.collect import (
     Latest,
     MeanSince,
     Missing,
-    Reason,
+    MissingReason,
     Scrape,
     ScrapeLimits,
     Series,
@@ -124,7 +124,7 @@ def test_reads_what_prometheus_client_writes(label: str, value: float) -> None:
 def test_latest_without_the_gauge_is_missing_not_zero() -> None:
     with pytest.raises(Missing) as missing:
         STEP.value({}, None, 0.0)
-    assert missing.value.reason is Reason.METRIC_ABSENT
+    assert missing.value.reason is MissingReason.METRIC_ABSENT
 
 
 def earlier(sum_: float, count: float) -> Scrape:
@@ -143,10 +143,11 @@ def test_mean_since_handles_a_counter_reset_as_prometheus_does() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "reason"), [(None, Reason.NO_BASELINE), (earlier(3.0, 4.0), Reason.IDLE)]
+    ("before", "reason"),
+    [(None, MissingReason.NO_BASELINE), (earlier(3.0, 4.0), MissingReason.IDLE)],
 )
 def test_mean_since_without_baseline_or_new_tasks_is_missing(
-    before: Scrape | None, reason: Reason
+    before: Scrape | None, reason: MissingReason
 ) -> None:
     with pytest.raises(Missing) as missing:
         REQUESTS.value({REQUESTS.sum: 3.0, REQUESTS.count: 4.0}, before, 0.0)
@@ -213,13 +214,13 @@ async def test_scrape_reads_t_i_from_a_node_page(serve: Any) -> None:
 
 async def test_http_error_status_is_missing_with_the_status(serve: Any) -> None:
     result = await scrape_url(await serve(page("oops", status=503)))
-    assert (result.value, result.reason) == (None, Reason.HTTP_STATUS)
+    assert (result.value, result.reason) == (None, MissingReason.HTTP_STATUS)
     assert "503" in result.detail
 
 
 async def test_refused_connection_is_missing(serve: Any) -> None:
     result = await scrape_url(closed_port_url())
-    assert (result.value, result.reason) == (None, Reason.CONNECTION)
+    assert (result.value, result.reason) == (None, MissingReason.CONNECTION)
 
 
 async def test_a_slow_pod_times_out(serve: Any) -> None:
@@ -228,23 +229,23 @@ async def test_a_slow_pod_times_out(serve: Any) -> None:
         return web.Response(text="m 1\n")
 
     result = await scrape_url(await serve(slow), timeout=0.2)
-    assert (result.value, result.reason) == (None, Reason.TIMEOUT)
+    assert (result.value, result.reason) == (None, MissingReason.TIMEOUT)
     assert result.seconds < 2
 
 
 async def test_a_page_without_the_metric_is_missing(serve: Any) -> None:
     result = await scrape_url(await serve(page(node_page())))  # no step timed yet
-    assert (result.value, result.reason) == (None, Reason.METRIC_ABSENT)
+    assert (result.value, result.reason) == (None, MissingReason.METRIC_ABSENT)
 
 
 async def test_a_page_over_the_size_limit_is_refused(serve: Any) -> None:
     result = await scrape_url(await serve(page("# padding\n" * 1000)), max_bytes=1000)
-    assert result.reason is Reason.TOO_LARGE
+    assert result.reason is MissingReason.TOO_LARGE
 
 
 async def test_a_malformed_wanted_line_is_reported(serve: Any) -> None:
     result = await scrape_url(await serve(page(f"{NODE_STEP_SECONDS} twelve\n")))
-    assert result.reason is Reason.MALFORMED
+    assert result.reason is MissingReason.MALFORMED
 
 
 async def test_collect_bounds_concurrency_and_keeps_target_order(serve: Any) -> None:
@@ -287,6 +288,6 @@ async def test_mean_since_over_two_rounds_and_a_failed_scrape_keeps_the_baseline
         first = await collect(session, targets, REQUESTS)
         second = await collect(session, targets, REQUESTS, first)
         third = await collect(session, targets, REQUESTS, second)
-    assert first["r"].reason is Reason.NO_BASELINE
-    assert second["r"].reason is Reason.HTTP_STATUS
+    assert first["r"].reason is MissingReason.NO_BASELINE
+    assert second["r"].reason is MissingReason.HTTP_STATUS
     assert third["r"].value == pytest.approx(0.5)  # (4 - 1) / (8 - 2)

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bigmodel.telemetry.collect import Reason
+from bigmodel.telemetry.collect import MissingReason
 from bigmodel.telemetry.export import (
     JOB,
     SERVICE,
@@ -124,7 +124,7 @@ def test_restarts_failures_and_scrape_failures_are_counted(metrics: TelemetryMet
     metrics.count_restart("ns")
     metrics.count_restart("ns")
     metrics.count_failure("ns")
-    metrics.record_round(JOB, [None, Reason.TIMEOUT, Reason.TIMEOUT], 0.05)
+    metrics.record_round(JOB, [None, MissingReason.TIMEOUT, MissingReason.TIMEOUT], 0.05)
     found = samples(metrics)
     assert value(found, "bigmodel_job_restarts_total", namespace="ns") == 2
     assert value(found, "bigmodel_job_failures_total", namespace="ns") == 1
@@ -147,7 +147,7 @@ def test_names_follow_prometheus_conventions(metrics: TelemetryMetrics) -> None:
 
 def test_label_names_are_bounded(metrics: TelemetryMetrics) -> None:
     metrics.record(demo())
-    metrics.record_round(JOB, [Reason.TIMEOUT], 0.1)
+    metrics.record_round(JOB, [MissingReason.TIMEOUT], 0.1)
     with metrics.reconciling(JOB):
         pass
     allowed = {"namespace", "kind", "name", "node", "phase", "reason", "le"}

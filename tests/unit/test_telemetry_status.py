@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from bigmodel.api import Condition, ConditionStatus
+from bigmodel.api import Condition, ConditionStatus, ConditionType, Reason
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, summarize
-from bigmodel.telemetry.collect import Reason, Target, new_session
+from bigmodel.telemetry.collect import MissingReason, Target, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
@@ -26,13 +26,7 @@ from bigmodel.telemetry.observe import (
     target_from_pod,
 )
 from bigmodel.telemetry.status import (
-    CONDITION_TYPE,
-    EVENT_CLEARED,
-    EVENT_DETECTED,
-    EVENT_RECOVERED,
     MAX_NAMED,
-    REASON_NONE,
-    REASON_SLOW,
     straggler_condition,
     straggler_events,
     telemetry_status,
@@ -97,9 +91,9 @@ def test_condition_true_names_ranks_pods_and_relative_speeds() -> None:
     state = StragglerState({"0": (1.0, 1.0), "3": (0.6, 0.52)}, frozenset({"3"}))
     condition = straggler_condition(state, POLICY, pods(4), None, NOW, generation=7)
     assert (condition.type, condition.status, condition.reason) == (
-        CONDITION_TYPE,
+        ConditionType.STRAGGLER_DETECTED,
         ConditionStatus.TRUE,
-        REASON_SLOW,
+        Reason.SLOW_NODES,
     )
     assert condition.message == (
         "1 of 4 nodes below 0.75 of the fastest node's speed for 2 consecutive observations: "
@@ -110,7 +104,7 @@ def test_condition_true_names_ranks_pods_and_relative_speeds() -> None:
 
 def test_condition_false_says_no_stragglers() -> None:
     condition = straggler_condition(StragglerState(), POLICY, pods(2), None, NOW)
-    assert (condition.status, condition.reason) == (ConditionStatus.FALSE, REASON_NONE)
+    assert (condition.status, condition.reason) == (ConditionStatus.FALSE, Reason.NO_STRAGGLERS)
 
 
 def test_transition_time_is_kept_while_the_status_holds_and_moves_when_it_flips() -> None:
@@ -148,7 +142,7 @@ def test_replicas_keyed_by_pod_name_are_named_once() -> None:
 
 def test_a_new_straggler_is_a_warning_event() -> None:
     (event,) = straggler_events(set(), flagged("2"), pods(3))
-    assert (event.type, event.reason) == ("Warning", EVENT_DETECTED)
+    assert (event.type, event.reason) == ("Warning", Reason.STRAGGLER_DETECTED)
     assert "node 2 (pod demo-node-2) at 0.50" in event.message
 
 
@@ -159,8 +153,8 @@ def test_no_change_no_event() -> None:
 def test_recovery_events_say_cleared_once_none_is_left() -> None:
     (partial,) = straggler_events({"1", "2"}, flagged("2"), pods(3))
     (cleared,) = straggler_events({"2"}, StragglerState(), pods(3))
-    assert (partial.type, partial.reason) == ("Normal", EVENT_RECOVERED)
-    assert (cleared.type, cleared.reason) == ("Normal", EVENT_CLEARED)
+    assert (partial.type, partial.reason) == ("Normal", Reason.STRAGGLER_RECOVERED)
+    assert (cleared.type, cleared.reason) == ("Normal", Reason.STRAGGLERS_CLEARED)
     assert "node 2 (pod demo-node-2)" in cleared.message
 
 
@@ -274,12 +268,12 @@ async def test_observe_flags_a_sustained_straggler_once_and_reports_missing_node
     first, second, third = rounds
     assert first.condition.status is ConditionStatus.FALSE and first.events == ()
     assert second.condition.status is ConditionStatus.TRUE
-    assert [e.reason for e in second.events] == [EVENT_DETECTED]
+    assert [e.reason for e in second.events] == [Reason.STRAGGLER_DETECTED]
     assert third.events == ()  # still flagged: no repeated event
     assert third.condition.last_transition_time == NOW + timedelta(seconds=15)
     assert third.telemetry["stragglers"] == ["demo-node-2"]
     assert third.telemetry["totalTaskSeconds"] == pytest.approx(0.95)
-    assert third.scrapes["3"].reason is Reason.METRIC_ABSENT
+    assert third.scrapes["3"].reason is MissingReason.METRIC_ABSENT
     assert set(third.missing) == {"3"}
 
 
@@ -298,7 +292,7 @@ async def test_observe_reports_an_invalid_value_by_reason(
             session,
             metrics=TelemetryMetrics(CollectorRegistry()),
         )
-    assert obs.scrapes["1"].reason is Reason.INVALID
+    assert obs.scrapes["1"].reason is MissingReason.INVALID
     assert obs.summary.invalid == ("1",)
     assert obs.telemetry["n"] == 1
 
@@ -321,6 +315,6 @@ async def test_status_patch_holds_only_what_telemetry_owns(
     patch = obs.status_patch()
     assert set(patch) == {"telemetry", "conditions"}
     (condition,) = patch["conditions"]
-    assert Condition.model_validate(condition).type == CONDITION_TYPE
+    assert Condition.model_validate(condition).type == ConditionType.STRAGGLER_DETECTED
     assert condition["observedGeneration"] == 3
     assert FIELD_MANAGER == "bigmodel-telemetry"

@@ -4,6 +4,7 @@ The models are the source of truth of the API: `bigmodel crds` writes `crds/` fr
 the controller parses bodies with `parse_resource`."""
 
 from bigmodel.api.common import API_VERSION, GROUP, VERSION
+from bigmodel.api.conditions import JOB_CONDITIONS, ConditionType, Reason
 from bigmodel.api.job import (
     BigModelJob,
     BigModelJobSpec,
@@ -26,6 +27,7 @@ from bigmodel.api.status import Condition, ConditionStatus
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "JOB_CONDITIONS",
     "VERSION",
     "BigModelJob",
     "BigModelJobSpec",
@@ -36,8 +38,10 @@ __all__ = [
     "CleanPodPolicy",
     "Condition",
     "ConditionStatus",
+    "ConditionType",
     "InvalidResourceError",
     "JobPhase",
+    "Reason",
     "RestartPolicy",
     "ScalingMetric",
     "ServicePhase",

@@ -1,1 +1,2 @@
-"""kopf handlers (thin) and reconcile decisions (pure), one module per kind."""
+"""The controllers: shared parts here (API client, conditions, kopf settings, context,
+health), one subpackage per kind (`job`, `service`) with thin handlers and pure decisions."""

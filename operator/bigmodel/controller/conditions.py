@@ -1,22 +1,34 @@
-"""Condition helpers: transition times kept while nothing changes, terminal states final."""
+"""Condition helpers shared by every kind: transition times kept while nothing changes,
+terminal conditions final, and one event per condition that changed."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from bigmodel.api import Condition, ConditionStatus
+from bigmodel.api import Condition, ConditionStatus, ConditionType
 
-TERMINAL = ("Succeeded", "Failed")
+TERMINAL = (ConditionType.SUCCEEDED, ConditionType.FAILED)
 
 
-def find(conditions: list[Condition], type_: str) -> Condition | None:
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes event to post on the resource."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def find(conditions: Sequence[Condition], type_: ConditionType) -> Condition | None:
     """The condition of type `type_`, or None."""
     return next((c for c in conditions if c.type == type_), None)
 
 
 def set_condition(
     conditions: list[Condition],
-    type_: str,
+    type_: ConditionType,
     status: bool,
     reason: str,
     message: str,
@@ -41,3 +53,27 @@ def set_condition(
     if old is None:
         return [*conditions, new]
     return [new if c.type == type_ else c for c in conditions]
+
+
+def _same(before: Condition | None, after: Condition) -> bool:
+    return before is not None and (before.status, before.reason) == (after.status, after.reason)
+
+
+def transitions(
+    old: Sequence[Condition],
+    new: Sequence[Condition],
+    warnings: Collection[str],
+    quiet_when_false: Collection[str] = (),
+) -> list[Event]:
+    """One event per condition that changed status or reason: a Warning when a type of
+    `warnings` turns (or stays) True with a new reason; types of `quiet_when_false` turning
+    False are not news (a more telling condition changes beside them)."""
+    events = []
+    for condition in new:
+        before = next((c for c in old if c.type == condition.type), None)
+        true = condition.status is ConditionStatus.TRUE
+        if _same(before, condition) or (not true and condition.type in quiet_when_false):
+            continue
+        kind = "Warning" if true and condition.type in warnings else "Normal"
+        events.append(Event(kind, condition.reason, condition.message))
+    return events

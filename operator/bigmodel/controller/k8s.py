@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
 USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
+DISCOVERY_REFRESH_SECONDS = 60.0
+"""Shortest pause between two discoveries of one apiVersion (a kind or API not found)."""
 
 
 class ApiError(Exception):
@@ -41,15 +44,6 @@ def resource_path(
     """`/api/v1/namespaces/ns/pods/name` or `/apis/group/version/...` for any resource."""
     scope = f"/namespaces/{namespace}" if namespace else ""
     return f"{api_root(api_version)}{scope}/{plural}" + (f"/{name}" if name else "")
-
-
-def object_path(obj: Mapping[str, Any], name: bool = True) -> str:
-    """Path of an object (or of its collection, with `name=False`) from its own fields."""
-    meta = obj["metadata"]
-    plural = obj["kind"].lower() + "s"  # Pod, Service, PodGroup, BigModelJob
-    return resource_path(
-        obj["apiVersion"], plural, meta.get("namespace"), meta["name"] if name else None
-    )
 
 
 def load_configuration() -> Any:
@@ -89,7 +83,8 @@ class Kube:
     def __init__(self, config: Any) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._served: dict[str, set[str]] = {}
+        self._discovered: dict[str, tuple[float, dict[str, str]]] = {}
+        """Per apiVersion: when it was discovered, and the plural of each kind."""
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if not self.config.host.startswith("https"):
@@ -140,22 +135,25 @@ class Kube:
         """Create `obj`; False when it already exists (created before, maybe by an earlier
         run of the operator)."""
         try:
-            await self.request("POST", object_path(obj, name=False), obj)
+            await self.request("POST", await self.path(obj, name=False), obj)
         except ApiError as exc:
             if exc.status == 409:
                 return False
             raise
         return True
 
-    async def delete(self, path: str, uid: str | None = None, background: bool = False) -> None:
-        """Delete the object at `path` (only the one with `uid`, when given); gone is fine."""
+    async def delete(
+        self, obj: Mapping[str, Any], uid: str | None = None, background: bool = False
+    ) -> None:
+        """Delete `obj` (named by apiVersion, kind and metadata; only the one with `uid`, when
+        given); gone is fine."""
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if uid:
             options["preconditions"] = {"uid": uid}
         if background:
             options["propagationPolicy"] = "Background"
         try:
-            await self.request("DELETE", path, options)
+            await self.request("DELETE", await self.path(obj), options)
         except ApiError as exc:
             if exc.status not in (404, 409):  # 409: the uid no longer matches
                 raise
@@ -163,20 +161,51 @@ class Kube:
     async def apply_status(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
         """Server-side apply of `obj`'s status fields that `manager` owns."""
         params = {"fieldManager": manager, "force": "true"}
-        return await self.request("PATCH", object_path(obj) + "/status", obj, params, APPLY)
+        return await self.request("PATCH", await self.path(obj) + "/status", obj, params, APPLY)
+
+    async def path(self, obj: Mapping[str, Any], name: bool = True) -> str:
+        """Path of an object (or of its collection, with `name=False`) from its apiVersion,
+        kind and metadata; the plural of the kind comes from discovery."""
+        meta = obj["metadata"]
+        plural = await self.plural(obj["apiVersion"], obj["kind"])
+        return resource_path(
+            obj["apiVersion"], plural, meta.get("namespace"), meta["name"] if name else None
+        )
+
+    async def plural(self, api_version: str, kind: str) -> str:
+        """The resource name (plural) the API server serves `kind` of `api_version` as."""
+        plurals = await self._discover(api_version)
+        if kind not in plurals:  # installed since we last asked?
+            plurals = await self._discover(api_version, refresh=True)
+        if kind not in plurals:
+            raise ApiError(404, f"the server does not serve {kind} in {api_version}")
+        return plurals[kind]
 
     async def served(self, api_version: str, plural: str) -> bool:
-        """Whether the API server serves `plural` in `api_version` (asked once per group
-        version per operator run)."""
-        if api_version not in self._served:
-            try:
-                found = await self.request("GET", api_root(api_version))
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-                found = {}
-            self._served[api_version] = {r["name"] for r in found.get("resources", ())}
-        return plural in self._served[api_version]
+        """Whether the API server serves `plural` in `api_version`."""
+        if plural in (await self._discover(api_version)).values():
+            return True
+        return plural in (await self._discover(api_version, refresh=True)).values()
+
+    async def _discover(self, api_version: str, refresh: bool = False) -> dict[str, str]:
+        """Plural by kind of the top-level resources of `api_version`, from the API server's
+        discovery document; fetched once, and again on `refresh` at most every
+        `DISCOVERY_REFRESH_SECONDS`."""
+        fetched = self._discovered.get(api_version)
+        stale = fetched is None or (
+            refresh and time.monotonic() - fetched[0] > DISCOVERY_REFRESH_SECONDS
+        )
+        if fetched is not None and not stale:
+            return fetched[1]
+        try:
+            found = await self.request("GET", api_root(api_version))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            found = {}
+        plurals = {r["kind"]: r["name"] for r in found.get("resources", ()) if "/" not in r["name"]}
+        self._discovered[api_version] = (time.monotonic(), plurals)
+        return plurals
 
     async def close(self) -> None:
         """Close the session."""

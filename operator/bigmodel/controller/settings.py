@@ -7,9 +7,8 @@ from typing import Any
 
 import kopf
 
+from bigmodel.api import GROUP
 from bigmodel.controller.k8s import connection_info, load_configuration
-
-GROUP = "bigmodel.dev"
 
 
 @kopf.on.login()

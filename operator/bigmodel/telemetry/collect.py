@@ -5,7 +5,7 @@ Generic over the resource kind: a `Target` is one node (job) or replica (service
 latest value of a gauge (`Latest`: a job node's `bigmodel_node_step_seconds`) or a mean
 over the interval between two scrapes (`MeanSince`: a replica's request seconds, from the
 `_sum` and `_count` of its histogram). A target that gives no value is MISSING with a
-`Reason`, never zero. Pages are not parsed into metric families: only the lines of the
+`MissingReason`, never zero. Pages are not parsed into metric families: only the lines of the
 wanted series are found (`str.find` on line starts) and parsed, escapes included.
 """
 
@@ -36,7 +36,7 @@ _HEADERS = {
 }
 
 
-class Reason(StrEnum):
+class MissingReason(StrEnum):
     """Why a target has no value this round."""
 
     TIMEOUT = "Timeout"
@@ -83,7 +83,7 @@ class Series:
 class Missing(Exception):
     """No value for a target: why, and a short detail for logs and status messages."""
 
-    def __init__(self, reason: Reason, detail: str) -> None:
+    def __init__(self, reason: MissingReason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -113,7 +113,7 @@ class Latest:
 
     def value(self, current: Mapping[Series, float], earlier: Scrape | None, now: float) -> float:
         if self.gauge not in current:
-            raise Missing(Reason.METRIC_ABSENT, f"no {self.gauge.name} on the page")
+            raise Missing(MissingReason.METRIC_ABSENT, f"no {self.gauge.name} on the page")
         return current[self.gauge]
 
 
@@ -134,13 +134,13 @@ class MeanSince:
     def value(self, current: Mapping[Series, float], earlier: Scrape | None, now: float) -> float:
         for wanted in self.series:
             if wanted not in current:
-                raise Missing(Reason.METRIC_ABSENT, f"no {wanted.name} on the page")
+                raise Missing(MissingReason.METRIC_ABSENT, f"no {wanted.name} on the page")
         if earlier is None or not earlier.raw:
-            raise Missing(Reason.NO_BASELINE, "first scrape: no earlier one to compare with")
+            raise Missing(MissingReason.NO_BASELINE, "first scrape: no earlier one to compare with")
         count = _increase(current[self.count], earlier.raw.get(self.count, 0.0))
         total = _increase(current[self.sum], earlier.raw.get(self.sum, 0.0))
         if count <= 0:
-            raise Missing(Reason.IDLE, f"no new {self.count.name} since the earlier scrape")
+            raise Missing(MissingReason.IDLE, f"no new {self.count.name} since the earlier scrape")
         return total / count
 
 
@@ -155,7 +155,7 @@ class Scrape:
 
     target: Target
     value: float | None
-    reason: Reason | None = None
+    reason: MissingReason | None = None
     detail: str = ""
     raw: Mapping[Series, float] = field(default_factory=lambda: MappingProxyType({}))
     at: float = 0.0
@@ -303,8 +303,10 @@ async def _fetch(session: aiohttp.ClientSession, url: str, limits: ScrapeLimits)
             url, headers=_HEADERS, timeout=timeout, allow_redirects=False
         ) as response:
             if response.status != 200:
-                raise Missing(Reason.HTTP_STATUS, f"HTTP {response.status} from {url}")
-            too_large = Missing(Reason.TOO_LARGE, f"page of {url} over {limits.max_bytes} bytes")
+                raise Missing(MissingReason.HTTP_STATUS, f"HTTP {response.status} from {url}")
+            too_large = Missing(
+                MissingReason.TOO_LARGE, f"page of {url} over {limits.max_bytes} bytes"
+            )
             if (response.content_length or 0) > limits.max_bytes:
                 raise too_large
             body = bytearray()
@@ -313,9 +315,11 @@ async def _fetch(session: aiohttp.ClientSession, url: str, limits: ScrapeLimits)
                 if len(body) > limits.max_bytes:
                     raise too_large
     except TimeoutError:  # before ClientError: aiohttp's timeouts are both
-        raise Missing(Reason.TIMEOUT, f"no answer from {url} in {limits.timeout:g}s") from None
+        raise Missing(
+            MissingReason.TIMEOUT, f"no answer from {url} in {limits.timeout:g}s"
+        ) from None
     except aiohttp.ClientError as exc:
-        raise Missing(Reason.CONNECTION, f"{url}: {exc or type(exc).__name__}") from None
+        raise Missing(MissingReason.CONNECTION, f"{url}: {exc or type(exc).__name__}") from None
     return body.decode("utf-8", errors="replace")
 
 
@@ -334,7 +338,7 @@ async def scrape(
         try:
             raw = read_series(page, reading.series)
         except ValueError as exc:
-            raise Missing(Reason.MALFORMED, f"{target.url}: {exc}") from None
+            raise Missing(MissingReason.MALFORMED, f"{target.url}: {exc}") from None
         now = time.monotonic()
         value = reading.value(raw, earlier, now)  # NaN or <= 0: aggregation calls it invalid
         return Scrape(target, value, raw=raw, at=now, seconds=now - began)

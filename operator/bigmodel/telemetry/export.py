@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from bigmodel.api.job import JobPhase
 from bigmodel.api.service import ServicePhase
-from bigmodel.telemetry.collect import Reason
+from bigmodel.telemetry.collect import MissingReason
 
 JOB = "BigModelJob"
 SERVICE = "BigModelService"
@@ -196,7 +196,9 @@ class TelemetryMetrics:
         with self._lock:
             self._telemetry.resources.pop((namespace, kind, name), None)
 
-    def record_round(self, kind: str, reasons: Iterable[Reason | None], seconds: float) -> None:
+    def record_round(
+        self, kind: str, reasons: Iterable[MissingReason | None], seconds: float
+    ) -> None:
         """Count one round's scrapes (None: a value came back) and its duration."""
         scrapes = 0
         for reason in reasons:

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bigmodel.api import Condition
+from bigmodel.api import Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec
 from bigmodel.manifests.job import LABEL_RANK
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
@@ -36,8 +36,8 @@ from bigmodel.telemetry.aggregate import (
 from bigmodel.telemetry.collect import (
     DEFAULT_LIMITS,
     Latest,
+    MissingReason,
     Reading,
-    Reason,
     Scrape,
     ScrapeLimits,
     Series,
@@ -47,7 +47,6 @@ from bigmodel.telemetry.collect import (
 )
 from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics, default_metrics
 from bigmodel.telemetry.status import (
-    CONDITION_TYPE,
     TelemetryEvent,
     straggler_condition,
     straggler_events,
@@ -60,6 +59,22 @@ FIELD_MANAGER = "bigmodel-telemetry"
 """Server-side apply field manager of `status.telemetry` and the StragglerDetected condition."""
 JOB_STEP_SECONDS: Reading = Latest(Series(NODE_STEP_SECONDS))
 """A job node's T_i: the pod's `bigmodel_node_step_seconds` gauge."""
+INTERVAL_ENV = "BIGMODEL_TELEMETRY_INTERVAL"
+"""Seconds between two collection rounds of one resource (default `INTERVAL_SECONDS`, 15)."""
+
+
+def interval_from_env(env: Mapping[str, str]) -> float:
+    """`BIGMODEL_TELEMETRY_INTERVAL` in seconds (a positive number), else 15."""
+    raw = env.get(INTERVAL_ENV)
+    if not raw:
+        return INTERVAL_SECONDS
+    try:
+        interval = float(raw)
+    except ValueError:
+        raise ValueError(f"{INTERVAL_ENV}={raw!r}: not a number") from None
+    if not interval > 0:
+        raise ValueError(f"{INTERVAL_ENV}={raw!r}: must be above 0")
+    return interval
 
 
 def node_target(rank: int, pod: str, ip: str, port: int) -> Target:
@@ -108,7 +123,7 @@ class TelemetryState:
             (
                 Condition.model_validate(c)
                 for c in status.get("conditions") or ()
-                if c.get("type") == CONDITION_TYPE
+                if c.get("type") == ConditionType.STRAGGLER_DETECTED
             ),
             None,
         )
@@ -141,7 +156,7 @@ class Observation:
 
     @property
     def missing(self) -> dict[str, str]:
-        """Per target key without a value: `Reason: detail` (for a log line)."""
+        """Per target key without a value: `MissingReason: detail` (for a log line)."""
         return {
             key: f"{scrape.reason}: {scrape.detail}"
             for key, scrape in self.scrapes.items()
@@ -185,7 +200,7 @@ async def observe(
     for key in summary.invalid:  # read, but not a duration: NaN, +Inf, <= 0
         scrapes[key] = replace(
             scrapes[key],
-            reason=Reason.INVALID,
+            reason=MissingReason.INVALID,
             detail=f"T_i = {scrapes[key].value!r} is not a positive finite number",
         )
     stragglers = update_stragglers(state.stragglers, summary, policy)

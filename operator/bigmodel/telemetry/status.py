@@ -12,16 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bigmodel.api import Condition, ConditionStatus
+from bigmodel.api import Condition, ConditionStatus, ConditionType, Reason
 from bigmodel.api.telemetry import MAX_PER_NODE, NodeTelemetry, TelemetrySummary
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, TaskTimeSummary
 
-CONDITION_TYPE = "StragglerDetected"
-REASON_SLOW = "SlowNodes"
-REASON_NONE = "NoStragglers"
-EVENT_DETECTED = "StragglerDetected"
-EVENT_RECOVERED = "StragglerRecovered"
-EVENT_CLEARED = "StragglersCleared"
 MAX_NAMED = 10
 """Nodes named one by one in a message; the rest are counted."""
 
@@ -119,18 +113,18 @@ def straggler_condition(
         f"{policy.window} consecutive observations"
     )
     if flagged:
-        status, reason = ConditionStatus.TRUE, REASON_SLOW
+        status, reason = ConditionStatus.TRUE, Reason.SLOW_NODES
         total = len(pods) or len(state.recent)
         message = (
             f"{len(flagged)} of {total} {unit}s {rule}: "
             f"{_named(flagged, state, pods, unit, speed=True)}"
         )
     else:
-        status, reason = ConditionStatus.FALSE, REASON_NONE
+        status, reason = ConditionStatus.FALSE, Reason.NO_STRAGGLERS
         message = f"No {unit} {rule}"
     unchanged = previous is not None and previous.status is status
     return Condition(
-        type=CONDITION_TYPE,
+        type=ConditionType.STRAGGLER_DETECTED,
         status=status,
         reason=reason,
         message=message,
@@ -154,12 +148,12 @@ def straggler_events(
         events.append(
             TelemetryEvent(
                 "Warning",
-                EVENT_DETECTED,
+                Reason.STRAGGLER_DETECTED,
                 f"Straggling {unit}s: {_named(new, after, pods, unit, speed=True)}",
             )
         )
     if recovered:
-        reason = EVENT_RECOVERED if after.flagged else EVENT_CLEARED
+        reason = Reason.STRAGGLER_RECOVERED if after.flagged else Reason.STRAGGLERS_CLEARED
         events.append(
             TelemetryEvent(
                 "Normal",

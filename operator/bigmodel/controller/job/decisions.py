@@ -19,116 +19,30 @@ phase, restart count and condition times are in `status`, the rest is in the pod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bigmodel.api import (
     BigModelJob,
-    BigModelJobStatus,
     CleanPodPolicy,
-    Condition,
-    ConditionStatus,
+    ConditionType,
     JobPhase,
+    Reason,
     RestartPolicy,
 )
-from bigmodel.api.job import NodeCounts
-from bigmodel.controller.conditions import find, set_condition
-from bigmodel.controller.config import Timing
-from bigmodel.controller.pods import FAILED, PENDING, RUNNING, SUCCEEDED, UNKNOWN, NodePod
+from bigmodel.controller.conditions import Event, find, transitions
+from bigmodel.controller.job.plan import Plan, Problem, Step
+from bigmodel.controller.job.pods import FAILED, SUCCEEDED, NodePod
+from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.job import POD_GROUP_API, spec_errors
 from bigmodel.manifests.names import node_pod_name
 
 TERMINAL = (JobPhase.SUCCEEDED, JobPhase.FAILED)
 SIGNAL_EXIT = 128
 """Exit codes from 128 up mean the process was killed by a signal: retryable."""
-WARNING_CONDITIONS = ("Failed", "Restarting", "Degraded")
-QUIET_WHEN_FALSE = ("Running", "Degraded")
-INVALID = "Invalid"
-DEADLINE = "DeadlineExceeded"
+WARNING_CONDITIONS = (ConditionType.FAILED, ConditionType.RESTARTING, ConditionType.DEGRADED)
+QUIET_WHEN_FALSE = (ConditionType.RUNNING, ConditionType.DEGRADED)
 DELETED = "Deleted"
 """The disruption of a node pod deleted while its gang ran."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a job cannot start: a condition reason and a message that names the field."""
-
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes event to post on the job."""
-
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass
-class Plan:
-    """What to do now: the new status and the changes to the node pods."""
-
-    status: BigModelJobStatus
-    create: list[int] = field(default_factory=list)
-    """Ranks whose pods (and the Service, PodGroup) to create if absent."""
-    delete: list[NodePod] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    delete_job: bool = False
-    """The TTL after finishing has passed."""
-    wake_in: float | None = None
-    """Seconds until a timer (back-off, deadline, TTL, grace) is due."""
-
-
-class _Step:
-    """The plan under construction for one look at a job."""
-
-    def __init__(
-        self, job: BigModelJob, pods: Sequence[NodePod], now: datetime, timing: Timing
-    ) -> None:
-        self.job, self.spec, self.now, self.timing = job, job.spec, now, timing
-        self.generation: int | None = job.metadata.get("generation")
-        self.pods = [p for p in pods if not p.deleting]
-        self.leaving = [p for p in pods if p.deleting]
-        status = job.status.model_copy(deep=True)
-        status.observed_generation = self.generation
-        status.nodes = _counts(self.pods)
-        self.plan = Plan(status=status)
-
-    @property
-    def status(self) -> BigModelJobStatus:
-        return self.plan.status
-
-    def condition(self, type_: str, status: bool, reason: str, message: str = "") -> None:
-        self.status.conditions = set_condition(
-            self.status.conditions, type_, status, reason, message, self.generation, self.now
-        )
-
-    def left(self, type_: str, seconds: float) -> float:
-        """Seconds left until `seconds` after the condition's last transition (now if absent)."""
-        found = find(self.status.conditions, type_)
-        since = found.last_transition_time if found else self.now
-        return (since + timedelta(seconds=seconds) - self.now).total_seconds()
-
-    def wake(self, seconds: float) -> None:
-        """Look again in `seconds` at the latest."""
-        current = self.plan.wake_in
-        self.plan.wake_in = seconds if current is None else min(current, seconds)
-
-    def delete(self, pods: Sequence[NodePod]) -> None:
-        self.plan.delete += [p for p in pods if p not in self.plan.delete]
-
-
-def _counts(pods: Sequence[NodePod]) -> NodeCounts:
-    """Node pods by phase (Unknown counts as failed)."""
-    phases = [p.phase for p in pods]
-    return NodeCounts(
-        pending=phases.count(PENDING),
-        running=phases.count(RUNNING),
-        succeeded=phases.count(SUCCEEDED),
-        failed=phases.count(FAILED) + phases.count(UNKNOWN),
-    )
 
 
 def retryable(pod: NodePod, policy: RestartPolicy, codes: Sequence[int]) -> bool:
@@ -154,22 +68,22 @@ def describe(pod: NodePod) -> str:
     return f"{pod.name} failed"
 
 
-def _finish(step: _Step, succeeded: bool, reason: str, message: str) -> None:
+def _finish(step: Step, succeeded: bool, reason: Reason, message: str) -> None:
     """Move to Succeeded or Failed for good."""
     phase = JobPhase.SUCCEEDED if succeeded else JobPhase.FAILED
     step.status.phase = phase
     step.status.completion_time = step.now
-    step.condition("Running", False, reason, message)
-    step.condition(phase.value, True, reason, message)
+    step.condition(ConditionType.RUNNING, False, reason, message)
+    step.condition(ConditionType(phase.value), True, reason, message)
     _finished(step)
 
 
-def _finished(step: _Step) -> None:
+def _finished(step: Step) -> None:
     """A finished job: clean its pods per cleanPodPolicy (running ones always after a
     deadline) and delete it once its TTL has passed."""
     policy = step.spec.run_policy
-    stopped = find(step.status.conditions, "Failed")
-    deadline = stopped is not None and stopped.reason == DEADLINE
+    stopped = find(step.status.conditions, ConditionType.FAILED)
+    deadline = stopped is not None and stopped.reason == Reason.DEADLINE_EXCEEDED
     if policy.clean_pod_policy is CleanPodPolicy.ALL:
         step.delete(step.pods)
     elif policy.clean_pod_policy is CleanPodPolicy.RUNNING or deadline:
@@ -182,108 +96,129 @@ def _finished(step: _Step) -> None:
         step.wake(max(left, 0))
 
 
-def _suspend(step: _Step) -> None:
+def _suspend(step: Step) -> None:
     """Delete the pods and keep the job; the deadline clock starts again on resume."""
     step.status.phase = JobPhase.SUSPENDED
     step.status.start_time = None
-    step.condition("Running", False, "Suspended", "the job is suspended")
-    step.condition("Suspended", True, "Suspended", "runPolicy.suspend is true: node pods deleted")
+    step.condition(ConditionType.RUNNING, False, Reason.SUSPENDED, "the job is suspended")
+    step.condition(
+        ConditionType.SUSPENDED,
+        True,
+        Reason.SUSPENDED,
+        "runPolicy.suspend is true: node pods deleted",
+    )
     step.delete(step.pods)
 
 
-def _restart(step: _Step, why: str) -> None:
+def _restart(step: Step, why: str) -> None:
     """Start a gang restart (all node pods deleted), or fail when backoffLimit is reached."""
     limit = step.spec.run_policy.backoff_limit
     if step.status.restarts >= limit:
-        _finish(step, False, "BackoffLimitExceeded", f"{why}; backoffLimit {limit} reached")
+        _finish(step, False, Reason.BACKOFF_LIMIT_EXCEEDED, f"{why}; backoffLimit {limit} reached")
         return
     step.status.restarts += 1
     step.status.phase = JobPhase.RESTARTING
     delay = step.timing.backoff(step.status.restarts)
     message = f"{why}; restart {step.status.restarts} of {limit} in {delay:g}s"
-    step.condition("Running", False, "Restarting", message)
-    step.condition("Restarting", True, "GangRestart", message)
+    step.condition(ConditionType.RUNNING, False, Reason.RESTARTING, message)
+    step.condition(ConditionType.RESTARTING, True, Reason.GANG_RESTART, message)
     step.delete(step.pods)
 
 
-def _restarting(step: _Step, cluster: Sequence[Problem]) -> None:
+def _restarting(step: Step, cluster: Sequence[Problem]) -> None:
     """Wait until the old gang is gone and the back-off has passed, then start again."""
     step.delete(step.pods)
     if step.pods or step.leaving:
         return
-    left = step.left("Restarting", step.timing.backoff(step.status.restarts))
+    left = step.left(ConditionType.RESTARTING, step.timing.backoff(step.status.restarts))
     if left > 0:
         step.wake(left)
         return
     message = f"restart {step.status.restarts}: node pods recreated"
-    step.condition("Restarting", False, "GangRecreated", message)
+    step.condition(ConditionType.RESTARTING, False, Reason.GANG_RECREATED, message)
     step.status.phase = JobPhase.PENDING
     _active(step, cluster)
 
 
-def _permanent(step: _Step, failed: Sequence[NodePod]) -> bool:
+def _permanent(step: Step, failed: Sequence[NodePod]) -> bool:
     """Fail the job when a failure may not be retried; True when it failed."""
     run = step.spec.run_policy
     if all(retryable(p, run.restart_policy, run.retryable_exit_codes) for p in failed):
         return False
     reason = (
-        "NonRetryableExitCode" if run.restart_policy is RestartPolicy.EXIT_CODE else "PodFailed"
+        Reason.NON_RETRYABLE_EXIT_CODE
+        if run.restart_policy is RestartPolicy.EXIT_CODE
+        else Reason.POD_FAILED
     )
     why = "; ".join(describe(p) for p in failed)
     _finish(step, False, reason, f"{why} (restartPolicy {run.restart_policy.value})")
     return True
 
 
-def _replace(step: _Step, failed: Sequence[NodePod]) -> bool:
+def _replace(step: Step, failed: Sequence[NodePod]) -> bool:
     """Elastic: delete failed node pods so that they are recreated in place, each counted as
     a restart; True when the job failed instead."""
     limit = step.spec.run_policy.backoff_limit
     for pod in failed:
         if step.status.restarts >= limit:
             why = f"{describe(pod)}; backoffLimit {limit} reached"
-            _finish(step, False, "BackoffLimitExceeded", why)
+            _finish(step, False, Reason.BACKOFF_LIMIT_EXCEEDED, why)
             return True
         step.status.restarts += 1
         step.delete([pod])
         message = f"{describe(pod)}; replaced (restart {step.status.restarts} of {limit})"
-        step.plan.events.append(Event("Warning", "NodeReplaced", message))
+        step.plan.events.append(Event("Warning", Reason.NODE_REPLACED, message))
     return False
 
 
-def _degraded(step: _Step, running: int) -> None:
+def _degraded(step: Step, running: int) -> None:
     """Elastic: below minNodes for longer than the grace period restarts the gang."""
     assert step.spec.elastic is not None
     minimum = step.spec.elastic.min_nodes
     if running >= minimum:
-        step.condition("Degraded", False, "EnoughNodes", f"{running} nodes running")
+        step.condition(
+            ConditionType.DEGRADED, False, Reason.ENOUGH_NODES, f"{running} nodes running"
+        )
         return
-    step.condition("Degraded", True, "BelowMinNodes", f"{running} nodes running, min {minimum}")
-    left = step.left("Degraded", step.timing.elastic_grace)
+    step.condition(
+        ConditionType.DEGRADED,
+        True,
+        Reason.BELOW_MIN_NODES,
+        f"{running} nodes running, min {minimum}",
+    )
+    left = step.left(ConditionType.DEGRADED, step.timing.elastic_grace)
     if left > 0:
         step.wake(left)
     else:
-        step.condition("Degraded", False, "GangRestart", f"below minNodes {minimum}")
+        step.condition(
+            ConditionType.DEGRADED, False, Reason.GANG_RESTART, f"below minNodes {minimum}"
+        )
         _restart(step, f"fewer than minNodes {minimum} running for {step.timing.elastic_grace:g}s")
 
 
-def _start(step: _Step, ranks: list[int], cluster: Sequence[Problem]) -> None:
+def _start(step: Step, ranks: list[int], cluster: Sequence[Problem]) -> None:
     """Create the pods of `ranks`, unless the spec or the cluster cannot run them."""
-    problems = [Problem(INVALID, e) for e in spec_errors(step.job)] + list(cluster)
+    problems = [Problem(Reason.INVALID, e) for e in spec_errors(step.job)] + list(cluster)
     if problems:
         reason = problems[0].reason
         why = "; ".join(p.message for p in problems if p.reason == reason)
         _finish(step, False, reason, why)
         return
     step.status.start_time = step.status.start_time or step.now
-    step.condition("Created", True, "PodsCreated", f"node pods of generation {step.generation}")
+    step.condition(
+        ConditionType.CREATED,
+        True,
+        Reason.PODS_CREATED,
+        f"node pods of generation {step.generation}",
+    )
     step.plan.create = ranks
 
 
-def _active(step: _Step, cluster: Sequence[Problem]) -> None:
+def _active(step: Step, cluster: Sequence[Problem]) -> None:
     """Pending or Running: finish, handle failures, create missing pods, track progress."""
     spec, status = step.spec, step.status
     if status.phase is JobPhase.SUSPENDED:
-        step.condition("Suspended", False, "Resumed", "runPolicy.suspend is false")
+        step.condition(ConditionType.SUSPENDED, False, Reason.RESUMED, "runPolicy.suspend is false")
     if status.phase in (None, JobPhase.SUSPENDED):
         status.phase = JobPhase.PENDING
     by_rank = {p.rank: p for p in step.pods}
@@ -291,7 +226,7 @@ def _active(step: _Step, cluster: Sequence[Problem]) -> None:
     failed = [p for p in step.pods if p.failed and p.rank < spec.nodes]
     zero = by_rank.get(0)
     if zero and zero.phase == SUCCEEDED and not failed and status.nodes.running == 0:
-        _finish(step, True, "NodesSucceeded", f"node 0 succeeded, {status.nodes.succeeded} "
+        _finish(step, True, Reason.NODES_SUCCEEDED, f"node 0 succeeded, {status.nodes.succeeded} "
                 f"of {spec.nodes} node pods succeeded")  # fmt: skip
         return
     blocked = {p.rank for p in step.leaving}
@@ -314,12 +249,17 @@ def _active(step: _Step, cluster: Sequence[Problem]) -> None:
     need = spec.elastic.min_nodes if spec.elastic else spec.nodes
     if status.phase is JobPhase.PENDING and running >= need:
         status.phase = JobPhase.RUNNING
-        step.condition("Running", True, "NodesRunning", f"{running} of {spec.nodes} nodes running")
+        step.condition(
+            ConditionType.RUNNING,
+            True,
+            Reason.NODES_RUNNING,
+            f"{running} of {spec.nodes} nodes running",
+        )
     if spec.elastic and status.phase is JobPhase.RUNNING:
         _degraded(step, running)
 
 
-def _deadline(step: _Step) -> bool:
+def _deadline(step: Step) -> bool:
     """Fail a started job past activeDeadlineSeconds; True when it failed."""
     seconds, started = step.spec.run_policy.active_deadline_seconds, step.status.start_time
     if seconds is None or started is None:
@@ -328,11 +268,11 @@ def _deadline(step: _Step) -> bool:
     if left > 0:
         step.wake(left)
         return False
-    _finish(step, False, DEADLINE, f"activeDeadlineSeconds {seconds} passed")
+    _finish(step, False, Reason.DEADLINE_EXCEEDED, f"activeDeadlineSeconds {seconds} passed")
     return True
 
 
-def _spec_applied(step: _Step) -> None:
+def _spec_applied(step: Step) -> None:
     """Report a spec change that waits for the next (re)start, and when it is applied."""
     if step.status.phase in TERMINAL or not step.pods or step.generation is None:
         return
@@ -340,29 +280,14 @@ def _spec_applied(step: _Step) -> None:
     if older:
         message = (f"generation {step.generation} takes effect at the next restart; "
                    f"node pods run generation {min(older)}")  # fmt: skip
-        step.condition("SpecApplied", False, "PendingRestart", message)
-    elif find(step.status.conditions, "SpecApplied"):
+        step.condition(ConditionType.SPEC_APPLIED, False, Reason.PENDING_RESTART, message)
+    elif find(step.status.conditions, ConditionType.SPEC_APPLIED):
         step.condition(
-            "SpecApplied", True, "Applied", f"node pods run generation {step.generation}"
+            ConditionType.SPEC_APPLIED,
+            True,
+            Reason.APPLIED,
+            f"node pods run generation {step.generation}",
         )
-
-
-def _same(before: Condition | None, after: Condition) -> bool:
-    return before is not None and (before.status, before.reason) == (after.status, after.reason)
-
-
-def transitions(old: Sequence[Condition], new: Sequence[Condition]) -> list[Event]:
-    """One event per condition that changed status or reason; Running and Degraded turning
-    False are not news (a more telling condition changes beside them)."""
-    events = []
-    for condition in new:
-        before = next((c for c in old if c.type == condition.type), None)
-        true = condition.status is ConditionStatus.TRUE
-        if _same(before, condition) or (not true and condition.type in QUIET_WHEN_FALSE):
-            continue
-        kind = "Warning" if true and condition.type in WARNING_CONDITIONS else "Normal"
-        events.append(Event(kind, condition.reason, condition.message))
-    return events
 
 
 def decide(
@@ -374,7 +299,7 @@ def decide(
 ) -> Plan:
     """The next step of a job given its observed node pods; `cluster` lists what keeps the
     cluster from running it (checked only when pods are to be created)."""
-    step = _Step(job, pods, now, timing)
+    step = Step(job, pods, now, timing)
     phase = step.status.phase
     if phase in TERMINAL:
         _finished(step)
@@ -387,7 +312,10 @@ def decide(
     else:
         _active(step, cluster)
     _spec_applied(step)
-    step.plan.events = transitions(job.status.conditions, step.status.conditions) + step.plan.events
+    changes = transitions(
+        job.status.conditions, step.status.conditions, WARNING_CONDITIONS, QUIET_WHEN_FALSE
+    )
+    step.plan.events = changes + step.plan.events
     return step.plan
 
 
@@ -401,10 +329,10 @@ def cluster_problems(
     gpus = job.spec.gpus_per_node
     if 0 < largest_gpus < gpus:
         message = f"spec.gpusPerNode: {gpus} GPUs, but the largest node has {largest_gpus}"
-        problems.append(Problem(INVALID, message))
+        problems.append(Problem(Reason.INVALID, message))
     gang = job.spec.gang_scheduling
     if gang is not None and pod_group_served is False:
         message = (f"spec.gangScheduling.scheduler: {gang.scheduler.value} is not installed "
                    f"(the PodGroup API {POD_GROUP_API[gang.scheduler]} is not served)")  # fmt: skip
-        problems.append(Problem("GangSchedulerUnavailable", message))
+        problems.append(Problem(Reason.GANG_SCHEDULER_UNAVAILABLE, message))
     return problems

@@ -1,49 +1,31 @@
 """Telemetry of one BigModelJob inside the operator: one `observe()` round over its running
 node pods per interval, status and events written with telemetry's own field manager.
 
-`job_handlers` runs the rounds in a daemon of their own, only while the job is Running (so
+`handlers` runs the rounds in a daemon of their own, only while the job is Running (so
 the 1-second reconcile loop never waits for a scrape), and calls `forget()` when it stops.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
 import kopf
 
-from bigmodel.api import GROUP, VERSION, BigModelJob, InvalidResourceError, parse_resource
+from bigmodel.api import API_VERSION, BigModelJob, InvalidResourceError, parse_resource
+from bigmodel.controller.job.pods import RUNNING, NodePod
 from bigmodel.controller.k8s import ApiError, Kube
-from bigmodel.controller.pods import RUNNING, NodePod
 from bigmodel.telemetry.collect import Target
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
-    INTERVAL_SECONDS,
     TelemetryState,
     node_target,
     observe,
     policy_from_spec,
 )
-
-INTERVAL_ENV = "BIGMODEL_TELEMETRY_INTERVAL"
-"""Seconds between two collection rounds of one job (default `INTERVAL_SECONDS`, 15)."""
-
-
-def interval_from_env(env: Mapping[str, str]) -> float:
-    """`BIGMODEL_TELEMETRY_INTERVAL` in seconds (a positive number), else 15."""
-    raw = env.get(INTERVAL_ENV)
-    if not raw:
-        return INTERVAL_SECONDS
-    try:
-        interval = float(raw)
-    except ValueError:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: not a number") from None
-    if not interval > 0:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: must be above 0")
-    return interval
 
 
 def job_targets(pods: Iterable[NodePod], port: int) -> list[Target]:
@@ -107,7 +89,7 @@ class JobTelemetry:
             self.logger.info("telemetry: T_i missing from nodes %s", obs.missing or "none")
         await self.kube.apply_status(
             {
-                "apiVersion": f"{GROUP}/{VERSION}",
+                "apiVersion": API_VERSION,
                 "kind": "BigModelJob",
                 "metadata": {"name": name, "namespace": namespace},
                 "status": obs.status_patch(),

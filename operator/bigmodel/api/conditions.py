@@ -1,0 +1,72 @@
+"""Condition types and reasons the operator writes, in one place (never bare strings).
+
+The values are part of the API: users and tools (`kubectl wait --for=condition=...`, alerts,
+GitOps health checks) match on them, so a value never changes once released.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConditionType(StrEnum):
+    """`status.conditions[].type` of both kinds."""
+
+    # BigModelJob
+    CREATED = "Created"
+    RUNNING = "Running"
+    RESTARTING = "Restarting"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DEGRADED = "Degraded"
+    SPEC_APPLIED = "SpecApplied"
+    # Both kinds (written by telemetry)
+    STRAGGLER_DETECTED = "StragglerDetected"
+
+
+class Reason(StrEnum):
+    """`status.conditions[].reason` values, and the reasons of the events posted with them."""
+
+    # Job lifecycle
+    PODS_CREATED = "PodsCreated"
+    NODES_RUNNING = "NodesRunning"
+    GANG_RESTART = "GangRestart"
+    GANG_RECREATED = "GangRecreated"
+    RESTARTING = "Restarting"
+    SUSPENDED = "Suspended"
+    RESUMED = "Resumed"
+    ENOUGH_NODES = "EnoughNodes"
+    BELOW_MIN_NODES = "BelowMinNodes"
+    PENDING_RESTART = "PendingRestart"
+    APPLIED = "Applied"
+    NODE_REPLACED = "NodeReplaced"
+    # Why a job ended
+    NODES_SUCCEEDED = "NodesSucceeded"
+    INVALID = "Invalid"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+    NON_RETRYABLE_EXIT_CODE = "NonRetryableExitCode"
+    POD_FAILED = "PodFailed"
+    GANG_SCHEDULER_UNAVAILABLE = "GangSchedulerUnavailable"
+    # Telemetry
+    SLOW_NODES = "SlowNodes"
+    NO_STRAGGLERS = "NoStragglers"
+    STRAGGLER_DETECTED = "StragglerDetected"
+    STRAGGLER_RECOVERED = "StragglerRecovered"
+    STRAGGLERS_CLEARED = "StragglersCleared"
+
+
+JOB_CONDITIONS = frozenset(
+    {
+        ConditionType.CREATED,
+        ConditionType.RUNNING,
+        ConditionType.RESTARTING,
+        ConditionType.SUSPENDED,
+        ConditionType.SUCCEEDED,
+        ConditionType.FAILED,
+        ConditionType.DEGRADED,
+        ConditionType.SPEC_APPLIED,
+    }
+)
+"""Condition types the job controller writes (telemetry writes StragglerDetected)."""

@@ -1,0 +1,89 @@
+"""One look at a job, under construction: the plan the daemon applies (status, events, pod
+deletions and creations) and the helpers every lifecycle step uses (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bigmodel.api import BigModelJob, BigModelJobStatus, ConditionType, Reason
+from bigmodel.api.job import NodeCounts
+from bigmodel.controller.conditions import Event, find, set_condition
+from bigmodel.controller.job.pods import FAILED, PENDING, RUNNING, SUCCEEDED, UNKNOWN, NodePod
+from bigmodel.controller.job.timing import Timing
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a job cannot start: a condition reason and a message that names the field."""
+
+    reason: Reason
+    message: str
+
+
+@dataclass
+class Plan:
+    """What to do now: the new status and the changes to the node pods."""
+
+    status: BigModelJobStatus
+    create: list[int] = field(default_factory=list)
+    """Ranks whose pods (and the Service, PodGroup) to create if absent."""
+    delete: list[NodePod] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    delete_job: bool = False
+    """The TTL after finishing has passed."""
+    wake_in: float | None = None
+    """Seconds until a timer (back-off, deadline, TTL, grace) is due."""
+
+
+class Step:
+    """The plan under construction for one look at a job."""
+
+    def __init__(
+        self, job: BigModelJob, pods: Sequence[NodePod], now: datetime, timing: Timing
+    ) -> None:
+        self.job, self.spec, self.now, self.timing = job, job.spec, now, timing
+        self.generation: int | None = job.metadata.get("generation")
+        self.pods = [p for p in pods if not p.deleting]
+        self.leaving = [p for p in pods if p.deleting]
+        status = job.status.model_copy(deep=True)
+        status.observed_generation = self.generation
+        status.nodes = counts(self.pods)
+        self.plan = Plan(status=status)
+
+    @property
+    def status(self) -> BigModelJobStatus:
+        return self.plan.status
+
+    def condition(
+        self, type_: ConditionType, status: bool, reason: Reason, message: str = ""
+    ) -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions, type_, status, reason, message, self.generation, self.now
+        )
+
+    def left(self, type_: ConditionType, seconds: float) -> float:
+        """Seconds left until `seconds` after the condition's last transition (now if absent)."""
+        found = find(self.status.conditions, type_)
+        since = found.last_transition_time if found else self.now
+        return (since + timedelta(seconds=seconds) - self.now).total_seconds()
+
+    def wake(self, seconds: float) -> None:
+        """Look again in `seconds` at the latest."""
+        current = self.plan.wake_in
+        self.plan.wake_in = seconds if current is None else min(current, seconds)
+
+    def delete(self, pods: Sequence[NodePod]) -> None:
+        self.plan.delete += [p for p in pods if p not in self.plan.delete]
+
+
+def counts(pods: Sequence[NodePod]) -> NodeCounts:
+    """Node pods by phase (Unknown counts as failed)."""
+    phases = [p.phase for p in pods]
+    return NodeCounts(
+        pending=phases.count(PENDING),
+        running=phases.count(RUNNING),
+        succeeded=phases.count(SUCCEEDED),
+        failed=phases.count(FAILED) + phases.count(UNKNOWN),
+    )
