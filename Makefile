@@ -23,10 +23,11 @@ $(STAMP): pyproject.toml scripts/install-k8s-tools.sh
 
 venv: $(STAMP)  ## create .venv with the project, its extras, kubectl and helm
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy
+lint: $(STAMP)  ## ruff (lint + format check), mypy and the import contracts (layers)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
@@ -64,7 +65,8 @@ kind-up: $(STAMP)  ## kind cluster, images, chart (WITH_MONITORING=1 adds Promet
 	$(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' \
 	  || $(KIND) create cluster --name $(KIND_CLUSTER) --config kind-config.yaml
 	for image in $(IMAGES); do \
-	  docker build -f images/$$image/Dockerfile --build-arg VERSION=$(VERSION) \
+	  if [ $$image = operator ]; then file=operator; else file=runtime; fi; \
+	  docker build -f images/$$file/Dockerfile --target $$image --build-arg VERSION=$(VERSION) \
 	    -t bigmodel-$$image:$(VERSION) . \
 	  && $(KIND) load docker-image --name $(KIND_CLUSTER) bigmodel-$$image:$(VERSION) || exit 1; \
 	done

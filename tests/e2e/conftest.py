@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_cluster import Cluster, skip_reason
+
+from support.e2e_cluster import Cluster, skip_reason
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

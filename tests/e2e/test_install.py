@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from e2e_cluster import REPO, Cluster
+
+from support.e2e_cluster import REPO, Cluster
 
 CHART_CRDS = REPO / "charts" / "bigmodel-operator" / "crds"
 EXAMPLE = REPO / "examples" / "cpu-job.yaml"

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_helpers import Cluster, Operator, fresh_namespace
 
 from kubesandbox.testing import RunningSandbox, start_sandbox
+from support.harness import Cluster, Operator, fresh_namespace
 
 
 @pytest.fixture

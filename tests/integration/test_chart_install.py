@@ -8,55 +8,29 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from kubesandbox import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
+from support.chart_install import (
+    FULLNAME,
+    INSTANCE,
+    NAMESPACE,
+    apply_job,
+    install_operator,
+    job_phase,
+    operator_pods,
+)
+from support.helmchart import RELEASE
+from support.helmchart import ROOT as REPO
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "bigmodel-operator"
-RELEASE = "bm"
-NAMESPACE = "bigmodel-system"
-FULLNAME = f"{RELEASE}-bigmodel-operator"
-INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 # Released operator objects, by kind, as `kubectl get` names them.
 OPERATOR_KINDS = "deployments,replicasets,pods,services,serviceaccounts,roles,rolebindings"
 CLUSTER_KINDS = "clusterroles,clusterrolebindings"
-
-
-def install_operator(sandbox: RunningSandbox, *values: str) -> None:
-    """`helm install --wait` of the chart, as docs/install.md tells a user to.
-
-    `--wait` returns once the Deployment is available, i.e. the operator pod passed its
-    readiness probe (kopf's /healthz, which asks the API server for /version)."""
-    sandbox.helm(
-        "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
-        "--wait", "--timeout", "120s", *values,
-    )  # fmt: skip
-
-
-def operator_pods(sandbox: RunningSandbox) -> list[dict[str, Any]]:
-    """The release's pods that are not being deleted."""
-    pods = sandbox.get(NAMESPACE, "pods", "-l", INSTANCE)["items"]
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-
-
-def apply_job(sandbox: RunningSandbox, namespace: str, job: dict[str, Any]) -> None:
-    """`kubectl apply` a BigModelJob in `namespace`."""
-    sandbox.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(job))
-
-
-def job_phase(sandbox: RunningSandbox, namespace: str, name: str) -> str | None:
-    """`status.phase` of a BigModelJob (None while it has none)."""
-    status = sandbox.get(namespace, "bigmodeljob", name).get("status") or {}
-    phase: str | None = status.get("phase")
-    return phase
 
 
 @pytest.fixture(scope="module")

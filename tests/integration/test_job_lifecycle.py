@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
-from operator_helpers import (
+
+from kubesandbox.testing import gang_restart_script, wait_for
+from support.harness import (
     EXIT_CODE,
     REPO,
     Cluster,
     Operator,
 )
-
-from kubesandbox.testing import gang_restart_script, wait_for
 
 pytestmark = pytest.mark.integration
 

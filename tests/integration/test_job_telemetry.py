@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
-from operator_helpers import (
+
+from kubesandbox.testing import wait_for
+from support.harness import (
     REPO,
     Cluster,
     Operator,
     Prometheus,
     running_prometheus,
 )
-
-from kubesandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
 

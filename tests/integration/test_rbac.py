@@ -7,20 +7,16 @@ every grant was used, or is listed below with the code path the sandbox cannot r
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_chart_install import NAMESPACE, RELEASE, apply_job, install_operator
 
 from kubesandbox import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # the chart helpers
-from helmchart import Grant, grants, render, rule_grants
-from test_chart_rbac import ALLOWED
+from support.chart_install import apply_job, install_operator
+from support.helmchart import NAMESPACE, RELEASE, Grant, grants, render, rule_grants
+from support.rbac import ALLOWED
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from helmchart import (
+
+import bigmodel
+from bigmodel.api.crds import write_crds
+from support.helmchart import (
     CHART,
     KUBE_VERSION,
     NAMESPACE,
@@ -29,9 +32,6 @@ from helmchart import (
     values_args,
     values_table,
 )
-
-import bigmodel
-from bigmodel.api.crds import write_crds
 
 pytestmark = requires_helm
 
@@ -427,7 +427,7 @@ def test_scheduling_constraints_reach_the_pod() -> None:
 
 
 def test_every_values_key_has_a_comment_and_a_schema_entry() -> None:
-    from helmchart import schema_keys, values_docs
+    from support.helmchart import schema_keys, values_docs
 
     schema = json.loads((CHART / "values.schema.json").read_text())
     docs = values_docs()
@@ -476,7 +476,7 @@ def test_service_monitor_without_metrics_service_is_refused() -> None:
 def test_install_docs_carry_the_current_values_table() -> None:
     docs = (ROOT / "docs" / "install.md").read_text()
     assert values_table() in docs, (
-        "docs/install.md's values table is stale: paste `python tests/unit/helmchart.py`"
+        "docs/install.md's values table is stale: paste `python tests/support/helmchart.py`"
     )
 
 

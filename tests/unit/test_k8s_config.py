@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bigmodel.controller.k8s import connection_info, load_configuration
+from bigmodel.controller.k8s import connection_info, load_client_config
 
 KUBECONFIG = """
 apiVersion: v1
@@ -30,9 +30,9 @@ def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_kubeconfig_wins_over_the_in_cluster_address(kubeconfig: Path) -> None:
-    assert load_configuration().host == "http://127.0.0.1:6443"
+    assert load_client_config().host == "http://127.0.0.1:6443"
 
 
 def test_kopf_logs_in_with_the_same_server_and_token(kubeconfig: Path) -> None:
-    info = connection_info(load_configuration())
+    info = connection_info(load_client_config())
     assert (info.server, info.scheme, info.token) == ("http://127.0.0.1:6443", "Bearer", "s3cret")

@@ -12,7 +12,7 @@ import aiohttp
 import kopf
 
 from bigmodel.controller.health import Heartbeats
-from bigmodel.controller.k8s import Kube, load_configuration
+from bigmodel.controller.k8s import Kube, load_client_config
 from bigmodel.telemetry.collect import new_session
 from bigmodel.telemetry.export import TelemetryMetrics, default_metrics
 from bigmodel.telemetry.observe import interval_from_env
@@ -41,7 +41,7 @@ def context(memo: Any) -> OperatorContext:
 async def start(memo: Any, **_: Any) -> None:
     """Connect to the cluster and read `BIGMODEL_TELEMETRY_INTERVAL`."""
     memo.context = OperatorContext(
-        Kube(load_configuration()),
+        Kube(load_client_config()),
         new_session(),
         default_metrics(),
         interval_from_env(os.environ),

@@ -46,7 +46,7 @@ def resource_path(
     return f"{api_root(api_version)}{scope}/{plural}" + (f"/{name}" if name else "")
 
 
-def load_configuration() -> Any:
+def load_client_config() -> Any:
     """KUBECONFIG's current context when the variable is set (client-go's precedence), else
     the in-cluster configuration of a pod, else ~/.kube/config."""
     config = kubernetes.client.Configuration()
@@ -81,25 +81,25 @@ class Kube:
     """JSON requests to the API server; one session, created on first use in the loop."""
 
     def __init__(self, config: Any) -> None:
-        self.config = config
+        self.client_config = config
         self._session: aiohttp.ClientSession | None = None
         self._discovered: dict[str, tuple[float, dict[str, str]]] = {}
         """Per apiVersion: when it was discovered, and the plural of each kind."""
 
     def _ssl(self) -> ssl.SSLContext | bool:
-        if not self.config.host.startswith("https"):
+        if not self.client_config.host.startswith("https"):
             return False
-        context = ssl.create_default_context(cafile=self.config.ssl_ca_cert)
-        if self.config.cert_file:
-            context.load_cert_chain(self.config.cert_file, self.config.key_file)
-        if not self.config.verify_ssl:
+        context = ssl.create_default_context(cafile=self.client_config.ssl_ca_cert)
+        if self.client_config.cert_file:
+            context.load_cert_chain(self.client_config.cert_file, self.client_config.key_file)
+        if not self.client_config.verify_ssl:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
 
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"Content-Type": content_type, "Accept": JSON, "User-Agent": USER_AGENT}
-        token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
+        token = self.client_config.get_api_key_with_prefix("BearerToken", alias="authorization")
         if token:
             headers["Authorization"] = token
         return headers
@@ -120,7 +120,7 @@ class Kube:
         data = None if body is None else json.dumps(body)
         async with self._session.request(
             method,
-            self.config.host + path,
+            self.client_config.host + path,
             data=data,
             params=params,
             headers=self._headers(content_type),

@@ -16,7 +16,7 @@ logger = logging.getLogger("bigmodel")
 def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int) -> int:
     """Run until SIGINT/SIGTERM against KUBECONFIG or the in-cluster configuration."""
     # Importing the handler modules registers them with kopf's default registry.
-    from bigmodel.controller import context, health, settings  # noqa: F401
+    from bigmodel.controller import context, health, kopf_settings  # noqa: F401
     from bigmodel.controller.job import handlers  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -8,17 +8,17 @@ from typing import Any
 import kopf
 
 from bigmodel.api import GROUP
-from bigmodel.controller.k8s import connection_info, load_configuration
+from bigmodel.controller.k8s import connection_info, load_client_config
 
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
     """Log kopf in exactly as our own client: KUBECONFIG first when set, then in-cluster."""
-    return connection_info(load_configuration())
+    return connection_info(load_client_config())
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def tune_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Set kopf's knobs for a production operator; each line says why."""
     # Our own prefixes, so kopf's bookkeeping never collides with another kopf operator's.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
