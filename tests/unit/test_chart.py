@@ -524,7 +524,8 @@ def test_pod_monitor_is_limited_to_the_watched_namespaces() -> None:
 
 
 def test_pod_monitor_matches_the_labels_and_port_of_node_pods() -> None:
-    from bigmodel.manifests.job import MANAGER, METRICS_PORT_NAME
+    from bigmodel.manifests.job import METRICS_PORT_NAME
+    from bigmodel.manifests.pods import MANAGER
 
     endpoint = only(rendered(("monitoring",)), "PodMonitor")["spec"]["podMetricsEndpoints"][0]
     assert endpoint["port"] == METRICS_PORT_NAME

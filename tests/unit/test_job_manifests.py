@@ -11,7 +11,6 @@ from bigmodel.manifests.job import (
     build_node_pod,
     build_pod_group,
     build_service,
-    merge,
     spec_errors,
     torchrun_args,
 )
@@ -169,19 +168,6 @@ def test_the_pod_template_overlay_merges_containers_by_name() -> None:
     assert pod["spec"]["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert pod["metadata"]["labels"]["extra"] == "1"
     assert pod["metadata"]["annotations"]["a"] == "b"
-
-
-@pytest.mark.parametrize(
-    ("base", "overlay", "expected"),
-    [
-        ({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}, {"a": {"b": 1, "c": 3}}),
-        ({"l": [1, 2]}, {"l": [3]}, {"l": [3]}),
-        ([{"name": "x", "v": 1}], [{"name": "y"}], [{"name": "x", "v": 1}, {"name": "y"}]),
-        ([{"name": "x", "v": 1}], [{"name": "x", "v": 2}], [{"name": "x", "v": 2}]),
-    ],
-)  # fmt: skip
-def test_merge(base: Any, overlay: Any, expected: Any) -> None:
-    assert merge(base, overlay) == expected
 
 
 def test_headless_service_publishes_pods_before_they_are_ready() -> None:

@@ -23,7 +23,8 @@ from bigmodel.controller.job.reconciler import JobReconciler
 from bigmodel.controller.job.telemetry import JobTelemetry
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.k8s import ApiError
-from bigmodel.manifests.job import LABEL_JOB, MANAGER
+from bigmodel.manifests.job import LABEL_JOB
+from bigmodel.manifests.pods import MANAGER
 from bigmodel.telemetry.export import JOB
 
 PLURAL = "bigmodeljobs"

@@ -1,0 +1,38 @@
+"""Pod pieces shared by the builders of both kinds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bigmodel.manifests.pods import child_metadata, merge, public
+
+
+@pytest.mark.parametrize(
+    ("base", "overlay", "expected"),
+    [
+        ({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}, {"a": {"b": 1, "c": 3}}),
+        ({"l": [1, 2]}, {"l": [3]}, {"l": [3]}),
+        ([{"name": "x", "v": 1}], [{"name": "y"}], [{"name": "x", "v": 1}, {"name": "y"}]),
+        ([{"name": "x", "v": 1}], [{"name": "x", "v": 2}], [{"name": "x", "v": 2}]),
+    ],
+)  # fmt: skip
+def test_merge(base: Any, overlay: Any, expected: Any) -> None:
+    assert merge(base, overlay) == expected
+
+
+def test_tool_keys_never_reach_children() -> None:
+    owner = {
+        "namespace": "ml",
+        "labels": {"team": "a", "kopf.zalando.org/x": "1", "bigmodel.dev/job": "j"},
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "note": "n"},
+    }
+    meta = child_metadata(owner, "c", {"app.kubernetes.io/name": "x"})
+    assert meta == {
+        "name": "c",
+        "namespace": "ml",
+        "labels": {"team": "a", "app.kubernetes.io/name": "x"},
+        "annotations": {"note": "n"},
+    }
+    assert public({"bigmodel.dev/generation": "2"}) == {}
