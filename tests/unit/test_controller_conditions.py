@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bigmodel.api import Condition, ConditionStatus, ConditionType
-from bigmodel.controller.conditions import set_condition, transitions
+from bigmodel.controller.conditions import set_condition, transitions, true_of
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-WARNINGS = (ConditionType.FAILED,)
+WARNINGS = true_of((ConditionType.FAILED,))
 
 
 def test_set_condition_keeps_the_transition_time_while_the_status_holds() -> None:

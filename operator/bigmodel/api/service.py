@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -68,15 +69,19 @@ class Autoscaling(ApiModel):
     max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
     """Most replicas."""
     metric: ScalingMetric = ScalingMetric.SERVICE_QUALITY
-    """serviceQuality: S, requests per second per replica (scale up below target); latency:
-    mean request seconds T (scale up above target); inFlight: concurrent requests per replica
-    (scale up above target)."""
+    """serviceQuality: S, the mean over replicas of 1/T_i, where T_i is the replica's mean
+    request seconds (with batching this is not the throughput: a replica serving 8 requests
+    at once in 2 s has 1/T_i = 0.5), in 1/s, scale up below target; latency: mean request
+    seconds T/n over the replicas, scale up above target; inFlight: requests running plus
+    waiting per ready replica, scale up above target."""
     target: float = Field(gt=0)
-    """Target value of the metric, in its unit."""
+    """Target value of the metric, in its unit (1/s, seconds or requests)."""
     scale_up_stabilization_seconds: int = Field(0, ge=0, le=3600)
-    """Seconds the metric must call for more replicas before scaling up."""
+    """Seconds the metric must call for more replicas before scaling up (the lowest
+    recommendation of the window is taken)."""
     scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
-    """Seconds the metric must call for fewer replicas before scaling down."""
+    """Seconds the metric must call for fewer replicas before scaling down (the highest
+    recommendation of the window is taken)."""
 
 
 class Probe(ApiModel):
@@ -136,7 +141,9 @@ class BigModelServiceSpec(PodOptions):
             ),
             rule(
                 "!(has(self.replicas) && has(self.autoscaling))",
-                "set either replicas or autoscaling, not both",
+                "spec.replicas cannot be set on an autoscaled service (spec.autoscaling is set):"
+                " the operator scales it between minReplicas and maxReplicas; change"
+                " spec.autoscaling, or remove it to scale by hand",
                 field_path=".replicas",
             ),
         )
@@ -154,8 +161,9 @@ class BigModelServiceSpec(PodOptions):
     model: ModelSource | None = None
     """The model to serve (required for torch and vllm)."""
     replicas: int | None = Field(None, ge=0, le=MAX_REPLICAS)
-    """Fixed number of replicas (default 1); also set by `kubectl scale` and HPA. Not with
-    autoscaling."""
+    """Fixed number of replicas (default 1); also set by `kubectl scale`, HPA and KEDA
+    through the scale subresource. Not with autoscaling: an autoscaled service is scaled by
+    the operator, and scaling it by hand is refused."""
     autoscaling: Autoscaling | None = None
     """Scale on measured load instead of a fixed replica count."""
     gpus_per_replica: int = Field(0, ge=0, le=16)
@@ -167,11 +175,30 @@ class BigModelServiceSpec(PodOptions):
     liveness_probe: Probe = defaulted(Probe)
     """When a replica is restarted."""
     startup_timeout_seconds: int = Field(600, ge=10, le=7200)
-    """Seconds a replica may take to load the model before liveness probes start."""
+    """Seconds a replica may take to start and load the model (its startup probe) before
+    liveness probes start; a replica not started by then is restarted."""
+    max_request_seconds: int = Field(300, ge=1, le=86400)
+    """Longest request a replica must be able to finish when it stops (scale down, rollout,
+    node drain): its termination grace period is this plus the time to drain new traffic."""
     rolling_update: RollingUpdate = defaulted(RollingUpdate)
     """How updates roll out."""
     telemetry: TelemetrySpec = defaulted(TelemetrySpec)
     """Averaging window and straggler detection of replica request times."""
+
+
+class AutoscalingStatus(ApiModel):
+    """What the autoscaler measured and decided last."""
+
+    metric: ScalingMetric
+    """The metric it scales on."""
+    current: float | None = None
+    """Latest value of the metric (absent while no replica reported it)."""
+    target: float
+    """Target value of the metric."""
+    recommended_replicas: int | None = Field(None, ge=0)
+    """Replicas the latest measurement asks for, before clamping and stabilization."""
+    last_scale_time: datetime | None = None
+    """When the autoscaler last changed the desired replicas."""
 
 
 class BigModelServiceStatus(ResourceStatus):
@@ -181,8 +208,14 @@ class BigModelServiceStatus(ResourceStatus):
     """Pending, Progressing, Ready or Failed."""
     replicas: int = Field(0, ge=0)
     """Replicas that exist (the scale subresource's status.replicas)."""
+    desired_replicas: int | None = Field(None, ge=0)
+    """Replicas the service should have now: spec.replicas, or the autoscaler's decision."""
+    updated_replicas: int = Field(0, ge=0)
+    """Replicas that run the current spec."""
     ready_replicas: int = Field(0, ge=0)
     """Replicas passing their readiness probe."""
+    autoscaling: AutoscalingStatus | None = None
+    """The autoscaler's latest measurement and decision (autoscaled services only)."""
     url: str | None = Field(None, max_length=2048)
     """In-cluster URL of the service."""
     selector: str | None = Field(None, max_length=4096)

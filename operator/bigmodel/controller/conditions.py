@@ -3,7 +3,7 @@ terminal conditions final, and one event per condition that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,18 +62,23 @@ def _same(before: Condition | None, after: Condition) -> bool:
 def transitions(
     old: Sequence[Condition],
     new: Sequence[Condition],
-    warnings: Collection[str],
+    warning: Callable[[Condition], bool],
     quiet_when_false: Collection[str] = (),
 ) -> list[Event]:
-    """One event per condition that changed status or reason: a Warning when a type of
-    `warnings` turns (or stays) True with a new reason; types of `quiet_when_false` turning
-    False are not news (a more telling condition changes beside them)."""
+    """One event per condition that changed status or reason, a Warning when `warning(c)`;
+    types of `quiet_when_false` turning False are not news (a more telling condition
+    changes beside them)."""
     events = []
     for condition in new:
         before = next((c for c in old if c.type == condition.type), None)
         true = condition.status is ConditionStatus.TRUE
         if _same(before, condition) or (not true and condition.type in quiet_when_false):
             continue
-        kind = "Warning" if true and condition.type in warnings else "Normal"
+        kind = "Warning" if warning(condition) else "Normal"
         events.append(Event(kind, condition.reason, condition.message))
     return events
+
+
+def true_of(types: Collection[str]) -> Callable[[Condition], bool]:
+    """A `warning` predicate: a condition of one of `types` that is True."""
+    return lambda c: c.status is ConditionStatus.TRUE and c.type in types

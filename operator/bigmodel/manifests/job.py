@@ -54,8 +54,8 @@ COSCHEDULING_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 OWNED_ENV = frozenset({"PYTHONUNBUFFERED", "BIGMODEL_METRICS_PORT", "BIGMODEL_METRICS_HOST"})
 """Variables the operator sets besides the `PET_` ones (all refused in user env)."""
 
-_OWNED_POD_FIELDS = ("restartPolicy", "hostname", "subdomain")
-_OWNED_CONTAINER_FIELDS = ("command", "args", "image")
+_OWNED_POD_FIELDS: dict[str, str | None] = dict.fromkeys(("restartPolicy", "hostname", "subdomain"))
+_OWNED_CONTAINER_FIELDS = {key: f"spec.{key}" for key in ("command", "args", "image")}
 _PYTHONS = ("python", "python3")
 
 

@@ -101,12 +101,12 @@ def owned_settings_errors(
     spec: PodOptions,
     main_container: str,
     owned_env: Callable[[str], bool],
-    owned_pod_fields: Iterable[str],
-    owned_container_fields: Iterable[str],
+    owned_pod_fields: Mapping[str, str | None],
+    owned_container_fields: Mapping[str, str],
 ) -> list[str]:
     """Settings of `spec` that the operator owns (the schema cannot see them), each naming
     its field: operator environment variables, the /dev/shm volume and mount, and fields of
-    the pod template overlay."""
+    the pod template overlay (each owned field maps to the spec field to use instead)."""
     errors = [
         f"spec.env[{i}].name: {e.name} is set by the operator"
         for i, e in enumerate(spec.env)
@@ -124,8 +124,8 @@ def owned_settings_errors(
     ]
     overlay = spec.pod_template.spec
     errors += [
-        f"spec.podTemplate.spec.{key}: set by the operator"
-        for key in owned_pod_fields
+        f"spec.podTemplate.spec.{key}: set by the operator" + (f" (use {use})" if use else "")
+        for key, use in owned_pod_fields.items()
         if key in overlay
     ]
     for i, container in enumerate(overlay.get("containers") or ()):
@@ -133,8 +133,8 @@ def owned_settings_errors(
             continue
         path = f"spec.podTemplate.spec.containers[{i}]"
         errors += [
-            f"{path}.{key}: set by the operator (use spec.{key})"
-            for key in owned_container_fields
+            f"{path}.{key}: set by the operator (use {use})"
+            for key, use in owned_container_fields.items()
             if key in container
         ]
         errors += [

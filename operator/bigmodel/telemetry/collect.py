@@ -132,7 +132,7 @@ class MeanSince:
         return (self.sum, self.count)
 
     def value(self, current: Mapping[Series, float], earlier: Scrape | None, now: float) -> float:
-        for wanted in self.series:
+        for wanted in (self.sum, self.count):
             if wanted not in current:
                 raise Missing(MissingReason.METRIC_ABSENT, f"no {wanted.name} on the page")
         if earlier is None or not earlier.raw:

@@ -29,7 +29,7 @@ from bigmodel.api import (
     Reason,
     RestartPolicy,
 )
-from bigmodel.controller.conditions import Event, find, transitions
+from bigmodel.controller.conditions import Event, find, transitions, true_of
 from bigmodel.controller.job.plan import Plan, Problem, Step
 from bigmodel.controller.job.pods import FAILED, SUCCEEDED, NodePod
 from bigmodel.controller.job.timing import Timing
@@ -313,7 +313,7 @@ def decide(
         _active(step, cluster)
     _spec_applied(step)
     changes = transitions(
-        job.status.conditions, step.status.conditions, WARNING_CONDITIONS, QUIET_WHEN_FALSE
+        job.status.conditions, step.status.conditions, true_of(WARNING_CONDITIONS), QUIET_WHEN_FALSE
     )
     step.plan.events = changes + step.plan.events
     return step.plan

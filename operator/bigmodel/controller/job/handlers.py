@@ -20,9 +20,10 @@ from bigmodel.api import GROUP, VERSION, JobPhase
 from bigmodel.controller.context import context
 from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.reconciler import JobReconciler
-from bigmodel.controller.job.telemetry import JobTelemetry
+from bigmodel.controller.job.telemetry import job_round
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.k8s import ApiError
+from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.job import LABEL_JOB
 from bigmodel.manifests.pods import MANAGER
 from bigmodel.telemetry.export import JOB
@@ -125,8 +126,8 @@ async def job_telemetry(
     """While the job is Running (kopf stops this daemon otherwise): one collection round of
     its node pods per telemetry interval; its series are dropped when it stops."""
     shared, index = context(memo), kwargs["job_pods"]
-    telemetry = JobTelemetry(
-        shared.kube, shared.scraper, body, shared.telemetry_interval, logger, shared.metrics
+    telemetry = TelemetryRounds(
+        shared.kube, shared.scraper, body, shared.telemetry_interval, logger, shared.metrics, "node"
     )
     pause = shared.telemetry_interval  # the first round too: give the trainer time to start
     try:
@@ -135,7 +136,7 @@ async def job_telemetry(
             if stopped:
                 break
             began = time.monotonic()
-            await telemetry.safe_step(list(index.get(uid, ())))
+            await job_round(telemetry, list(index.get(uid, ())))
             pause = max(0.0, shared.telemetry_interval - (time.monotonic() - began))
     finally:
         telemetry.forget()

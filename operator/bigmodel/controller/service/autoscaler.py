@@ -1,0 +1,147 @@
+"""The autoscaler of a BigModelService as one pure function of the latest measurement and
+the recent recommendations: `autoscale(policy, desired, load, loading, history, started, now)`.
+
+- The metric's value comes from the replicas that reported it; a replica with no measurement
+  is left out (never taken as zero or infinity). Replicas that answered but served nothing
+  measure no load: S and latency then ask for the fewest replicas.
+- Recommendation: `ceil(ready x value / target)` (`ceil(ready x target / value)` for S, which
+  grows with replicas), unchanged within a 10% tolerance, clamped to min..max.
+- Stabilization as Kubernetes' HPA: scale up to the lowest recommendation of the up-window,
+  down to the highest of the down-window (and only once this daemon has watched for a whole
+  down-window). A scale up at most doubles the replicas (or adds 4), and none happens while
+  replicas added earlier are still loading. Under constant load it never flaps: the
+  recommendation depends on the total load, not on the replica count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bigmodel.api.service import Autoscaling, ScalingMetric
+
+TOLERANCE = 0.1
+"""Relative distance from the target within which nothing changes."""
+SCALE_UP_FACTOR = 2
+SCALE_UP_PODS = 4
+"""A scale up reaches at most max(desired x SCALE_UP_FACTOR, desired + SCALE_UP_PODS)."""
+TOO_FEW = "TooFewReplicas"
+TOO_MANY = "TooManyReplicas"
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one telemetry round measured of the replicas."""
+
+    task_seconds: Sequence[float] = ()
+    """T_i of each replica that served requests since the previous round."""
+    idle: int = 0
+    """Replicas that answered but served no request since the previous round."""
+    in_flight: Sequence[float] = ()
+    """Requests running plus waiting, of each replica that answered."""
+    ready: int = 0
+    """Replicas ready now."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What one round asked for (clamped to min..max), and when."""
+
+    at: datetime
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ScaleDecision:
+    """The autoscaler's outcome of one round."""
+
+    desired: int
+    """Replicas the service should have now."""
+    value: float | None
+    """The metric's value this round (None: not measured)."""
+    recommended: int | None
+    """This round's recommendation before clamping (None: not measured)."""
+    limited: str | None = None
+    """TOO_FEW or TOO_MANY when the recommendation was clamped to min or max."""
+    history: tuple[Recommendation, ...] = field(default_factory=tuple)
+    """Recommendations to pass to the next round."""
+    why: str = ""
+    """The measurement against the target, in words (for events and messages)."""
+
+
+def metric_value(metric: ScalingMetric, load: Load) -> float | None:
+    """The metric of `load`, or None when no replica measured it."""
+    if metric is ScalingMetric.IN_FLIGHT:
+        if not load.in_flight or load.ready <= 0:
+            return None
+        return sum(load.in_flight) / len(load.in_flight)
+    if not load.task_seconds:
+        return 0.0 if load.idle else None
+    if metric is ScalingMetric.LATENCY:
+        return sum(load.task_seconds) / len(load.task_seconds)
+    return sum(1.0 / t for t in load.task_seconds) / len(load.task_seconds)
+
+
+def recommend(metric: ScalingMetric, value: float, target: float, ready: int) -> int:
+    """Replicas for `value` measured over `ready` replicas to meet `target`."""
+    if metric is ScalingMetric.SERVICE_QUALITY:
+        if value <= 0:  # no request at all: no quality to keep up
+            return 0
+        ratio = target / value
+    else:
+        ratio = value / target
+    if abs(ratio - 1.0) <= TOLERANCE:
+        return ready
+    return math.ceil(ready * ratio - 1e-9)
+
+
+def describe(metric: ScalingMetric, value: float, target: float) -> str:
+    """`in flight 11.5 per replica > target 8`, `latency 2.31s < target 3s`, ..."""
+    sign = ">" if value > target else "<" if value < target else "="
+    if metric is ScalingMetric.IN_FLIGHT:
+        return f"in flight {value:.3g} per replica {sign} target {target:g}"
+    if metric is ScalingMetric.LATENCY:
+        return f"latency {value:.3g}s {sign} target {target:g}s"
+    return f"S {value:.3g}/s {sign} target {target:g}/s"
+
+
+def _window(history: Sequence[Recommendation], now: datetime, seconds: int) -> list[int]:
+    since = now - timedelta(seconds=seconds)
+    return [r.replicas for r in history if r.at >= since]
+
+
+def autoscale(
+    policy: Autoscaling,
+    desired: int,
+    load: Load,
+    loading: int,
+    history: Sequence[Recommendation],
+    started: datetime,
+    now: datetime,
+) -> ScaleDecision:
+    """The replicas to have after this round. `desired`: the current decision; `loading`:
+    replicas of the current spec that exist but are not ready yet; `started`: when this
+    daemon began watching (it needs a whole down-window of history to scale down)."""
+    low, high = policy.min_replicas, policy.max_replicas
+    desired = min(max(desired, low), high)
+    keep = max(policy.scale_up_stabilization_seconds, policy.scale_down_stabilization_seconds)
+    history = tuple(r for r in history if r.at >= now - timedelta(seconds=keep))
+    value = metric_value(policy.metric, load)
+    if value is None or load.ready <= 0:
+        return ScaleDecision(desired, value, None, history=history)
+    raw = recommend(policy.metric, value, policy.target, load.ready)
+    limited = TOO_FEW if raw < low else TOO_MANY if raw > high else None
+    history = (*history, Recommendation(now, min(max(raw, low), high)))
+    up = min(_window(history, now, policy.scale_up_stabilization_seconds))
+    down = max(_window(history, now, policy.scale_down_stabilization_seconds))
+    why = describe(policy.metric, value, policy.target)
+    new = desired
+    if up > desired and loading == 0:
+        new = min(up, max(desired * SCALE_UP_FACTOR, desired + SCALE_UP_PODS))
+    elif down < desired and now - started >= timedelta(
+        seconds=policy.scale_down_stabilization_seconds
+    ):
+        new = down
+    return ScaleDecision(new, value, raw, limited, history, why)
