@@ -34,12 +34,12 @@ def make(spec: dict[str, Any] | None = None, **meta: Any) -> BigModelService:
 def container(service: BigModelService, replicas: int = 1) -> dict[str, Any]:
     deployment = build_deployment(service, replicas, IMAGES)
     [server] = deployment["spec"]["template"]["spec"]["containers"]
-    return server  # type: ignore[no-any-return]
+    return server
 
 
 def template_hash(service: BigModelService, replicas: int = 1) -> str:
     meta = build_deployment(service, replicas, IMAGES)["spec"]["template"]["metadata"]
-    return meta["annotations"][TEMPLATE_HASH]  # type: ignore[no-any-return]
+    return meta["annotations"][TEMPLATE_HASH]
 
 
 def test_torch_runs_this_projects_server_with_the_model_and_port() -> None:

@@ -4,7 +4,7 @@ The models are the source of truth of the API: `bigmodel crds` writes `crds/` fr
 the controller parses bodies with `parse_resource`."""
 
 from bigmodel.api.common import API_VERSION, GROUP, VERSION
-from bigmodel.api.conditions import JOB_CONDITIONS, ConditionType, Reason
+from bigmodel.api.conditions import JOB_CONDITIONS, SERVICE_CONDITIONS, ConditionType, Reason
 from bigmodel.api.job import (
     BigModelJob,
     BigModelJobSpec,
@@ -28,6 +28,7 @@ __all__ = [
     "API_VERSION",
     "GROUP",
     "JOB_CONDITIONS",
+    "SERVICE_CONDITIONS",
     "VERSION",
     "BigModelJob",
     "BigModelJobSpec",

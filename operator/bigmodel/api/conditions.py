@@ -21,6 +21,12 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     DEGRADED = "Degraded"
     SPEC_APPLIED = "SpecApplied"
+    # BigModelService
+    READY = "Ready"
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    MODEL_LOADED = "ModelLoaded"
+    SCALING_LIMITED = "ScalingLimited"
     # Both kinds (written by telemetry)
     STRAGGLER_DETECTED = "StragglerDetected"
 
@@ -49,6 +55,25 @@ class Reason(StrEnum):
     NON_RETRYABLE_EXIT_CODE = "NonRetryableExitCode"
     POD_FAILED = "PodFailed"
     GANG_SCHEDULER_UNAVAILABLE = "GangSchedulerUnavailable"
+    # Service lifecycle
+    CREATING = "Creating"
+    ROLLING_OUT = "RollingOut"
+    SCALING = "Scaling"
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    REPLICAS_READY = "ReplicasReady"
+    REPLICAS_AVAILABLE = "ReplicasAvailable"
+    NO_REPLICAS_AVAILABLE = "NoReplicasAvailable"
+    MODEL_LOADING = "ModelLoading"
+    MODEL_LOADED = "ModelLoaded"
+    MODEL_LOAD_FAILED = "ModelLoadFailed"
+    NO_REPLICAS = "NoReplicas"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    SCALED_UP = "ScaledUp"
+    SCALED_DOWN = "ScaledDown"
+    # Autoscaling
+    TOO_FEW_REPLICAS = "TooFewReplicas"
+    TOO_MANY_REPLICAS = "TooManyReplicas"
+    DESIRED_WITHIN_RANGE = "DesiredWithinRange"
     # Telemetry
     SLOW_NODES = "SlowNodes"
     NO_STRAGGLERS = "NoStragglers"
@@ -70,3 +95,14 @@ JOB_CONDITIONS = frozenset(
     }
 )
 """Condition types the job controller writes (telemetry writes StragglerDetected)."""
+
+SERVICE_CONDITIONS = frozenset(
+    {
+        ConditionType.READY,
+        ConditionType.AVAILABLE,
+        ConditionType.PROGRESSING,
+        ConditionType.MODEL_LOADED,
+        ConditionType.SCALING_LIMITED,
+    }
+)
+"""Condition types the service controller writes (telemetry writes StragglerDetected)."""

@@ -158,6 +158,11 @@ class Kube:
             if exc.status not in (404, 409):  # 409: the uid no longer matches
                 raise
 
+    async def apply(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
+        """Server-side apply of `obj` (created when absent) with the fields `manager` owns."""
+        params = {"fieldManager": manager, "force": "true"}
+        return await self.request("PATCH", await self.path(obj), obj, params, APPLY)
+
     async def apply_status(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
         """Server-side apply of `obj`'s status fields that `manager` owns."""
         params = {"fieldManager": manager, "force": "true"}

@@ -17,7 +17,8 @@ def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int)
     """Run until SIGINT/SIGTERM against KUBECONFIG or the in-cluster configuration."""
     # Importing the handler modules registers them with kopf's default registry.
     from bigmodel.controller import context, health, kopf_settings  # noqa: F401
-    from bigmodel.controller.job import handlers  # noqa: F401
+    from bigmodel.controller.job import handlers as job_handlers  # noqa: F401
+    from bigmodel.controller.service import handlers as service_handlers  # noqa: F401
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Registered before serving, so the first scrape already lists every family (T, S, T_i

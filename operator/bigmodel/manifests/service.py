@@ -36,6 +36,9 @@ LABEL_SERVICE = "bigmodel.dev/service"
 LABEL_ROLE = "bigmodel.dev/role"
 TEMPLATE_HASH = "bigmodel.dev/template-hash"
 """Annotation of the pod template (and so of every replica): a hash of the template."""
+SPEC_HASH = "bigmodel.dev/spec-hash"
+"""Annotation of the Deployment and the Service: a hash of the manifest as built, replicas
+left out (the controller applies a child again only when it changed)."""
 TERMINATION_LOG = "/dev/termination-log"
 STARTUP_PERIOD_SECONDS = 5
 """Period of the startup probe; its failure threshold covers `startupTimeoutSeconds`."""
@@ -199,10 +202,19 @@ def _server_container(service: BigModelService, images: RuntimeImages) -> dict[s
     return {k: v for k, v in container.items() if v != []}
 
 
-def template_hash(template: dict[str, Any]) -> str:
-    """A short, stable hash of a pod template (keys sorted), as its identity."""
-    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+def content_hash(obj: Any) -> str:
+    """A short, stable hash of a JSON value (keys sorted), as its identity."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _with_spec_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+    """`manifest` annotated with the hash of itself, replicas left out."""
+    spec = {k: v for k, v in manifest["spec"].items() if k != "replicas"}
+    manifest["metadata"]["annotations"][SPEC_HASH] = content_hash(
+        {"metadata": manifest["metadata"], "spec": spec}
+    )
+    return manifest
 
 
 def build_pod_template(service: BigModelService, images: RuntimeImages) -> dict[str, Any]:
@@ -225,7 +237,7 @@ def build_pod_template(service: BigModelService, images: RuntimeImages) -> dict[
         "volumes": [*dump(spec.volumes), shm_volume(spec)],
     }
     template = {"metadata": metadata, "spec": merge(pod_spec, overlay.spec)}
-    template["metadata"]["annotations"][TEMPLATE_HASH] = template_hash(template)
+    template["metadata"]["annotations"][TEMPLATE_HASH] = content_hash(template)
     return template
 
 
@@ -234,47 +246,51 @@ def build_deployment(
 ) -> dict[str, Any]:
     """The Deployment `<name>` of `replicas` replicas, rolled out per `rollingUpdate`."""
     spec, name = service.spec, service.metadata["name"]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": child_metadata(service.metadata, name, service_labels(service, "server")),
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": replica_selector(service)},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {
-                    "maxSurge": spec.rolling_update.max_surge,
-                    "maxUnavailable": spec.rolling_update.max_unavailable,
+    return _with_spec_hash(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": child_metadata(service.metadata, name, service_labels(service, "server")),
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": replica_selector(service)},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {
+                        "maxSurge": spec.rolling_update.max_surge,
+                        "maxUnavailable": spec.rolling_update.max_unavailable,
+                    },
                 },
+                "revisionHistoryLimit": REVISION_HISTORY,
+                "progressDeadlineSeconds": spec.startup_timeout_seconds + PROGRESS_MARGIN_SECONDS,
+                "template": build_pod_template(service, images),
             },
-            "revisionHistoryLimit": REVISION_HISTORY,
-            "progressDeadlineSeconds": spec.startup_timeout_seconds + PROGRESS_MARGIN_SECONDS,
-            "template": build_pod_template(service, images),
-        },
-    }
+        }
+    )
 
 
 def build_service(service: BigModelService) -> dict[str, Any]:
     """The ClusterIP Service `<name>` in front of the ready replicas."""
     name, port = service.metadata["name"], service.spec.port
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": child_metadata(service.metadata, name, service_labels(service, "server")),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": replica_selector(service),
-            "ports": [
-                {
-                    "name": HTTP_PORT_NAME,
-                    "port": port,
-                    "targetPort": HTTP_PORT_NAME,
-                    "protocol": "TCP",
-                }
-            ],
-        },
-    }
+    return _with_spec_hash(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": child_metadata(service.metadata, name, service_labels(service, "server")),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": replica_selector(service),
+                "ports": [
+                    {
+                        "name": HTTP_PORT_NAME,
+                        "port": port,
+                        "targetPort": HTTP_PORT_NAME,
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+        }
+    )
 
 
 def spec_errors(service: BigModelService) -> list[str]:

@@ -66,6 +66,24 @@ class ResourceTelemetry:
         return (self.namespace, self.kind, self.name)
 
 
+@dataclass(frozen=True)
+class ServiceScale:
+    """A service's replicas and load as the controller last saw them."""
+
+    namespace: str
+    name: str
+    desired: int
+    ready: int
+    in_flight: float | None = None  # requests running + waiting per ready replica
+    metric: str | None = None  # the autoscaling metric, when autoscaled
+    value: float | None = None  # its latest value
+    target: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.namespace, SERVICE, self.name)
+
+
 class _TelemetryCollector(Collector):
     """Renders the latest snapshot of every live resource on each scrape. A snapshot is
     replaced whole (one dict assignment), so a scrape never mixes two rounds."""
@@ -73,6 +91,7 @@ class _TelemetryCollector(Collector):
     def __init__(self) -> None:
         self.resources: dict[tuple[str, str, str], ResourceTelemetry] = {}
         self.phases: dict[tuple[str, str, str], str] = {}
+        self.scales: dict[tuple[str, str, str], ServiceScale] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         snapshots = list(self.resources.values())
@@ -118,6 +137,7 @@ class _TelemetryCollector(Collector):
             nodes.add_metric(labels, len(snap.task_seconds))
             stragglers.add_metric(labels, snap.stragglers)
         yield from (node_seconds, node_speed, total, quality, nodes, stragglers)
+        yield from self._scales(list(self.scales.values()))
         for kind, (name, known) in PHASES.items():
             counts = Tally((ns, phase) for (ns, k, _), phase in phases if k == kind)
             family = GaugeMetricFamily(
@@ -128,6 +148,43 @@ class _TelemetryCollector(Collector):
                 for phase in (*known, *sorted(seen - set(known))):
                     family.add_metric([namespace, phase], counts.get((namespace, phase), 0))
             yield family
+
+    @staticmethod
+    def _scales(scales: list[ServiceScale]) -> Iterator[GaugeMetricFamily]:
+        desired = GaugeMetricFamily(
+            "bigmodel_service_desired_replicas",
+            "Replicas a BigModelService should have now (spec or autoscaler).",
+            labels=RESOURCE_LABELS,
+        )
+        ready = GaugeMetricFamily(
+            "bigmodel_service_ready_replicas", "Ready replicas.", labels=RESOURCE_LABELS
+        )
+        in_flight = GaugeMetricFamily(
+            "bigmodel_service_in_flight",
+            "Requests running plus waiting per ready replica, as last scraped.",
+            labels=RESOURCE_LABELS,
+        )
+        value = GaugeMetricFamily(
+            "bigmodel_service_autoscaling_metric",
+            "Latest value of the metric the service is autoscaled on.",
+            labels=[*RESOURCE_LABELS, "metric"],
+        )
+        target = GaugeMetricFamily(
+            "bigmodel_service_autoscaling_target",
+            "Target of the metric the service is autoscaled on.",
+            labels=[*RESOURCE_LABELS, "metric"],
+        )
+        for scale in scales:
+            labels = list(scale.key)
+            desired.add_metric(labels, scale.desired)
+            ready.add_metric(labels, scale.ready)
+            if scale.in_flight is not None:
+                in_flight.add_metric(labels, scale.in_flight)
+            if scale.metric is not None and scale.value is not None:
+                value.add_metric([*labels, scale.metric], scale.value)
+            if scale.metric is not None and scale.target is not None:
+                target.add_metric([*labels, scale.metric], scale.target)
+        yield from (desired, ready, in_flight, value, target)
 
 
 class TelemetryMetrics:
@@ -195,6 +252,12 @@ class TelemetryMetrics:
         still counts in `bigmodel_jobs` until `set_phase(..., None)`)."""
         with self._lock:
             self._telemetry.resources.pop((namespace, kind, name), None)
+            self._telemetry.scales.pop((namespace, kind, name), None)
+
+    def record_scale(self, scale: ServiceScale) -> None:
+        """Export a service's replicas and load, replacing the previous values whole."""
+        with self._lock:
+            self._telemetry.scales[scale.key] = scale
 
     def record_round(
         self, kind: str, reasons: Iterable[MissingReason | None], seconds: float

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bigmodel.api import Reason
 from bigmodel.api.service import Autoscaling, ScalingMetric
 
 TOLERANCE = 0.1
@@ -27,8 +28,8 @@ TOLERANCE = 0.1
 SCALE_UP_FACTOR = 2
 SCALE_UP_PODS = 4
 """A scale up reaches at most max(desired x SCALE_UP_FACTOR, desired + SCALE_UP_PODS)."""
-TOO_FEW = "TooFewReplicas"
-TOO_MANY = "TooManyReplicas"
+TOO_FEW = Reason.TOO_FEW_REPLICAS
+TOO_MANY = Reason.TOO_MANY_REPLICAS
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ScaleDecision:
     """The metric's value this round (None: not measured)."""
     recommended: int | None
     """This round's recommendation before clamping (None: not measured)."""
-    limited: str | None = None
+    limited: Reason | None = None
     """TOO_FEW or TOO_MANY when the recommendation was clamped to min or max."""
     history: tuple[Recommendation, ...] = field(default_factory=tuple)
     """Recommendations to pass to the next round."""
