@@ -30,6 +30,19 @@ SIMULATED = {
     "nodeSelector": {"type": "simulated"},
 }
 FAST_RESTARTS = [{"name": "BIGMODEL_RESTART_BACKOFF", "value": "0.2"}]
+SIMULATED_SERVICE = {
+    "apiVersion": "bigmodel.dev/v1alpha1",
+    "kind": "BigModelService",
+    "metadata": {"name": "web"},
+    "spec": {
+        "runtime": "custom",
+        "image": "sim",
+        "command": ["python", "-c", "pass"],
+        "replicas": 1,
+        "nodeSelector": {"type": "simulated"},
+        "tolerations": [{"key": "sandbox.bigmodel.dev/simulated", "operator": "Exists"}],
+    },
+}
 MODES = {"cluster-wide": {}, "namespaced": {"watch": {"namespaces": [WORK]}}}
 
 # Granted but not used in this test, each for a reason: the code path needs what the sandbox
@@ -85,7 +98,8 @@ def authorized(rbac: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]) -> b
 
 def run_lifecycle(sandbox: RunningSandbox) -> None:
     """Jobs through the paths the operator has: success then deletion by TTL; a node that
-    fails, so the gang restarts; a job the user deletes (kopf's finalizer)."""
+    fails, so the gang restarts; a job the user deletes (kopf's finalizer). A service
+    through its own: created, Ready, scaled by hand, deleted."""
 
     def kubectl(*args: str) -> str:
         return str(sandbox.kubectl("-n", WORK, *args).stdout)
@@ -110,6 +124,16 @@ def run_lifecycle(sandbox: RunningSandbox) -> None:
     wait_for("the gang restart", lambda: (now := running("again")) and not now & first)
     wait_for("done's TTL", lambda: "done" not in kubectl("get", "bmj", "-o", "name"))
     kubectl("delete", "bmj", "again", "--timeout=60s")  # waits for the operator's finalizer
+
+    def service_phase() -> tuple[str, int]:
+        status = sandbox.get(WORK, "bms", "web").get("status") or {}
+        return status.get("phase", ""), status.get("readyReplicas", 0)
+
+    sandbox.kubectl("apply", "-n", WORK, "-f", "-", input=json.dumps(SIMULATED_SERVICE))
+    wait_for("web Ready", lambda: service_phase() == ("Ready", 1))
+    kubectl("scale", "bms", "web", "--replicas=2")
+    wait_for("web Ready with 2", lambda: service_phase() == ("Ready", 2))
+    kubectl("delete", "bms", "web", "--timeout=60s")
 
 
 @pytest.fixture(scope="module", params=sorted(MODES))

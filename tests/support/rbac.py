@@ -23,20 +23,27 @@ CLUSTER_SCOPED_ALLOWED = (
 NAMESPACED_ALLOWED = (
     verbs("bigmodel.dev", "bigmodeljobs", "list", "watch", "patch", "delete")
     | verbs("bigmodel.dev", "bigmodeljobs/status", "patch")
+    | verbs("bigmodel.dev", "bigmodelservices", "list", "watch", "patch")
+    | verbs("bigmodel.dev", "bigmodelservices/status", "patch")
     | verbs("", "events", "create")
     | verbs("", "pods", "list", "watch", "create", "delete")
-    | verbs("", "services", "create")  # deleted by the garbage collector with the job
+    # Services and Deployments are deleted by the garbage collector with their owner.
+    | verbs("", "services", "list", "watch", "create", "patch")
+    | verbs("apps", "deployments", "list", "watch", "patch")
     | verbs("scheduling.volcano.sh", "podgroups", "create")  # ditto
     | verbs("scheduling.x-k8s.io", "podgroups", "create")
 )
 ALLOWED = CLUSTER_SCOPED_ALLOWED | NAMESPACED_ALLOWED
 
-# What kopf and the job controller cannot run without.
+# What kopf and the controllers cannot run without.
 REQUIRED = (
     verbs("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")
     | verbs("bigmodel.dev", "bigmodeljobs", "list", "watch", "patch")
     | verbs("bigmodel.dev", "bigmodeljobs/status", "patch")
+    | verbs("bigmodel.dev", "bigmodelservices", "list", "watch", "patch")
+    | verbs("bigmodel.dev", "bigmodelservices/status", "patch")
     | verbs("", "events", "create")
     | verbs("", "pods", "list", "watch", "create", "delete")
-    | verbs("", "services", "create")
+    | verbs("", "services", "list", "watch", "create", "patch")
+    | verbs("apps", "deployments", "list", "watch", "patch")
 )

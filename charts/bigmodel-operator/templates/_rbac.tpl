@@ -34,24 +34,35 @@ tests/integration/test_rbac.py checks both ways that the operator uses exactly t
 - apiGroups: ["bigmodel.dev"]
   resources: ["bigmodeljobs"]
   verbs: ["list", "watch", "patch", "delete"]
+- apiGroups: ["bigmodel.dev"]
+  resources: ["bigmodelservices"]
+  verbs: ["list", "watch", "patch"]
 # Status is written through the status subresource (server-side apply); never spec.
 - apiGroups: ["bigmodel.dev"]
-  resources: ["bigmodeljobs/status"]
+  resources: ["bigmodeljobs/status", "bigmodelservices/status"]
   verbs: ["patch"]
 # kopf.event and the job controller's events (core/v1 Events).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 # Node pods: kopf's pod index lists and watches them; the job controller creates them and
-# deletes them on gang restarts, suspension, deadlines and clean-up. Never patched.
+# deletes them on gang restarts, suspension, deadlines and clean-up. Never patched. The
+# service controller only watches its replicas (the Deployment creates them).
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch", "create", "delete"]
-# A headless Service per job, created once; the garbage collector deletes it with the job
-# (owner reference), so the operator never reads, patches or deletes Services.
+# A headless Service per job, created once; a ClusterIP Service per BigModelService, applied
+# (server-side apply: patch) when its spec changes and watched by the service controller's
+# index. The garbage collector deletes them with their owner (owner reference).
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["create"]
+  verbs: ["list", "watch", "create", "patch"]
+# The Deployment of each BigModelService: applied (server-side apply: patch) with the
+# replica count and pod template, watched by the service controller's index, deleted by the
+# garbage collector with the service.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list", "watch", "patch"]
 {{- if .Values.rbac.gangScheduling }}
 # Gang scheduling: a PodGroup per job for Volcano or the scheduler-plugins coscheduling
 # plugin, created with the job's pods (where the cluster serves that API) and deleted by the
