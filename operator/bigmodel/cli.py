@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bigmodel import __version__
-from kubesandbox import up as sandbox_up
+from kubesandbox import cli as sandbox_cli
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)")
     p.set_defaults(func=_cmd_run)
 
-    sandbox_up.add_parser(sub)
+    sandbox_cli.add_parser(sub)
     return parser
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubesandbox.apiserver import ApiServer
-from kubesandbox.cluster import Cluster
-from kubesandbox.controllers import Controller
+from kubesandbox.apiserver.cluster import Cluster
+from kubesandbox.apiserver.http.server import ApiServer
+from kubesandbox.controllers.base import Controller
 from kubesandbox.controllers.deployment import DeploymentController
 from kubesandbox.controllers.endpoints import EndpointsController
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.kubeconfig import write_kubeconfig
-from kubesandbox.kubelet import ProcessAgent
-from kubesandbox.network import HostsFile, ServiceProxy
-from kubesandbox.nodes import NodeAgent, NodeHost, SimulatedAgent
+from kubesandbox.kubelet.nodes import NodeAgent, NodeHost, SimulatedAgent
+from kubesandbox.kubelet.worker import ProcessAgent
+from kubesandbox.network.dns import HostsFile, ServiceProxy
 
 
 class Sandbox:

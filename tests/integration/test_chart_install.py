@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubesandbox import requestlog
+from kubesandbox.apiserver.http import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from test_chart_install import NAMESPACE, RELEASE, apply_job, install_operator
 
-from kubesandbox import requestlog
+from kubesandbox.apiserver.http import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # the chart helpers

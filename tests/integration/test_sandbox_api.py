@@ -760,7 +760,7 @@ def test_kopf_patches_the_status_of_a_custom_resource(
 def test_every_request_is_logged_with_what_rbac_needs(
     sandbox: Any, api: client.ApiClient, ns: str
 ) -> None:
-    from kubesandbox import requestlog
+    from kubesandbox.apiserver.http import requestlog
 
     client.CoreV1Api(api).create_namespaced_config_map(ns, _cm("logged"))
     sandbox.kubectl("get", "cm", "logged", "-n", ns)

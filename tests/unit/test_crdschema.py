@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.crdschema import CRDSchema, FieldError
+from kubesandbox.apiserver.crdschema import CRDSchema, FieldError
 
 INT_OR_STRING = {
     "x-kubernetes-int-or-string": True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.apply import (
+from kubesandbox.apiserver.merging.apply import (
     ApplyConflict,
     ApplyInvalid,
     default_field_manager,

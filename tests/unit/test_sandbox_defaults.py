@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesandbox.defaults import apply_create_defaults
-from kubesandbox.network import AddressLeases
+from kubesandbox.apiserver.cluster.defaults import apply_create_defaults
+from kubesandbox.network.dns import AddressLeases
 
 
 def _service(name: str) -> dict[str, Any]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kubesandbox import gc
-from kubesandbox.cluster import Cluster
+from kubesandbox.apiserver.cluster import Cluster, gc
 
 
 def _dep(*uids: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kubesandbox import netshim
+from kubesandbox.network import netshim
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None and shutil.which("gcc") is None,

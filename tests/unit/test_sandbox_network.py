@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.network import (
+from kubesandbox.network.dns import (
     AddressPool,
     HostsFile,
     pod_records,

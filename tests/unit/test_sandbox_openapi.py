@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.openapi import (
+from kubesandbox.apiserver.openapi import (
     BUILTIN_GROUP_VERSIONS,
     openapi_v2,
     openapi_v3_group_version,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.podenv import (
+from kubesandbox.kubelet.podenv import (
     ConfigError,
     MountMap,
     command_line,

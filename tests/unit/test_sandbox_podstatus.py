@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubesandbox.podstatus import (
+from kubesandbox.kubelet.podstatus import (
     ContainerRun,
     backoff,
     conditions,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubesandbox.protobuf import ProtobufUnsupported, decode
+from kubesandbox.apiserver.http.protobuf import ProtobufUnsupported, decode
 
 # Bodies captured from kubectl v1.33: `create configmap c1 --from-literal=a=b --from-literal=x=yy`
 # and `create role r1 --verb=get --resource=pods` (gogo-protobuf writes every zero value).

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kubesandbox.paths import parse_resource_path
-from kubesandbox.requestlog import Permission, RequestLog, permissions, read, record
+from kubesandbox.apiserver.http.paths import parse_resource_path
+from kubesandbox.apiserver.http.requestlog import Permission, RequestLog, permissions, read, record
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.scheduler import (
+from kubesandbox.kubelet.scheduler import (
     fit_failures,
     pod_requests,
     schedule,

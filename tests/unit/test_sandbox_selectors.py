@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubesandbox.errors import ApiError
-from kubesandbox.selectors import parse_field_selector, parse_label_selector
+from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.selectors import parse_field_selector, parse_label_selector
 
 
 @pytest.mark.parametrize(

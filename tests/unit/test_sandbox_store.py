@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kubesandbox.errors import ApiError
-from kubesandbox.selectors import object_filter, parse_label_selector
-from kubesandbox.store import Obj, Store
+from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.selectors import object_filter, parse_label_selector
+from kubesandbox.apiserver.store import Obj, Store
 
 
 def _cm(name: str, uid: str, **labels: str) -> Obj:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from kubesandbox import k8s_schemas
-from kubesandbox.strategic_merge import (
+from kubesandbox.apiserver import k8s_schemas
+from kubesandbox.apiserver.merging.strategic import (
     StrategicMergeError,
     StrategicMergeUnsupported,
     strategic_merge_patch,

@@ -9,10 +9,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from kubesandbox.cluster import Cluster, now
-from kubesandbox.controllers import Controller, controller_of, owner_reference
+from kubesandbox.apiserver.cluster import Cluster, now
+from kubesandbox.apiserver.store import Obj
+from kubesandbox.controllers.base import Controller, controller_of, owner_reference
 from kubesandbox.controllers.replicaset import RS_KEY
-from kubesandbox.store import Obj
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kubesandbox.cluster import Cluster
-from kubesandbox.controllers import Controller, is_active, is_ready, owner_reference
-from kubesandbox.network import HostsFile, ServiceProxy, service_records
-from kubesandbox.probes import port_number
-from kubesandbox.store import Obj
+from kubesandbox.apiserver.cluster import Cluster
+from kubesandbox.apiserver.store import Obj
+from kubesandbox.controllers.base import Controller, is_active, is_ready, owner_reference
+from kubesandbox.kubelet.probes import port_number
+from kubesandbox.network.dns import HostsFile, ServiceProxy, service_records
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 

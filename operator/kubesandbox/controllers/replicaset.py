@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 
-from kubesandbox.cluster import Cluster
-from kubesandbox.controllers import (
+from kubesandbox.apiserver.cluster import Cluster
+from kubesandbox.apiserver.store import Obj
+from kubesandbox.controllers.base import (
     Controller,
     controller_of,
     is_active,
     is_ready,
     owner_reference,
 )
-from kubesandbox.store import Obj
 
 RS_KEY = "replicasets.apps"
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesandbox.errors import ApiError
-from kubesandbox.selectors import ObjectFilter
+from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.selectors import ObjectFilter
 
 Obj = dict[str, Any]
 Ref = tuple[str, str, str]  # (resource key, namespace, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kubesandbox.store import Obj
+from kubesandbox.apiserver.store import Obj
 
 MAX_BACKOFF_SECONDS = 300.0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from kubesandbox.store import Obj
+from kubesandbox.apiserver.store import Obj
 
 
 def port_number(port: int | str, container: Obj) -> int:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from kubesandbox.paths import Target, verb
+from kubesandbox.apiserver.http.paths import Target, verb
 
 FILENAME = "requests.log"
 

@@ -13,13 +13,14 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubesandbox import discovery, errors, openapi, protobuf, requestlog, tables
-from kubesandbox.cluster import Cluster, WriteOptions, WriteResult
-from kubesandbox.errors import ApiError
+from kubesandbox.apiserver import discovery, errors, openapi, tables
+from kubesandbox.apiserver.cluster import Cluster, WriteOptions, WriteResult
+from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.http import protobuf, requestlog
+from kubesandbox.apiserver.http.paths import Target, parse_resource_path
+from kubesandbox.apiserver.registry import ResourceType
+from kubesandbox.apiserver.store import Obj
 from kubesandbox.logs import container_log_path, tail
-from kubesandbox.paths import Target, parse_resource_path
-from kubesandbox.registry import ResourceType
-from kubesandbox.store import Obj
 
 VERSION = {
     "major": "1",

@@ -21,14 +21,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubesandbox import netshim, network, podenv, podstatus, probes, processes, volumes
-from kubesandbox.cluster import Cluster, now
-from kubesandbox.errors import ApiError
+from kubesandbox.apiserver.cluster import Cluster, now
+from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.store import Obj
+from kubesandbox.kubelet import podenv, podstatus, probes, processes, volumes
+from kubesandbox.kubelet.nodes import GPU, NodeAgent, node_object
+from kubesandbox.kubelet.podstatus import ContainerRun
+from kubesandbox.kubelet.scheduler import container_requests, quantity
 from kubesandbox.logs import container_log_path
-from kubesandbox.nodes import GPU, NodeAgent, node_object
-from kubesandbox.podstatus import ContainerRun
-from kubesandbox.scheduler import container_requests, quantity
-from kubesandbox.store import Obj
+from kubesandbox.network import dns, netshim
 
 PROCESS_LABEL = "sandbox.bigmodel.dev/node-type"
 _CONFIG_RETRY_SECONDS = 2.0
@@ -71,7 +72,7 @@ class Host:
 
     cluster: Cluster
     state_dir: Path
-    hosts: network.HostsFile
+    hosts: dns.HostsFile
     sandbox_id: str
     backoff_base: float
     kubeconfig: Path
@@ -123,8 +124,8 @@ class PodWorker:
             "conditions": podstatus.conditions(
                 old.get("conditions", ()), self.init, self.main, now()
             ),
-            "hostIP": network.HOST_IP,
-            "hostIPs": [{"ip": network.HOST_IP}],
+            "hostIP": dns.HOST_IP,
+            "hostIPs": [{"ip": dns.HOST_IP}],
             "podIP": self.ip,
             "podIPs": [{"ip": self.ip}],
             "startTime": self.started,
@@ -146,7 +147,7 @@ class PodWorker:
                 rt, self.meta["namespace"], self.meta["name"], body, subresource="status",
                 user_agent=_USER_AGENT,
             ).obj  # fmt: skip
-        self.host.hosts.set(self.uid, network.pod_records(self.pod))
+        self.host.hosts.set(self.uid, dns.pod_records(self.pod))
 
     # -- running -------------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class PodWorker:
         namespace = self.meta["namespace"]
         argv, declared = podenv.rewritten(
             argv, declared, mounts,
-            lambda text: network.rewrite_names(text, namespace, self.host.hosts.records),
+            lambda text: dns.rewrite_names(text, namespace, self.host.hosts.records),
         )  # fmt: skip
         env = {**os.environ, **declared, **self._kubelet_env(container)}
         env["PATH"] = os.pathsep.join(
@@ -310,11 +311,11 @@ class PodWorker:
             wanted = _gpu_count(container)
             self.gpus[name], self.free_gpus[:wanted] = self.free_gpus[:wanted], []
         hostname = spec.get("hostname") or self.meta["name"]
-        fqdn = network.pod_fqdn(self.pod) or hostname
+        fqdn = dns.pod_fqdn(self.pod) or hostname
         env = {
             "CUDA_VISIBLE_DEVICES": ",".join(self.gpus[name]),
             "HOSTNAME": hostname,
-            "KUBERNETES_SERVICE_HOST": network.HOST_IP,
+            "KUBERNETES_SERVICE_HOST": dns.HOST_IP,
             "KUBERNETES_SERVICE_PORT": str(self.host.api_port),
             "KUBECONFIG": str(self.host.kubeconfig),
             processes.MARKER_ENV: self.container_marker(name),
@@ -322,7 +323,7 @@ class PodWorker:
             netshim.HOSTNAME_ENV: hostname,
             netshim.FQDN_ENV: fqdn,
             netshim.HOSTS_ENV: str(self.host.hosts.path),
-            netshim.SEARCH_ENV: " ".join(network.search_domains(self.meta["namespace"])),
+            netshim.SEARCH_ENV: " ".join(dns.search_domains(self.meta["namespace"])),
         }
         env.update({_env_name(volume): str(path) for volume, path in self.dirs.items()})
         if self.host.shim is not None:
@@ -359,7 +360,7 @@ class ProcessAgent(NodeAgent):
         self,
         cluster: Cluster,
         state_dir: Path,
-        hosts: network.HostsFile,
+        hosts: dns.HostsFile,
         kubeconfig: Path,
         count: int,
         gpus_per_node: int,
@@ -367,7 +368,7 @@ class ProcessAgent(NodeAgent):
     ) -> None:
         self.host = Host(cluster, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
         # leased host-wide: another sandbox on this host never gets the same pod address
-        self.pool = network.AddressPool(leases=network.AddressLeases())
+        self.pool = dns.AddressPool(leases=dns.AddressLeases())
         self._reaping: set[asyncio.Task[None]] = set()  # addresses held for leftover processes
         # the free GPU indices of each node, taken by containers and given back
         self.node_gpus = gpu_indices(count, host_gpus(), gpus_per_node) if count else []

@@ -15,9 +15,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from kubesandbox import k8s_schemas
-from kubesandbox.k8s_schemas import OBJECT_META, api_version_of
-from kubesandbox.registry import BUILTINS, ResourceType, crd_resource_types
+from kubesandbox.apiserver import k8s_schemas
+from kubesandbox.apiserver.k8s_schemas import OBJECT_META, api_version_of
+from kubesandbox.apiserver.registry import BUILTINS, ResourceType, crd_resource_types
 
 Obj = dict[str, Any]
 
@@ -147,7 +147,7 @@ def _kinds_of(api_version: str) -> list[str]:
     ]
 
 
-def _builtin_schemas(api_versions: Iterable[str], refs: str) -> dict[str, Obj]:
+def _k8s_schemas(api_versions: Iterable[str], refs: str) -> dict[str, Obj]:
     names = [n for v in api_versions for n in _kinds_of(v)]
     extra = [OBJECT_META, f"{_META}ListMeta", f"{_META}Patch", f"{_META}Status", _SCALE]
     schemas = {n: _convert(k8s_schemas.definitions()[n], refs) for n in _closure(names + extra)}
@@ -208,15 +208,15 @@ def openapi_v2(
 ) -> Obj:
     """The swagger 2.0 document (`/openapi/v2`): definitions only, paths left empty."""
     definitions = {
-        **_builtin_schemas_cached(tuple(builtin_group_versions), _V2_REFS),
+        **_k8s_schemas_cached(tuple(builtin_group_versions), _V2_REFS),
         **_crd_schemas(crds, _V2_REFS),
     }
     return {"swagger": "2.0", "info": _INFO, "paths": {}, "definitions": definitions}
 
 
 @functools.cache
-def _builtin_schemas_cached(api_versions: tuple[str, ...], refs: str) -> dict[str, Obj]:
-    return _builtin_schemas(api_versions, refs)
+def _k8s_schemas_cached(api_versions: tuple[str, ...], refs: str) -> dict[str, Obj]:
+    return _k8s_schemas(api_versions, refs)
 
 
 def _parameter(name: str, where: str = "query") -> Obj:
@@ -327,7 +327,7 @@ def openapi_v3_group_version(
     types = [rt for crd in crds for rt in crd_resource_types(crd) if rt.api_version == api_version]
     if not types:
         return None
-    schemas = {**_builtin_schemas_cached((), _V3_REFS), **_crd_schemas(crds, _V3_REFS, api_version)}
+    schemas = {**_k8s_schemas_cached((), _V3_REFS), **_crd_schemas(crds, _V3_REFS, api_version)}
     paths: Obj = {}
     for rt in types:
         paths |= _paths(rt, crd_definition_name(rt.group, rt.version, rt.kind))
@@ -336,7 +336,7 @@ def openapi_v3_group_version(
 
 @functools.cache
 def _builtin_document(api_version: str) -> Obj:
-    schemas = _builtin_schemas((api_version,), _V3_REFS)
+    schemas = _k8s_schemas((api_version,), _V3_REFS)
     paths: Obj = {}
     for rt in BUILTINS:
         if rt.api_version == api_version:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesandbox.registry import Registry, ResourceType
+from kubesandbox.apiserver.registry import Registry, ResourceType
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _SUB_VERBS = ("get", "patch", "update")

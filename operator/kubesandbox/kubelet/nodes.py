@@ -16,9 +16,10 @@ import logging
 import os
 from collections.abc import Mapping
 
-from kubesandbox.cluster import Cluster, now
-from kubesandbox.errors import ApiError
-from kubesandbox.scheduler import (
+from kubesandbox.apiserver.cluster import Cluster, now
+from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.store import Obj
+from kubesandbox.kubelet.scheduler import (
     DEFAULT_SCHEDULER,
     SIMULATED_TAINT,
     Resources,
@@ -26,7 +27,6 @@ from kubesandbox.scheduler import (
     pod_requests,
     schedule,
 )
-from kubesandbox.store import Obj
 
 EXIT_CODE_ANNOTATION = "sandbox.bigmodel.dev/exit-code"
 SIMULATED_LABEL = SIMULATED_TAINT

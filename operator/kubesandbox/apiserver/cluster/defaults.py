@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from kubesandbox.network import AddressLeases
+from kubesandbox.network.dns import AddressLeases
 
 Obj = dict[str, Any]
 _cluster_ips = itertools.count(10)

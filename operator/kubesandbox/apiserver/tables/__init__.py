@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubesandbox import k8s_schemas
+from kubesandbox.apiserver import k8s_schemas
 
 Obj = dict[str, Any]
 Cells = list[Any]

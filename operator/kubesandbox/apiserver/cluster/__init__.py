@@ -21,18 +21,20 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from kubesandbox import apply, crdschema, errors, gc, strategic_merge
-from kubesandbox.defaults import apply_create_defaults
-from kubesandbox.errors import ApiError, Cause
-from kubesandbox.registry import Registry, ResourceType
-from kubesandbox.selectors import (
+from kubesandbox.apiserver import crdschema, errors
+from kubesandbox.apiserver.cluster import gc
+from kubesandbox.apiserver.cluster.defaults import apply_create_defaults
+from kubesandbox.apiserver.errors import ApiError, Cause
+from kubesandbox.apiserver.merging import apply, strategic
+from kubesandbox.apiserver.registry import Registry, ResourceType
+from kubesandbox.apiserver.selectors import (
     format_label_selector,
     object_filter,
     parse_field_selector,
     parse_label_selector,
     selector_from_label_selector,
 )
-from kubesandbox.store import Obj, Store, Watcher
+from kubesandbox.apiserver.store import Obj, Store, Watcher
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -792,14 +794,14 @@ def patched(rt: ResourceType, kind: str, target: Obj, patch: Any) -> Obj:
         ) from exc
     if kind == STRATEGIC:
         try:
-            return strategic_merge.strategic_merge_patch(rt.api_version, rt.kind, target, patch)
-        except strategic_merge.StrategicMergeUnsupported as exc:
+            return strategic.strategic_merge_patch(rt.api_version, rt.kind, target, patch)
+        except strategic.StrategicMergeUnsupported as exc:
             raise ApiError(
                 415,
                 "the body of the request was in an unknown format - accepted media types "
                 f"include: {JSON_PATCH}, {MERGE}, {APPLY}",
             ) from exc
-        except strategic_merge.StrategicMergeError as exc:
+        except strategic.StrategicMergeError as exc:
             raise errors.bad_request(str(exc)) from exc
     raise ApiError(415, f"the body of the request was in an unknown format: {kind}")
 

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from kubesandbox.store import Obj
+from kubesandbox.apiserver.store import Obj
 
 CLUSTER_DOMAIN = "cluster.local"
 POD_PREFIX = "127.10"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubesandbox import k8s_schemas
-from kubesandbox.k8s_schemas import ListType, Schema
+from kubesandbox.apiserver import k8s_schemas
+from kubesandbox.apiserver.k8s_schemas import ListType, Schema
 
 Path = tuple[str, ...]
 Obj = dict[str, Any]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesandbox import k8s_schemas
-from kubesandbox.k8s_schemas import Schema
+from kubesandbox.apiserver import k8s_schemas
+from kubesandbox.apiserver.k8s_schemas import Schema
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
