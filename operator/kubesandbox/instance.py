@@ -13,7 +13,8 @@ from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.kubeconfig import write_kubeconfig
 from kubesandbox.kubelet.nodes import NodeAgent, NodeHost, SimulatedAgent
 from kubesandbox.kubelet.worker import ProcessAgent
-from kubesandbox.network.dns import HostsFile, ServiceProxy
+from kubesandbox.network.dns import HostsFile
+from kubesandbox.network.proxy import ServiceProxy
 
 
 class Sandbox:

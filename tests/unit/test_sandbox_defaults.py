@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubesandbox.apiserver.cluster.defaults import apply_create_defaults
-from kubesandbox.network.dns import AddressLeases
+from kubesandbox.network.addresses import AddressLeases
 
 
 def _service(name: str) -> dict[str, Any]:

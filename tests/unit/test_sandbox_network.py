@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from kubesandbox.network.addresses import AddressPool
 from kubesandbox.network.dns import (
-    AddressPool,
     HostsFile,
     pod_records,
     resolve,

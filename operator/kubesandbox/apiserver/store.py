@@ -11,12 +11,11 @@ import asyncio
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubesandbox.apiserver.errors import ApiError
 from kubesandbox.apiserver.selectors import ObjectFilter
+from kubesandbox.objects import Obj
 
-Obj = dict[str, Any]
 Ref = tuple[str, str, str]  # (resource key, namespace, name)
 
 

@@ -10,7 +10,7 @@ import logging
 from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.errors import ApiError
 from kubesandbox.apiserver.registry import ResourceType
-from kubesandbox.apiserver.store import Obj
+from kubesandbox.objects import Obj
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import json
 import math
 from dataclasses import dataclass
 
-from kubesandbox.apiserver.cluster import Cluster, now
-from kubesandbox.apiserver.store import Obj
+from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.controllers.base import Controller, controller_of, owner_reference
 from kubesandbox.controllers.replicaset import RS_KEY
+from kubesandbox.objects import Obj, now
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kubesandbox.apiserver.cluster import Cluster
-from kubesandbox.apiserver.store import Obj
 from kubesandbox.controllers.base import Controller, is_active, is_ready, owner_reference
-from kubesandbox.kubelet.probes import port_number
-from kubesandbox.network.dns import HostsFile, ServiceProxy, service_records
+from kubesandbox.network.dns import HostsFile, service_records
+from kubesandbox.network.proxy import ServiceProxy
+from kubesandbox.objects import Obj, port_number
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 

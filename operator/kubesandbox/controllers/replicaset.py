@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 from kubesandbox.apiserver.cluster import Cluster
-from kubesandbox.apiserver.store import Obj
 from kubesandbox.controllers.base import (
     Controller,
     controller_of,
@@ -13,6 +12,7 @@ from kubesandbox.controllers.base import (
     is_ready,
     owner_reference,
 )
+from kubesandbox.objects import Obj
 
 RS_KEY = "replicasets.apps"
 

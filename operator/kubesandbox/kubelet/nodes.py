@@ -16,9 +16,8 @@ import logging
 import os
 from collections.abc import Mapping
 
-from kubesandbox.apiserver.cluster import Cluster, now
+from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.errors import ApiError
-from kubesandbox.apiserver.store import Obj
 from kubesandbox.kubelet.scheduler import (
     DEFAULT_SCHEDULER,
     SIMULATED_TAINT,
@@ -27,6 +26,7 @@ from kubesandbox.kubelet.scheduler import (
     pod_requests,
     schedule,
 )
+from kubesandbox.objects import Obj, now
 
 EXIT_CODE_ANNOTATION = "sandbox.bigmodel.dev/exit-code"
 SIMULATED_LABEL = SIMULATED_TAINT

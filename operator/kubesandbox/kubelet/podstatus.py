@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kubesandbox.apiserver.store import Obj
+from kubesandbox.objects import Obj
 
 MAX_BACKOFF_SECONDS = 300.0
 

@@ -10,17 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from kubesandbox.apiserver.store import Obj
-
-
-def port_number(port: int | str, container: Obj) -> int:
-    """A probe or service port: a number, or the name of one of the container's ports."""
-    if isinstance(port, int) or str(port).isdigit():
-        return int(port)
-    for declared in container.get("ports") or ():
-        if declared.get("name") == port:
-            return int(declared["containerPort"])
-    raise ValueError(f"container {container['name']!r} has no port named {port!r}")
+from kubesandbox.objects import Obj, port_number
 
 
 async def probe_once(

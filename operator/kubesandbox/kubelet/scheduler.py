@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from kubesandbox.apiserver.store import Obj
+from kubesandbox.objects import Obj
 
 DEFAULT_SCHEDULER = "default-scheduler"
 SIMULATED_TAINT = "sandbox.bigmodel.dev/simulated"

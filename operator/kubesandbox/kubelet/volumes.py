@@ -16,8 +16,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from kubesandbox.apiserver.store import Obj
 from kubesandbox.kubelet.podenv import ConfigError, Lookup, MountMap, field_value, resource_value
+from kubesandbox.objects import Obj
 
 SHM = Path("/dev/shm")
 _KINDS = {

@@ -21,15 +21,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubesandbox.apiserver.cluster import Cluster, now
+from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.errors import ApiError
-from kubesandbox.apiserver.store import Obj
 from kubesandbox.kubelet import podenv, podstatus, probes, processes, volumes
 from kubesandbox.kubelet.nodes import GPU, NodeAgent, node_object
 from kubesandbox.kubelet.podstatus import ContainerRun
 from kubesandbox.kubelet.scheduler import container_requests, quantity
 from kubesandbox.logs import container_log_path
-from kubesandbox.network import dns, netshim
+from kubesandbox.network import addresses, dns, netshim
+from kubesandbox.objects import Obj, now
 
 PROCESS_LABEL = "sandbox.bigmodel.dev/node-type"
 _CONFIG_RETRY_SECONDS = 2.0
@@ -124,8 +124,8 @@ class PodWorker:
             "conditions": podstatus.conditions(
                 old.get("conditions", ()), self.init, self.main, now()
             ),
-            "hostIP": dns.HOST_IP,
-            "hostIPs": [{"ip": dns.HOST_IP}],
+            "hostIP": addresses.HOST_IP,
+            "hostIPs": [{"ip": addresses.HOST_IP}],
             "podIP": self.ip,
             "podIPs": [{"ip": self.ip}],
             "startTime": self.started,
@@ -315,7 +315,7 @@ class PodWorker:
         env = {
             "CUDA_VISIBLE_DEVICES": ",".join(self.gpus[name]),
             "HOSTNAME": hostname,
-            "KUBERNETES_SERVICE_HOST": dns.HOST_IP,
+            "KUBERNETES_SERVICE_HOST": addresses.HOST_IP,
             "KUBERNETES_SERVICE_PORT": str(self.host.api_port),
             "KUBECONFIG": str(self.host.kubeconfig),
             processes.MARKER_ENV: self.container_marker(name),
@@ -368,7 +368,7 @@ class ProcessAgent(NodeAgent):
     ) -> None:
         self.host = Host(cluster, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
         # leased host-wide: another sandbox on this host never gets the same pod address
-        self.pool = dns.AddressPool(leases=dns.AddressLeases())
+        self.pool = addresses.AddressPool(leases=addresses.AddressLeases())
         self._reaping: set[asyncio.Task[None]] = set()  # addresses held for leftover processes
         # the free GPU indices of each node, taken by containers and given back
         self.node_gpus = gpu_indices(count, host_gpus(), gpus_per_node) if count else []

@@ -1,40 +1,21 @@
-"""Pod addresses, cluster DNS names and the userspace service proxy.
+"""Cluster DNS: the names of pods and services, their rewriting, and the hosts file.
 
-Pods get addresses in 127.10.0.0/16 and services in 127.96.0.0/16 (both on the host's
-loopback, so the host reaches them as a pod would). Cluster names live in one hosts file
-that the kubelet keeps current and the network shim reads (see `netshim`).
-
-The loopback is shared by every sandbox on the host (several test sessions, a benchmark and
-a user's sandbox at once), so a pod address is leased host-wide (`AddressLeases`): an address
-that another sandbox holds, or that a live socket is still bound to, is never handed out.
+Cluster names live in one hosts file that the kubelet and the Endpoints controller keep
+current and the network shim reads (see `netshim`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
-import itertools
-import logging
-import os
 import re
-import socket
-import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from kubesandbox.apiserver.store import Obj
+from kubesandbox.objects import Obj
 
 CLUSTER_DOMAIN = "cluster.local"
-POD_PREFIX = "127.10"
-HOST_IP = "127.0.0.1"
 _NAME = re.compile(
     r"(?<![\w.-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+)\.?(?![\w-])"
 )
-_PIPE_BYTES = 65536
-
-log = logging.getLogger(__name__)
 
 
 def search_domains(namespace: str) -> list[str]:
@@ -96,125 +77,6 @@ def hosts_text(records: Mapping[str, str]) -> str:
     return "".join(f"{ip} {name}\n" for name, ip in sorted(records.items()))
 
 
-_TIME_WAIT = "06"  # /proc/net/tcp state: a closed connection (SO_REUSEADDR binds over it)
-_SOCKET_TABLES = ("tcp", "tcp6", "udp", "udp6")
-
-
-def _table_address(field: str) -> str | None:
-    """The IPv4 address of a /proc/net socket table's `HEX:PORT` field (IPv4 or IPv4-mapped
-    IPv6, both printed as 32-bit words in host byte order), else None."""
-    hex_address = field.split(":", 1)[0]
-    words = [bytes.fromhex(hex_address[i : i + 8]) for i in range(0, len(hex_address), 8)]
-    if sys.byteorder == "little":
-        words = [word[::-1] for word in words]
-    if len(words) == 4 and words[:3] == [b"\0" * 4, b"\0" * 4, b"\0\0\xff\xff"]:
-        words = words[3:]
-    return socket.inet_ntoa(words[0]) if len(words) == 1 else None
-
-
-def bound_addresses(proc_net: Path = Path("/proc/net")) -> set[str]:
-    """IPv4 addresses that a live socket on this host is bound to (TIME_WAIT excluded)."""
-    found: set[str] = set()
-    for table in _SOCKET_TABLES:
-        try:
-            lines = (proc_net / table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] != _TIME_WAIT:
-                address = _table_address(fields[1])
-                if address is not None:
-                    found.add(address)
-    return found
-
-
-def _lease_directory() -> Path:
-    """Where the host-wide address leases live: /tmp, the one directory every sandbox on a
-    Linux host shares whatever its TMPDIR."""
-    shared = Path("/tmp")
-    base = shared if shared.is_dir() else Path(tempfile.gettempdir())
-    return base / "bigmodel-sandbox-addresses"
-
-
-class AddressLeases:
-    """Host-wide leases on loopback addresses, so that two sandboxes never give one address
-    to two pods (their pods would then share ports: a TCPStore bind fails, or a rendezvous
-    joins the other sandbox's store).
-
-    A lease is an exclusive `flock` on `<directory>/<address>`, held as long as the address
-    is in use and dropped by the kernel when the sandbox process ends, even by SIGKILL. An
-    address that any live socket is bound to (a process left from an earlier pod or from a
-    sandbox killed with SIGKILL) is not leased either.
-    """
-
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or _lease_directory()
-        self._held: dict[str, int] = {}  # address -> locked file descriptor
-
-    def claim(self, address: str, busy: set[str]) -> bool:
-        """Lease `address` unless another sandbox holds it or it is in `busy`."""
-        if address in self._held:
-            return True
-        if address in busy:
-            return False
-        try:
-            self.directory.mkdir(mode=0o1777, parents=True, exist_ok=True)
-            fd = os.open(self.directory / address, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._held[address] = fd
-        return True
-
-    def drop(self, address: str) -> None:
-        """Give the lease on `address` back."""
-        fd = self._held.pop(address, None)
-        if fd is not None:
-            os.close(fd)  # releases the lock
-
-    def close(self) -> None:
-        """Give every lease back."""
-        for address in list(self._held):
-            self.drop(address)
-
-
-class AddressPool:
-    """Pod addresses 127.10.x.y, lowest free first, reused after release; with `leases`,
-    only addresses leased host-wide (see `AddressLeases`)."""
-
-    def __init__(self, prefix: str = POD_PREFIX, leases: AddressLeases | None = None) -> None:
-        self.prefix = prefix
-        self.leases = leases
-        self._used: dict[str, int] = {}  # owner -> index
-
-    def _address(self, index: int) -> str:
-        return f"{self.prefix}.{index // 254}.{index % 254 + 1}"
-
-    def allocate(self, owner: str) -> str:
-        """The address of `owner` (allocated on first call)."""
-        if owner not in self._used:
-            taken = set(self._used.values())
-            busy = bound_addresses() if self.leases is not None else set()
-            self._used[owner] = next(
-                i
-                for i in range(254 * 256)
-                if i not in taken
-                and (self.leases is None or self.leases.claim(self._address(i), busy))
-            )
-        return self._address(self._used[owner])
-
-    def release(self, owner: str) -> None:
-        """Free the address of `owner`."""
-        index = self._used.pop(owner, None)
-        if index is not None and self.leases is not None:
-            self.leases.drop(self._address(index))
-
-
 class HostsFile:
     """Cluster DNS records by source, written to one hosts file on every change."""
 
@@ -240,86 +102,3 @@ class HostsFile:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(hosts_text(self.records))
         temporary.replace(self.path)
-
-
-Backend = tuple[str, int]
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(_PIPE_BYTES):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-        writer.close()
-
-
-class ServicePort:
-    """One listening service port that forwards each connection to the next ready backend."""
-
-    def __init__(self, server: asyncio.Server) -> None:
-        self.server = server
-        self.backends: list[Backend] = []
-        self._turn = itertools.count()
-
-    @classmethod
-    async def listen(cls, address: str, port: int) -> ServicePort:
-        """Listen on address:port."""
-        holder: list[ServicePort] = []
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await holder[0].forward(reader, writer)
-
-        server = await asyncio.start_server(handle, address, port, reuse_address=True)
-        holder.append(cls(server))
-        return holder[0]
-
-    async def forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Connect to backends in round-robin order until one answers, then pipe both ways."""
-        backends = list(self.backends)
-        start = next(self._turn)
-        for i in range(len(backends)):
-            host, port = backends[(start + i) % len(backends)]
-            try:
-                up_reader, up_writer = await asyncio.open_connection(host, port)
-            except OSError:
-                continue
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            return
-        writer.close()
-
-    def close(self) -> None:
-        """Stop listening (open connections finish on their own)."""
-        self.server.close()
-
-
-class ServiceProxy:
-    """The listening ports of all ClusterIP services."""
-
-    def __init__(self) -> None:
-        self._ports: dict[tuple[str, str, int], ServicePort] = {}  # (uid, ip, port)
-
-    async def update(self, uid: str, address: str, backends: Mapping[int, list[Backend]]) -> None:
-        """Listen on address:port for each service port and set its backends."""
-        wanted = {(uid, address, port) for port in backends}
-        for key in [k for k in self._ports if k[0] == uid and k not in wanted]:
-            self._ports.pop(key).close()
-        for key in sorted(wanted):
-            if key not in self._ports:
-                try:
-                    self._ports[key] = await ServicePort.listen(address, key[2])
-                except OSError as exc:
-                    log.warning("service %s: cannot listen on %s:%s: %s", uid, *key[1:], exc)
-                    continue
-            self._ports[key].backends = backends[key[2]]
-
-    def remove(self, uid: str) -> None:
-        """Stop the ports of a deleted service."""
-        for key in [k for k in self._ports if k[0] == uid]:
-            self._ports.pop(key).close()
-
-    def close(self) -> None:
-        """Stop every port."""
-        for port in self._ports.values():
-            port.close()
-        self._ports.clear()

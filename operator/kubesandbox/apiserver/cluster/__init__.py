@@ -15,7 +15,6 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import jsonpatch
@@ -34,7 +33,8 @@ from kubesandbox.apiserver.selectors import (
     parse_label_selector,
     selector_from_label_selector,
 )
-from kubesandbox.apiserver.store import Obj, Store, Watcher
+from kubesandbox.apiserver.store import Store, Watcher
+from kubesandbox.objects import Obj, now
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -49,11 +49,6 @@ MERGE, JSON_PATCH, STRATEGIC, APPLY = (
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
-
-
-def now() -> str:
-    """The current time as Kubernetes writes it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 import itertools
 from collections.abc import Callable
-from typing import Any
 
-from kubesandbox.network.dns import AddressLeases
+from kubesandbox.network.addresses import AddressLeases
+from kubesandbox.objects import Obj
 
-Obj = dict[str, Any]
 _cluster_ips = itertools.count(10)
 _cluster_ip_leases = AddressLeases()
 """Service addresses are leased host-wide like pod addresses: two sandboxes on one host never

@@ -19,8 +19,8 @@ from kubesandbox.apiserver.errors import ApiError
 from kubesandbox.apiserver.http import protobuf, requestlog
 from kubesandbox.apiserver.http.paths import Target, parse_resource_path
 from kubesandbox.apiserver.registry import ResourceType
-from kubesandbox.apiserver.store import Obj
 from kubesandbox.logs import container_log_path, tail
+from kubesandbox.objects import Obj
 
 VERSION = {
     "major": "1",

@@ -24,9 +24,9 @@ from typing import Any
 
 from kubesandbox.apiserver import k8s_schemas
 from kubesandbox.apiserver.k8s_schemas import ListType, Schema
+from kubesandbox.objects import Obj
 
 Path = tuple[str, ...]
-Obj = dict[str, Any]
 _KEY = tuple[str, str, str, str]
 
 # Fields never tracked in managedFields (kube-apiserver's stripMetaManager).

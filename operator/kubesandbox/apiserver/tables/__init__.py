@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubesandbox.apiserver import k8s_schemas
+from kubesandbox.objects import Obj
 
-Obj = dict[str, Any]
 Cells = list[Any]
 
 
