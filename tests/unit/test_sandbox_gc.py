@@ -21,22 +21,22 @@ def test_propagation_policy_honours_deprecated_orphan_dependents() -> None:
 
 def test_orphan_deletion_keeps_dependents_without_the_owner_reference() -> None:
     cluster = Cluster()
-    rt = cluster.resource("", "v1", "configmaps")
-    owner = cluster.create(rt, "default", {"metadata": {"name": "o"}}).obj
+    rt = cluster.reads.resource("", "v1", "configmaps")
+    owner = cluster.writes.create(rt, "default", {"metadata": {"name": "o"}}).obj
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": owner["metadata"]["uid"]}
-    cluster.create(rt, "default", {"metadata": {"name": "d", "ownerReferences": [ref]}})
-    cluster.delete(rt, "default", "o", {"propagationPolicy": "Orphan"})
-    assert "ownerReferences" not in cluster.get(rt, "default", "d")["metadata"]
+    cluster.writes.create(rt, "default", {"metadata": {"name": "d", "ownerReferences": [ref]}})
+    cluster.deletes.delete(rt, "default", "o", {"propagationPolicy": "Orphan"})
+    assert "ownerReferences" not in cluster.reads.get(rt, "default", "d")["metadata"]
 
 
 def test_deleting_a_namespace_removes_its_objects() -> None:
     cluster = Cluster()
     ns_rt, cm_rt = (
-        cluster.resource("", "v1", "namespaces"),
-        cluster.resource("", "v1", "configmaps"),
+        cluster.reads.resource("", "v1", "namespaces"),
+        cluster.reads.resource("", "v1", "configmaps"),
     )
-    cluster.create(ns_rt, "", {"metadata": {"name": "team"}})
-    cluster.create(cm_rt, "team", {"metadata": {"name": "c"}})
-    cluster.delete(ns_rt, "", "team")
+    cluster.writes.create(ns_rt, "", {"metadata": {"name": "team"}})
+    cluster.writes.create(cm_rt, "team", {"metadata": {"name": "c"}})
+    cluster.deletes.delete(ns_rt, "", "team")
     assert cluster.store.get("namespaces", "", "team") is None
     assert cluster.store.count("configmaps", "team") == 0

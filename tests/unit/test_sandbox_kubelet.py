@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubesandbox.kubelet.worker import gpu_indices
+from kubesandbox.kubelet.host import gpu_indices
 
 
 @pytest.mark.parametrize(

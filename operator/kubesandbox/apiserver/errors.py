@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesandbox.access import Rejected
+
 _REASONS = {
     400: "BadRequest",
     403: "Forbidden",
@@ -30,7 +32,7 @@ class Cause:
 
 
 @dataclass
-class ApiError(Exception):
+class ApiError(Rejected):
     """An error response; `status()` renders it as a `Status` object."""
 
     code: int

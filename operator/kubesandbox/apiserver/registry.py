@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
 ALL_VERBS = (
     "create",
     "delete",

@@ -1,4 +1,5 @@
-"""Controllers that run inside the sandbox, reacting to the store's watch events."""
+"""The base of the built-in controllers: watch events consumed one at a time, and writes that
+change only what differs; plus the pod and owner helpers they share."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import asyncio
 import contextlib
 import logging
 
-from kubesandbox.apiserver.cluster import Cluster
-from kubesandbox.apiserver.errors import ApiError
-from kubesandbox.apiserver.registry import ResourceType
+from kubesandbox.access import ControllerAccess, Rejected
 from kubesandbox.objects import Obj
 
 log = logging.getLogger(__name__)
@@ -55,14 +54,14 @@ class Controller(abc.ABC):
 
     user_agent = "sandbox-controller"
 
-    def __init__(self, cluster: Cluster, watched: list[ResourceType]) -> None:
-        self.cluster = cluster
+    def __init__(self, api: ControllerAccess, watched: list[str]) -> None:
+        self.api = api
         self.watched = watched
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         """Start consuming events."""
-        self._tasks = [asyncio.create_task(self._consume(rt)) for rt in self.watched]
+        self._tasks = [asyncio.create_task(self._consume(key)) for key in self.watched]
 
     async def stop(self) -> None:
         """Stop consuming events."""
@@ -72,42 +71,36 @@ class Controller(abc.ABC):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _consume(self, rt: ResourceType) -> None:
-        watcher = self.cluster.watch(rt, None)
-        try:
-            while (item := await watcher.queue.get()) is not None:
-                try:
-                    await self.handle(rt.key, *item)
-                except ApiError as exc:  # a conflict or a vanished object: the next event retries
-                    log.debug("%s: %s", type(self).__name__, exc)
-                except Exception:  # one malformed object must not stop the controller
-                    meta = item[1].get("metadata", {})
-                    log.exception(
-                        "%s failed on %s/%s",
-                        type(self).__name__,
-                        meta.get("namespace"),
-                        meta.get("name"),
-                    )
-        finally:
-            self.cluster.store.unwatch(watcher)
+    async def _consume(self, key: str) -> None:
+        async for kind, obj in self.api.watch(key):
+            try:
+                await self.handle(key, kind, obj)
+            except Rejected as exc:  # a conflict or a vanished object: the next event retries
+                log.debug("%s: %s", type(self).__name__, exc)
+            except Exception:  # one malformed object must not stop the controller
+                meta = obj.get("metadata", {})
+                log.exception(
+                    "%s failed on %s/%s",
+                    type(self).__name__,
+                    meta.get("namespace"),
+                    meta.get("name"),
+                )
 
     @abc.abstractmethod
     async def handle(self, key: str, kind: str, obj: Obj) -> None:
         """React to one event (ADDED, MODIFIED, DELETED) of resource `key`."""
 
-    def write(self, rt: ResourceType, obj: Obj, status: Obj | None = None) -> Obj:
+    def write(self, resource: str, obj: Obj, status: Obj | None = None) -> Obj:
         """Create `obj`, or replace it (and then its status when given) when it changed."""
         meta = obj["metadata"]
-        ns = meta.get("namespace", "")
-        live = self.cluster.store.get(rt.key, ns, meta["name"])
+        ns, name = meta.get("namespace", ""), meta["name"]
+        live = self.api.get(resource, ns, name)
         if live is None:
-            live = self.cluster.create(rt, ns, obj, user_agent=self.user_agent).obj
+            live = self.api.create(resource, ns, obj, self.user_agent)
         elif any(live.get(k) != v for k, v in obj.items() if k not in ("metadata", "status")):
             body = {**live, **{k: v for k, v in obj.items() if k != "metadata"}}
-            live = self.cluster.update(rt, ns, meta["name"], body, user_agent=self.user_agent).obj
+            live = self.api.update(resource, ns, name, body, self.user_agent)
         if status is not None and live.get("status") != status:
-            body = {"metadata": {"name": meta["name"]}, "status": status}
-            live = self.cluster.update(
-                rt, ns, meta["name"], body, subresource="status", user_agent=self.user_agent
-            ).obj
+            body = {"metadata": {"name": name}, "status": status}
+            live = self.api.update(resource, ns, name, body, self.user_agent, status=True)
         return live

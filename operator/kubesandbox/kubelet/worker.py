@@ -1,4 +1,4 @@
-"""The process kubelet: runs the pods of nodes `sandbox-node-<i>` as host processes.
+"""One pod run as host processes, from its start until it finishes or is deleted.
 
 Per pod: an address from the pod pool, volumes as directories, init containers in order,
 then the containers, each supervised under the pod's restartPolicy with back-off, probed,
@@ -9,53 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import logging
 import os
 import re
-import shutil
-import subprocess
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from kubesandbox.apiserver.cluster import Cluster
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.access import Rejected
 from kubesandbox.kubelet import podenv, podstatus, probes, processes, volumes
-from kubesandbox.kubelet.nodes import GPU, NodeAgent, node_object
+from kubesandbox.kubelet.host import Host
+from kubesandbox.kubelet.nodes import GPU
 from kubesandbox.kubelet.podstatus import ContainerRun
 from kubesandbox.kubelet.scheduler import container_requests, quantity
 from kubesandbox.logs import container_log_path
 from kubesandbox.network import addresses, dns, netshim
 from kubesandbox.objects import Obj, now
 
-PROCESS_LABEL = "sandbox.bigmodel.dev/node-type"
 _CONFIG_RETRY_SECONDS = 2.0
-_STOP_GRACE_SECONDS = 3.0
-_REAP_RETRY_SECONDS = 1.0
 _USER_AGENT = "sandbox-kubelet"
-
-log = logging.getLogger(__name__)
-
-
-def host_gpus() -> int:
-    """How many GPUs `nvidia-smi -L` lists (0 without nvidia-smi)."""
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-
-
-def gpu_indices(nodes: int, real: int, fake_per_node: int) -> list[list[str]]:
-    """Each node's GPU indices: real GPUs dealt round-robin over nodes, else fake 0..G-1."""
-    if real:
-        return [[str(g) for g in range(real) if g % nodes == i] for i in range(nodes)]
-    return [[str(g) for g in range(fake_per_node)] for _ in range(nodes)]
 
 
 def _env_name(volume: str) -> str:
@@ -64,20 +35,6 @@ def _env_name(volume: str) -> str:
 
 def _gpu_count(container: Obj) -> int:
     return int(quantity(container_requests(container).get(GPU, 0)))
-
-
-@dataclass
-class Host:
-    """What every pod on this host shares."""
-
-    cluster: Cluster
-    state_dir: Path
-    hosts: dns.HostsFile
-    sandbox_id: str
-    backoff_base: float
-    kubeconfig: Path
-    shim: Path | None = None
-    api_port: int = 0
 
 
 class PodWorker:
@@ -140,13 +97,10 @@ class PodWorker:
         status = self.status()
         if status == self.pod.get("status"):
             return
-        rt = self.host.cluster.resource("", "v1", "pods")
-        body = {"metadata": {"name": self.meta["name"]}, "status": status}
-        with contextlib.suppress(ApiError):
-            self.pod = self.host.cluster.update(
-                rt, self.meta["namespace"], self.meta["name"], body, subresource="status",
-                user_agent=_USER_AGENT,
-            ).obj  # fmt: skip
+        ns, name = self.meta["namespace"], self.meta["name"]
+        body = {"metadata": {"name": name}, "status": status}
+        with contextlib.suppress(Rejected):
+            self.pod = self.host.api.update("pods", ns, name, body, _USER_AGENT, status=True)
         self.host.hosts.set(self.uid, dns.pod_records(self.pod))
 
     # -- running -------------------------------------------------------------------------
@@ -192,7 +146,7 @@ class PodWorker:
                 await asyncio.sleep(_CONFIG_RETRY_SECONDS)
 
     def _lookup(self, plural: str, name: str) -> Obj | None:
-        return self.host.cluster.store.get(plural, self.meta["namespace"], name)
+        return self.host.api.get(plural, self.meta["namespace"], name)
 
     async def _supervise(self, container: Obj, run: ContainerRun, policy: str) -> None:
         """Run a container until the restart policy lets it rest."""
@@ -351,134 +305,3 @@ class PodWorker:
             self.free_gpus.extend(gpus)
         self.gpus.clear()
         self.host.hosts.set(self.uid, {})
-
-
-class ProcessAgent(NodeAgent):
-    """Nodes `sandbox-node-<i>` whose pods run as host processes."""
-
-    def __init__(
-        self,
-        cluster: Cluster,
-        state_dir: Path,
-        hosts: dns.HostsFile,
-        kubeconfig: Path,
-        count: int,
-        gpus_per_node: int,
-        backoff_base: float = 10.0,
-    ) -> None:
-        self.host = Host(cluster, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
-        # leased host-wide: another sandbox on this host never gets the same pod address
-        self.pool = addresses.AddressPool(leases=addresses.AddressLeases())
-        self._reaping: set[asyncio.Task[None]] = set()  # addresses held for leftover processes
-        # the free GPU indices of each node, taken by containers and given back
-        self.node_gpus = gpu_indices(count, host_gpus(), gpus_per_node) if count else []
-        self.workers: dict[str, PodWorker] = {}
-        self._nodes = [
-            node_object(
-                f"sandbox-node-{i}",
-                len(gpus),
-                {PROCESS_LABEL: "process"},
-                [],
-                _memory_ki(),
-            )
-            for i, gpus in enumerate(self.node_gpus)
-        ]
-
-    def nodes(self) -> list[Obj]:
-        """The process nodes, with the host's cpu and memory and their GPUs."""
-        return self._nodes
-
-    def start(self, api_port: int) -> None:
-        """Build the network shim and learn the API server's port."""
-        self.host.api_port = api_port
-        self.host.shim = netshim.build_shim(self.host.state_dir / "network")
-
-    def terminates_gracefully(self) -> bool:
-        """Deleting a pod waits for its processes to stop."""
-        return True
-
-    async def sync_pod(self, cluster: Cluster, pod: Obj) -> None:
-        """Start a new pod; begin stopping a deleted one."""
-        meta = pod["metadata"]
-        worker = self.workers.get(meta["uid"])
-        if worker is None:
-            if meta.get("deletionTimestamp"):  # deleted before it started: nothing to stop
-                self._delete(pod)
-                return
-            index = int(pod["spec"]["nodeName"].rsplit("-", 1)[1])
-            node = self._nodes[index]
-            ip = self.pool.allocate(meta["uid"])
-            worker = PodWorker(self.host, node, self.node_gpus[index], pod, ip)
-            self.workers[meta["uid"]] = worker
-            return
-        worker.pod = {**pod, "status": worker.pod.get("status")}
-        if meta.get("deletionTimestamp") and worker.terminating is None:
-            grace = float(meta.get("deletionGracePeriodSeconds") or 0)
-            task = worker.terminate(grace)
-            task.add_done_callback(lambda _: self._delete(pod))
-
-    def _delete(self, pod: Obj) -> None:
-        """Remove the pod object (its processes are gone)."""
-        meta = pod["metadata"]
-        rt = self.host.cluster.resource("", "v1", "pods")
-        live = self.host.cluster.store.get("pods", meta["namespace"], meta["name"])
-        if live is not None and live["metadata"]["uid"] == meta["uid"]:
-            with contextlib.suppress(ApiError):
-                self.host.cluster.delete(
-                    rt, meta["namespace"], meta["name"], {"gracePeriodSeconds": 0}
-                )
-
-    async def remove_pod(self, cluster: Cluster, pod: Obj) -> None:
-        """Stop whatever still runs and remove the pod's directories and logs."""
-        uid = pod["metadata"]["uid"]
-        worker = self.workers.pop(uid, None)
-        if worker is not None:
-            await worker.terminate(0)
-        if worker is None or worker.reaped:
-            self.pool.release(uid)
-        else:  # a process outlived SIGKILL: its sockets may still be bound to the address
-            reaping = asyncio.create_task(self._release_when_reaped(uid, worker.marker))
-            self._reaping.add(reaping)
-            reaping.add_done_callback(self._reaping.discard)
-        volumes.cleanup(self.host.state_dir, pod)
-        meta = pod["metadata"]
-        if not any(
-            w.meta["name"] == meta["name"] and w.meta["namespace"] == meta["namespace"]
-            for w in self.workers.values()
-        ):
-            logs = container_log_path(
-                self.host.state_dir, meta["namespace"], meta["name"], "x"
-            ).parent
-            shutil.rmtree(logs, ignore_errors=True)
-
-    async def _release_when_reaped(self, uid: str, marker: str) -> None:
-        """Give the pod's address back only once none of its processes is left."""
-        for attempt in itertools.count():
-            if await processes.kill(None, marker):
-                break
-            if attempt % 60 == 0:
-                log.warning("pod %s: processes outlive SIGKILL; its address waits for them", uid)
-            await asyncio.sleep(_REAP_RETRY_SECONDS)
-        self.pool.release(uid)
-
-    async def close(self) -> None:
-        """Stop every pod's processes and remove their directories."""
-        workers = list(self.workers.values())
-        await asyncio.gather(*(w.terminate(_STOP_GRACE_SECONDS) for w in workers))
-        await processes.kill(None, self.host.sandbox_id + "/")
-        for task in list(self._reaping):
-            task.cancel()
-        for worker in workers:
-            volumes.cleanup(self.host.state_dir, worker.pod)
-        self.workers.clear()
-        if self.pool.leases is not None:
-            self.pool.leases.close()
-
-
-def _memory_ki() -> int:
-    """The host's MemTotal in KiB."""
-    with Path("/proc/meminfo").open() as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1])
-    return 16 * 1024 * 1024

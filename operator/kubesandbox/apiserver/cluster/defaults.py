@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from kubesandbox.network.addresses import AddressLeases
-from kubesandbox.objects import Obj
+from kubesandbox.objects import Obj, now
 
 _cluster_ips = itertools.count(10)
 _cluster_ip_leases = AddressLeases()
@@ -85,6 +85,27 @@ def _workload(obj: Obj) -> None:
     obj["status"] = {}
 
 
+def _crd(obj: Obj) -> None:
+    """A CRD's status once accepted: names accepted, established, stored versions."""
+    spec = obj["spec"]
+    stored = [v["name"] for v in spec.get("versions", ()) if v.get("storage")]
+    condition = {"status": "True", "lastTransitionTime": now()}
+    obj["status"] = {
+        "acceptedNames": spec["names"],
+        "conditions": [
+            condition
+            | {"type": "NamesAccepted", "reason": "NoConflicts", "message": "no conflicts found"},
+            condition
+            | {
+                "type": "Established",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+            },
+        ],
+        "storedVersions": stored,
+    }
+
+
 _BY_KIND: dict[str, Callable[[Obj], None]] = {
     "Pod": _pod,
     "Service": _service,
@@ -92,6 +113,7 @@ _BY_KIND: dict[str, Callable[[Obj], None]] = {
     "Namespace": _namespace,
     "Deployment": _workload,
     "ReplicaSet": _workload,
+    "CustomResourceDefinition": _crd,
 }
 
 
