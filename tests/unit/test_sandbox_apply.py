@@ -12,11 +12,10 @@ from kubesandbox.apiserver.merging.apply import (
     ApplyConflict,
     ApplyInvalid,
     default_field_manager,
-    from_fields_v1,
     server_side_apply,
-    to_fields_v1,
     track_update,
 )
+from kubesandbox.apiserver.merging.fieldsets import from_fields_v1, to_fields_v1
 
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
 T2 = datetime(2026, 1, 2, tzinfo=UTC)
