@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.apiserver.tables import format_selector, human_duration, to_table
+from kubesandbox.apiserver.tables.convertor import to_table
+from kubesandbox.apiserver.tables.format import format_selector, human_duration
 
 NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 Obj = dict[str, Any]

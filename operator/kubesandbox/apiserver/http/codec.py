@@ -9,12 +9,13 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubesandbox.apiserver import errors, tables
+from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.cluster import WriteOptions, WriteResult
 from kubesandbox.apiserver.cluster.reads import Reads
 from kubesandbox.apiserver.errors import ApiError
 from kubesandbox.apiserver.http import protobuf
 from kubesandbox.apiserver.registry import ResourceType
+from kubesandbox.apiserver.tables.convertor import to_table
 from kubesandbox.objects import Obj
 
 _TABLE = "as=Table"
@@ -128,7 +129,7 @@ def wants_table(request: web.Request) -> bool:
 
 def as_table(reads: Reads, rt: ResourceType, objects: list[Obj], include: str, rv: str = "") -> Obj:
     """Objects of one type as a Table, printed with their CRD's columns when they have one."""
-    return tables.to_table(
+    return to_table(
         rt.group,
         rt.plural,
         objects,
