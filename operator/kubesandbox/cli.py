@@ -1,4 +1,5 @@
-"""`bigmodel sandbox up`: run a sandbox in the foreground until SIGINT/SIGTERM."""
+"""The `kubesandbox` command (also `python -m kubesandbox` and `bigmodel sandbox`):
+`up` runs a sandbox in the foreground until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import asyncio
 import shutil
 import signal
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from kubesandbox.instance import Sandbox
+
+DESCRIPTION = "A local Kubernetes API for development and tests (one machine, not a cluster)."
 
 
-def add_parser(subparsers: Any) -> None:
-    """Register `sandbox up` and its options on the `bigmodel` command."""
-    sandbox = subparsers.add_parser(
-        "sandbox",
-        help="a local Kubernetes API for development and tests (one machine, not a cluster)",
-    )
-    sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
+    """The command line: `up` and its options."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = sub.add_parser(
         "up",
         help="run the sandbox in the foreground until interrupted",
@@ -57,6 +59,14 @@ def add_parser(subparsers: Any) -> None:
         help="changes kept for watches to resume from (older: 410 Gone)",
     )
     up.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "kubesandbox") -> int:
+    """Run the command line; `prog` names it in usage lines (`bigmodel sandbox`)."""
+    args = build_parser(prog).parse_args(argv)
+    result: int = args.func(args)
+    return result
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -74,8 +84,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, state_dir: Path, kubeconfig: Path) -> None:
-    from kubesandbox.instance import Sandbox
-
     sandbox = Sandbox(
         state_dir,
         kubeconfig,
