@@ -270,11 +270,12 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(
 
 
 TORCHRUN_SCRIPT = """\
-import torch, torch.distributed as dist
+import os, torch, torch.distributed as dist
 dist.init_process_group("gloo")
 t = torch.ones(1) * (dist.get_rank() + 1)
 dist.all_reduce(t)
-print("rank", dist.get_rank(), "of", dist.get_world_size(), "sum", int(t.item()), flush=True)
+# one write(2) per line: the ranks of a node share one log, a line must not interleave
+os.write(1, f"rank {dist.get_rank()} of {dist.get_world_size()} sum {int(t.item())}\\n".encode())
 dist.destroy_process_group()
 """
 
