@@ -18,8 +18,7 @@ from typing import Any
 from kubesandbox.apiserver import k8s_schemas
 from kubesandbox.apiserver.k8s_schemas import OBJECT_META, api_version_of
 from kubesandbox.apiserver.registry import BUILTINS, ResourceType, crd_resource_types
-
-Obj = dict[str, Any]
+from kubesandbox.objects import Obj
 
 BUILTIN_GROUP_VERSIONS: tuple[str, ...] = (
     "v1",

@@ -14,8 +14,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from kubesandbox.objects import Obj
+
 MAGIC = b"k8s\x00"
-Obj = dict[str, Any]
 
 # A field: (JSON name, type). Types: s string, b bytes (base64), i integer, t bool, T time,
 # I int-or-string, F FieldsV1, m map<string,string>, B map<string,bytes>, @Msg a message;
