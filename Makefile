@@ -12,12 +12,13 @@ LINT_PATHS := operator tests $(wildcard benchmarks)
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml scripts/install-k8s-tools.sh
+$(STAMP): pyproject.toml operator/kubesandbox/pyproject.toml scripts/install-k8s-tools.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: an open range would let pip resolve a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[runtime,sandbox,dev]'
+	# the sandbox is a distribution of its own: editable here, it satisfies the `sandbox` extra
+	$(BIN)/pip install -q -e operator/kubesandbox -e '.[runtime,sandbox,dev]'
 	PYTHON=$(BIN)/python scripts/install-k8s-tools.sh $(BIN)
 	touch $@
 

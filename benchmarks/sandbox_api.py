@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from kubesandbox import apiserver
+from kubesandbox.apiserver.http import codec
 from kubesandbox.instance import Sandbox
 
 CRD = {
@@ -164,5 +164,5 @@ if __name__ == "__main__":
     parser.add_argument("--no-encode-cache", action="store_true")
     args = parser.parse_args()
     if args.no_encode_cache:
-        apiserver.EncodedObjects.encode = lambda self, obj: apiserver._dumps(obj)  # type: ignore[method-assign]
+        codec.EncodedObjects.encode = lambda self, obj: codec.dumps(obj)  # type: ignore[method-assign]
     asyncio.run(main(args.pods, args.crs, args.rounds))

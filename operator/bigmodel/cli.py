@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bigmodel import __version__
-from kubesandbox import up as sandbox_up
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -38,6 +37,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         health_port=args.health_port,
         metrics_port=args.metrics_port,
     )
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    try:
+        from kubesandbox.cli import main as sandbox_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "kubesandbox" and not (exc.name or "").startswith("kubesandbox."):
+            raise
+        print(
+            "bigmodel sandbox: the kubesandbox package is not installed "
+            "(pip install 'bigmodel-operator[sandbox]', or `make venv` in a checkout)",
+            file=sys.stderr,
+        )
+        return 1
+    return sandbox_main(args.args, prog="bigmodel sandbox")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics (default 8080)")
     p.set_defaults(func=_cmd_run)
 
-    sandbox_up.add_parser(sub)
+    p = sub.add_parser(
+        "sandbox",
+        help="a local Kubernetes API for development and tests (one machine, not a cluster); "
+        "`bigmodel sandbox up --help` for its options",
+        add_help=False,
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the kubesandbox command line")
+    p.set_defaults(func=_cmd_sandbox)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "sandbox":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "sandbox":  # everything after `sandbox` is kubesandbox's, --help too
+        args.args = [*extra, *args.args]
     result: int = args.func(args)
     return result
 

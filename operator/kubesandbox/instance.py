@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubesandbox.apiserver import ApiServer
-from kubesandbox.cluster import Cluster
-from kubesandbox.controllers import Controller
+from kubesandbox.apiserver.cluster import Cluster
+from kubesandbox.apiserver.http.server import ApiServer
+from kubesandbox.apiserver.inprocess import InProcessClient
+from kubesandbox.controllers.base import Controller
 from kubesandbox.controllers.deployment import DeploymentController
 from kubesandbox.controllers.endpoints import EndpointsController
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.kubeconfig import write_kubeconfig
-from kubesandbox.kubelet import ProcessAgent
-from kubesandbox.network import HostsFile, ServiceProxy
-from kubesandbox.nodes import NodeAgent, NodeHost, SimulatedAgent
+from kubesandbox.kubelet.agent import ProcessAgent
+from kubesandbox.kubelet.nodehost import NodeHost
+from kubesandbox.kubelet.nodes import NodeAgent
+from kubesandbox.kubelet.simulated import SimulatedAgent
+from kubesandbox.network.dns import HostsFile
+from kubesandbox.network.proxy import ServiceProxy
 
 
 class Sandbox:
@@ -35,20 +39,21 @@ class Sandbox:
         self.port = port
         self.cluster = Cluster(history)
         self.server = ApiServer(self.cluster, state_dir)
+        api = InProcessClient(self.cluster)
         self.url = ""
         hosts = HostsFile(state_dir / "network" / "hosts")
         self.proxy = ServiceProxy()
         self.kubelet = ProcessAgent(
-            self.cluster, state_dir, hosts, kubeconfig, nodes, gpus_per_node, restart_backoff
+            api, state_dir, hosts, kubeconfig, nodes, gpus_per_node, restart_backoff
         )
         agents: list[NodeAgent] = [self.kubelet]
         if simulated_nodes:
             agents.append(SimulatedAgent(simulated_nodes, gpus_per_node))
-        self.node_host = NodeHost(self.cluster, agents)
+        self.node_host = NodeHost(api, agents)
         self.controllers: list[Controller] = [
-            EndpointsController(self.cluster, hosts, self.proxy),
-            ReplicaSetController(self.cluster),
-            DeploymentController(self.cluster),
+            EndpointsController(api, hosts, self.proxy),
+            ReplicaSetController(api),
+            DeploymentController(api),
         ]
 
     async def start(self) -> str:

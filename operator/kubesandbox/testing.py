@@ -1,6 +1,6 @@
 """Run a sandbox for tests: `with start_sandbox(dir) as sb: sb.kubectl("get", "pods")`.
 
-The sandbox runs as `bigmodel sandbox up` in a subprocess (the same entry point a user starts),
+The sandbox runs as `kubesandbox up` in a subprocess (the same entry point a user starts),
 so tests exercise exactly what users run. kubectl and helm are looked up next to the Python
 interpreter first (where `make` installs them into .venv/bin), then on PATH.
 """
@@ -174,11 +174,11 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> str
 
 @contextlib.contextmanager
 def start_sandbox(state_dir: Path, *options: str, timeout: float = 60) -> Iterator[RunningSandbox]:
-    """Run `bigmodel sandbox up` until the block ends; its output goes to STATE_DIR/sandbox.log."""
+    """Run `kubesandbox up` until the block ends; its output goes to STATE_DIR/sandbox.log."""
     state_dir.mkdir(parents=True, exist_ok=True)
     kubeconfig = state_dir / "kubeconfig"
     log = state_dir / "sandbox.log"
-    command = [str(BIN / "bigmodel"), "sandbox", "up", "--state-dir", str(state_dir)]
+    command = [str(BIN / "kubesandbox"), "up", "--state-dir", str(state_dir)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*command, "--kubeconfig", str(kubeconfig), *options],

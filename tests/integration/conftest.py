@@ -1,29 +1,15 @@
-"""Fixtures that run a real sandbox (`bigmodel sandbox up`) for integration tests."""
+"""Fixtures of the operator's integration tests: the operator, its namespace and helpers;
+the session sandbox they run against comes from tests/conftest.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kubesandbox.testing import RunningSandbox, start_sandbox
+from kubesandbox.testing import RunningSandbox
 from support.harness import Cluster, Operator, fresh_namespace
-
-
-@pytest.fixture
-def sandbox_factory() -> Any:
-    """`start_sandbox(state_dir, *options)`: a context manager for a private sandbox."""
-    return start_sandbox
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    """One sandbox per test session, with 2 simulated nodes of 8 GPUs each."""
-    state_dir = tmp_path_factory.mktemp("sandbox")
-    with start_sandbox(state_dir, "--simulated-nodes", "2", "--gpus-per-node", "8") as running:
-        yield running
 
 
 @pytest.fixture

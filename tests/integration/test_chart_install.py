@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from kubesandbox import requestlog
+from kubesandbox.apiserver.http import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 from support.chart_install import (
     FULLNAME,

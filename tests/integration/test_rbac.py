@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox import requestlog
+from kubesandbox.apiserver.http import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 from support.chart_install import apply_job, install_operator
 from support.helmchart import NAMESPACE, RELEASE, Grant, grants, render, rule_grants

@@ -14,7 +14,7 @@ import yaml
 
 from bigmodel.api import BigModelJob, BigModelService, parse_resource
 from bigmodel.api.crds import crds
-from kubesandbox.crdschema import CRDSchema, FieldError
+from kubesandbox.apiserver.crdschema import CRDSchema, FieldError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

@@ -18,7 +18,7 @@ from bigmodel.api import (
     parse_resource,
 )
 from bigmodel.api.crds import crds
-from kubesandbox.crdschema import CRDSchema
+from kubesandbox.apiserver.crdschema import CRDSchema
 
 SCHEMAS = {
     crd["spec"]["names"]["kind"]: CRDSchema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])

@@ -9,11 +9,12 @@ import json
 import math
 from dataclasses import dataclass
 
-from kubesandbox.cluster import Cluster, now
-from kubesandbox.controllers import Controller, controller_of, owner_reference
+from kubesandbox.access import ControllerAccess
+from kubesandbox.controllers.base import Controller, controller_of, owner_reference
 from kubesandbox.controllers.replicaset import RS_KEY
-from kubesandbox.store import Obj
+from kubesandbox.objects import Obj, now
 
+DEPLOYMENT_KEY = "deployments.apps"
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -191,10 +192,8 @@ class DeploymentController(Controller):
 
     user_agent = "sandbox-deployment-controller"
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.deployments = cluster.resource("apps", "v1", "deployments")
-        self.replicasets = cluster.resource("apps", "v1", "replicasets")
-        super().__init__(cluster, [self.deployments, self.replicasets])
+    def __init__(self, api: ControllerAccess) -> None:
+        super().__init__(api, [DEPLOYMENT_KEY, RS_KEY])
 
     async def handle(self, key: str, kind: str, obj: Obj) -> None:
         """Sync the deployment that changed, or the one that owns the ReplicaSet."""
@@ -203,7 +202,7 @@ class DeploymentController(Controller):
                 self.sync(obj)
             return
         owner = controller_of(obj, "Deployment")
-        found = self.cluster.store.by_uid(owner) if owner else None
+        found = self.api.by_uid(owner) if owner else None
         if found is not None and found[0] != RS_KEY:
             self.sync(found[1])
 
@@ -213,7 +212,7 @@ class DeploymentController(Controller):
         if meta.get("deletionTimestamp"):
             return
         ns = meta["namespace"]
-        owned = [o for k, o in self.cluster.store.dependents(meta["uid"]) if k == RS_KEY]
+        owned = self.api.dependents(meta["uid"], RS_KEY)
         owned.sort(key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION, 0)))
         pod_hash = template_hash(spec["template"])
         new = next((rs for rs in owned if rs["metadata"]["name"].endswith(f"-{pod_hash}")), None)
@@ -221,10 +220,10 @@ class DeploymentController(Controller):
         replicas = int(spec.get("replicas", 1))
         if not spec.get("paused"):
             new = self._step(deployment, pod_hash, new, old, replicas)
-        live = [o for k, o in self.cluster.store.dependents(meta["uid"]) if k == RS_KEY]
-        current = self.cluster.store.get(self.deployments.key, ns, meta["name"])
+        live = self.api.dependents(meta["uid"], RS_KEY)
+        current = self.api.get(DEPLOYMENT_KEY, ns, meta["name"])
         if current is not None:
-            self.write(self.deployments, current, deployment_status(current, new, live))
+            self.write(DEPLOYMENT_KEY, current, deployment_status(current, new, live))
 
     def _step(
         self, deployment: Obj, pod_hash: str, new: Obj | None, old: list[Obj], replicas: int
@@ -240,13 +239,11 @@ class DeploymentController(Controller):
             new_spec, old_specs = rolling_plan(replicas, surge, unavailable, new_scale, old_scales)
         for rs, spec in zip(old, old_specs, strict=True):
             if spec != rs["spec"].get("replicas"):
-                self.write(self.replicasets, {**rs, "spec": {**rs["spec"], "replicas": spec}})
+                self.write(RS_KEY, {**rs, "spec": {**rs["spec"], "replicas": spec}})
         if new is None:
             revisions = [int(rs["metadata"].get("annotations", {}).get(REVISION, 0)) for rs in old]
             body = new_replica_set(deployment, pod_hash, new_spec, max(revisions, default=0) + 1)
-            return self.write(self.replicasets, body)
+            return self.write(RS_KEY, body)
         if new_spec != new["spec"].get("replicas"):
-            return self.write(
-                self.replicasets, {**new, "spec": {**new["spec"], "replicas": new_spec}}
-            )
+            return self.write(RS_KEY, {**new, "spec": {**new["spec"], "replicas": new_spec}})
         return new

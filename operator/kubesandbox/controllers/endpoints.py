@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kubesandbox.cluster import Cluster
-from kubesandbox.controllers import Controller, is_active, is_ready, owner_reference
-from kubesandbox.network import HostsFile, ServiceProxy, service_records
-from kubesandbox.probes import port_number
-from kubesandbox.store import Obj
+from kubesandbox.access import ControllerAccess
+from kubesandbox.controllers.base import Controller, is_active, is_ready, owner_reference
+from kubesandbox.network.dns import HostsFile, service_records
+from kubesandbox.network.proxy import ServiceProxy
+from kubesandbox.objects import Obj, port_number
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+SLICES_KEY = "endpointslices.discovery.k8s.io"
 
 
 def selected(service: Obj, pods: Iterable[Obj]) -> list[Obj]:
@@ -127,13 +128,10 @@ class EndpointsController(Controller):
 
     user_agent = "sandbox-endpoints-controller"
 
-    def __init__(self, cluster: Cluster, hosts: HostsFile, proxy: ServiceProxy) -> None:
-        self.services = cluster.resource("", "v1", "services")
-        super().__init__(cluster, [self.services, cluster.resource("", "v1", "pods")])
+    def __init__(self, api: ControllerAccess, hosts: HostsFile, proxy: ServiceProxy) -> None:
+        super().__init__(api, ["services", "pods"])
         self.hosts = hosts
         self.proxy = proxy
-        self.endpoints = cluster.resource("", "v1", "endpoints")
-        self.slices = cluster.resource("discovery.k8s.io", "v1", "endpointslices")
 
     async def handle(self, key: str, kind: str, obj: Obj) -> None:
         """A service changed: sync it; a pod changed: sync its namespace's services."""
@@ -143,7 +141,7 @@ class EndpointsController(Controller):
             else:
                 await self.sync(obj)
             return
-        for service in list(self.cluster.store.objects("services", obj["metadata"]["namespace"])):
+        for service in self.api.objects("services", obj["metadata"]["namespace"]):
             if service.get("spec", {}).get("selector"):
                 await self.sync(service)
 
@@ -151,14 +149,14 @@ class EndpointsController(Controller):
         meta = service["metadata"]
         self.proxy.remove(meta["uid"])
         self.hosts.set(meta["uid"], {})
-        if self.cluster.store.get("endpoints", meta["namespace"], meta["name"]):
-            self.cluster.delete(self.endpoints, meta["namespace"], meta["name"])
+        if self.api.get("endpoints", meta["namespace"], meta["name"]):
+            self.api.delete("endpoints", meta["namespace"], meta["name"])
 
     async def sync(self, service: Obj) -> None:
         """Write a service's Endpoints and EndpointSlice, its DNS name and proxy backends."""
         meta, spec = service["metadata"], service.get("spec", {})
         ns = meta["namespace"]
-        pods = selected(service, self.cluster.store.objects("pods", ns))
+        pods = selected(service, self.api.objects("pods", ns))
         ready_ips = [p["status"]["podIP"] for p in pods if is_active(p) and is_ready(p)]
         self.hosts.set(meta["uid"], service_records(service, ready_ips))
         cluster_ip = spec.get("clusterIP")
@@ -168,7 +166,7 @@ class EndpointsController(Controller):
             return
         labels = {**(meta.get("labels") or {}), SERVICE_NAME_LABEL: meta["name"]}
         self.write(
-            self.endpoints,
+            "endpoints",
             {
                 "apiVersion": "v1",
                 "kind": "Endpoints",
@@ -178,7 +176,7 @@ class EndpointsController(Controller):
         )
         resolved = next((_ports(service, p) for p in pods if _ports(service, p)), ())
         self.write(
-            self.slices,
+            SLICES_KEY,
             {
                 "apiVersion": "discovery.k8s.io/v1",
                 "kind": "EndpointSlice",

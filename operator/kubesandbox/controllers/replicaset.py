@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 
-from kubesandbox.cluster import Cluster
-from kubesandbox.controllers import (
+from kubesandbox.access import ControllerAccess
+from kubesandbox.controllers.base import (
     Controller,
     controller_of,
     is_active,
     is_ready,
     owner_reference,
 )
-from kubesandbox.store import Obj
+from kubesandbox.objects import Obj
 
 RS_KEY = "replicasets.apps"
 
@@ -57,10 +57,8 @@ class ReplicaSetController(Controller):
 
     user_agent = "sandbox-replicaset-controller"
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.replicasets = cluster.resource("apps", "v1", "replicasets")
-        self.pods = cluster.resource("", "v1", "pods")
-        super().__init__(cluster, [self.replicasets, self.pods])
+    def __init__(self, api: ControllerAccess) -> None:
+        super().__init__(api, [RS_KEY, "pods"])
 
     async def handle(self, key: str, kind: str, obj: Obj) -> None:
         """Sync the ReplicaSet that changed, or the one that controls the pod that changed."""
@@ -69,7 +67,7 @@ class ReplicaSetController(Controller):
                 self.sync(obj)
             return
         owner = controller_of(obj, "ReplicaSet")
-        found = self.cluster.store.by_uid(owner) if owner else None
+        found = self.api.by_uid(owner) if owner else None
         if found is not None and found[0] == RS_KEY:
             self.sync(found[1])
 
@@ -79,17 +77,15 @@ class ReplicaSetController(Controller):
         if meta.get("deletionTimestamp"):
             return
         ns = meta["namespace"]
-        pods = [o for k, o in self.cluster.store.dependents(meta["uid"]) if k == "pods"]
+        pods = self.api.dependents(meta["uid"], "pods")
         active = [p for p in pods if is_active(p)]
         missing = int(rs["spec"].get("replicas", 1)) - len(active)
         for _ in range(missing):
-            self.cluster.create(self.pods, ns, pod_from_template(rs), user_agent=self.user_agent)
+            self.api.create("pods", ns, pod_from_template(rs), self.user_agent)
         for pod in deletion_order(active)[: max(0, -missing)]:
-            self.cluster.delete(self.pods, ns, pod["metadata"]["name"])
-        live = self.cluster.store.get(RS_KEY, ns, meta["name"])
+            self.api.delete("pods", ns, pod["metadata"]["name"])
+        live = self.api.get(RS_KEY, ns, meta["name"])
         if live is None:
             return
-        pods = [o for k, o in self.cluster.store.dependents(meta["uid"]) if k == "pods"]
-        self.write(
-            self.replicasets, live, replica_set_status(live, [p for p in pods if is_active(p)])
-        )
+        pods = self.api.dependents(meta["uid"], "pods")
+        self.write(RS_KEY, live, replica_set_status(live, [p for p in pods if is_active(p)]))

@@ -1,0 +1,7 @@
+"""`python -m kubesandbox up ...`."""
+
+import sys
+
+from kubesandbox.cli import main
+
+sys.exit(main(prog="python -m kubesandbox"))

@@ -1,0 +1,1 @@
+"""How a change combines with an object: JSON/merge patches, strategic merge, server-side apply."""

@@ -1,0 +1,110 @@
+"""The `kubesandbox` command (also `python -m kubesandbox` and `bigmodel sandbox`):
+`up` runs a sandbox in the foreground until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubesandbox.instance import Sandbox
+
+DESCRIPTION = "A local Kubernetes API for development and tests (one machine, not a cluster)."
+
+
+def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
+    """The command line: `up` and its options."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser(
+        "up",
+        help="run the sandbox in the foreground until interrupted",
+        description="Serve a local Kubernetes API that kubectl, helm, kopf and the kubernetes "
+        "client accept, and write a kubeconfig for it. Runs until SIGINT/SIGTERM.",
+    )
+    up.add_argument("--kubeconfig", help="kubeconfig to write (default: STATE_DIR/kubeconfig)")
+    up.add_argument(
+        "--state-dir",
+        help="directory for logs and requests.log (default: a temporary one, removed on exit)",
+    )
+    up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free)")
+    up.add_argument("--nodes", type=int, default=1, help="nodes whose pods run as processes")
+    up.add_argument(
+        "--gpus-per-node",
+        type=int,
+        default=0,
+        help="fake nvidia.com/gpu per node when nvidia-smi finds no GPU (real ones are dealt "
+        "round-robin over the nodes)",
+    )
+    up.add_argument(
+        "--simulated-nodes",
+        type=int,
+        default=0,
+        help="nodes sandbox-sim-<i> whose pods run without processes (like KWOK)",
+    )
+    up.add_argument(
+        "--restart-backoff",
+        type=float,
+        default=10.0,
+        help="seconds before a failed container's first restart, doubling to 5 min",
+    )
+    up.add_argument(
+        "--watch-history",
+        type=int,
+        default=20_000,
+        help="changes kept for watches to resume from (older: 410 Gone)",
+    )
+    up.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "kubesandbox") -> int:
+    """Run the command line; `prog` names it in usage lines (`bigmodel sandbox`)."""
+    args = build_parser(prog).parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run until a signal, then remove the kubeconfig (and a temporary state dir)."""
+    temporary = args.state_dir is None
+    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="bigmodel-sandbox-"))
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else state_dir / "kubeconfig"
+    try:
+        asyncio.run(_serve(args, state_dir, kubeconfig))
+    finally:
+        kubeconfig.unlink(missing_ok=True)
+        if temporary:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    return 0
+
+
+async def _serve(args: argparse.Namespace, state_dir: Path, kubeconfig: Path) -> None:
+    sandbox = Sandbox(
+        state_dir,
+        kubeconfig,
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        simulated_nodes=args.simulated_nodes,
+        port=args.port,
+        history=args.watch_history,
+        restart_backoff=args.restart_backoff,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = await sandbox.start()
+    print(f"sandbox ready at {url}", flush=True)
+    print(f"kubeconfig: {kubeconfig}", flush=True)
+    print(f"state dir: {state_dir}", flush=True)
+    print(f"try: kubectl --kubeconfig {kubeconfig} get nodes", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await sandbox.stop()
+        print("sandbox stopped", flush=True)

@@ -1,0 +1,106 @@
+"""The base of the built-in controllers: watch events consumed one at a time, and writes that
+change only what differs; plus the pod and owner helpers they share."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+
+from kubesandbox.access import ControllerAccess, Rejected
+from kubesandbox.objects import Obj
+
+log = logging.getLogger(__name__)
+
+
+def is_active(pod: Obj) -> bool:
+    """A pod that is neither finished nor being deleted."""
+    finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    return not finished and not pod["metadata"].get("deletionTimestamp")
+
+
+def is_ready(pod: Obj) -> bool:
+    """A pod whose Ready condition is True."""
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in (pod.get("status") or {}).get("conditions", ())
+    )
+
+
+def controller_of(obj: Obj, kind: str) -> str | None:
+    """The uid of an object's controller of the given kind."""
+    for ref in obj["metadata"].get("ownerReferences") or ():
+        if ref.get("controller") and ref.get("kind") == kind:
+            return str(ref["uid"])
+    return None
+
+
+def owner_reference(owner: Obj) -> Obj:
+    """A controller ownerReference to `owner`."""
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+class Controller(abc.ABC):
+    """Consumes the watch events of some resources, one at a time, on the sandbox's loop."""
+
+    user_agent = "sandbox-controller"
+
+    def __init__(self, api: ControllerAccess, watched: list[str]) -> None:
+        self.api = api
+        self.watched = watched
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start consuming events."""
+        self._tasks = [asyncio.create_task(self._consume(key)) for key in self.watched]
+
+    async def stop(self) -> None:
+        """Stop consuming events."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _consume(self, key: str) -> None:
+        async for kind, obj in self.api.watch(key):
+            try:
+                await self.handle(key, kind, obj)
+            except Rejected as exc:  # a conflict or a vanished object: the next event retries
+                log.debug("%s: %s", type(self).__name__, exc)
+            except Exception:  # one malformed object must not stop the controller
+                meta = obj.get("metadata", {})
+                log.exception(
+                    "%s failed on %s/%s",
+                    type(self).__name__,
+                    meta.get("namespace"),
+                    meta.get("name"),
+                )
+
+    @abc.abstractmethod
+    async def handle(self, key: str, kind: str, obj: Obj) -> None:
+        """React to one event (ADDED, MODIFIED, DELETED) of resource `key`."""
+
+    def write(self, resource: str, obj: Obj, status: Obj | None = None) -> Obj:
+        """Create `obj`, or replace it (and then its status when given) when it changed."""
+        meta = obj["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        live = self.api.get(resource, ns, name)
+        if live is None:
+            live = self.api.create(resource, ns, obj, self.user_agent)
+        elif any(live.get(k) != v for k, v in obj.items() if k not in ("metadata", "status")):
+            body = {**live, **{k: v for k, v in obj.items() if k != "metadata"}}
+            live = self.api.update(resource, ns, name, body, self.user_agent)
+        if status is not None and live.get("status") != status:
+            body = {"metadata": {"name": name}, "status": status}
+            live = self.api.update(resource, ns, name, body, self.user_agent, status=True)
+        return live

@@ -1,0 +1,1 @@
+"""The kubelet half: nodes, scheduling, and pods run as host processes."""

@@ -1,0 +1,52 @@
+"""What the pods of this host share (`Host`), and what the host offers them: GPUs, memory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubesandbox.access import KubeletAccess
+from kubesandbox.network.dns import HostsFile
+
+
+def host_gpus() -> int:
+    """How many GPUs `nvidia-smi -L` lists (0 without nvidia-smi)."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def gpu_indices(nodes: int, real: int, fake_per_node: int) -> list[list[str]]:
+    """Each node's GPU indices: real GPUs dealt round-robin over nodes, else fake 0..G-1."""
+    if real:
+        return [[str(g) for g in range(real) if g % nodes == i] for i in range(nodes)]
+    return [[str(g) for g in range(fake_per_node)] for _ in range(nodes)]
+
+
+def memory_ki() -> int:
+    """The host's MemTotal in KiB."""
+    with Path("/proc/meminfo").open() as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1])
+    return 16 * 1024 * 1024
+
+
+@dataclass
+class Host:
+    """What every pod on this host shares."""
+
+    api: KubeletAccess
+    state_dir: Path
+    hosts: HostsFile
+    sandbox_id: str
+    backoff_base: float
+    kubeconfig: Path
+    shim: Path | None = None
+    api_port: int = 0

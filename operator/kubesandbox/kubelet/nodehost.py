@@ -1,0 +1,142 @@
+"""The node host: registers the agents' nodes, schedules pending pods onto them (`scheduler`)
+and hands every pod change to the agent of its node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from kubesandbox.access import KubeletAccess, Rejected
+from kubesandbox.kubelet.nodes import FINISHED, NodeAgent
+from kubesandbox.kubelet.scheduler import DEFAULT_SCHEDULER, Resources, add, pod_requests, schedule
+from kubesandbox.objects import Obj, now
+
+_USER_AGENT = "sandbox-scheduler"
+
+log = logging.getLogger(__name__)
+
+
+class NodeHost:
+    """Registers agents' nodes, schedules pending pods onto them and dispatches pod changes.
+
+    The scheduler keeps each node's requested resources current from pod events and retries
+    unschedulable pods whenever resources are released.
+    """
+
+    def __init__(self, api: KubeletAccess, agents: list[NodeAgent]) -> None:
+        self.api = api
+        self.agents = agents
+        self._by_node: dict[str, NodeAgent] = {}
+        self._nodes: list[Obj] = []
+        self._placed: dict[str, tuple[str, Resources]] = {}  # pod uid -> (node, requests)
+        self._used: dict[str, Resources] = {}  # node name -> requested resources
+        self._pending: dict[str, Obj] = {}  # pod uid -> unschedulable pod
+        self._task: asyncio.Task[None] | None = None
+        for agent in agents:
+            for node in agent.nodes():
+                api.create("nodes", "", node)
+                self._by_node[node["metadata"]["name"]] = agent
+                self._nodes.append(node)
+        api.hold_pod_deletion(self._graceful)
+
+    def _agent(self, pod: Obj) -> NodeAgent | None:
+        return self._by_node.get(pod.get("spec", {}).get("nodeName", ""))
+
+    def _graceful(self, pod: Obj) -> bool:
+        agent = self._agent(pod)
+        return agent is not None and agent.terminates_gracefully()
+
+    def start(self) -> None:
+        """Start dispatching pod changes."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop dispatching, then stop the agents."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for agent in self.agents:
+            await agent.close()
+
+    async def _run(self) -> None:
+        async for kind, pod in self.api.watch("pods"):
+            try:
+                await self._handle(kind, pod)
+            except Exception:  # one malformed pod must not stop every node
+                meta = pod["metadata"]
+                log.exception("pod %s/%s: %s failed", meta.get("namespace"), meta["name"], kind)
+
+    def _account(self, kind: str, pod: Obj) -> bool:
+        """Keep each node's requested resources current; True when some were released."""
+        uid = pod["metadata"]["uid"]
+        node = pod.get("spec", {}).get("nodeName", "")
+        finished = (pod.get("status") or {}).get("phase") in FINISHED
+        active = kind != "DELETED" and node and not finished
+        before = self._placed.pop(uid, None)
+        if before is not None:
+            self._used[before[0]] = add(self._used[before[0]], before[1], -1)
+        if active:
+            self._placed[uid] = (node, pod_requests(pod))
+            self._used[node] = add(self._used.get(node, {}), self._placed[uid][1])
+        return before is not None and not active
+
+    async def _handle(self, kind: str, pod: Obj) -> None:
+        released = self._account(kind, pod)
+        agent = self._agent(pod)
+        if kind == "DELETED":
+            self._pending.pop(pod["metadata"]["uid"], None)
+            if agent is not None:
+                await agent.remove_pod(self.api, pod)
+        elif agent is not None:
+            await agent.sync_pod(self.api, pod)
+        elif not pod.get("spec", {}).get("nodeName"):
+            self._schedule(pod)
+        if released:
+            for waiting in list(self._pending.values()):
+                self._schedule(waiting)
+
+    def _schedule(self, pod: Obj) -> None:
+        """Bind a pending pod of the default scheduler, or mark it Unschedulable."""
+        spec, meta = pod.get("spec", {}), pod["metadata"]
+        if spec.get("schedulerName", DEFAULT_SCHEDULER) != DEFAULT_SCHEDULER:
+            return
+        if meta.get("deletionTimestamp"):
+            return
+        decision = schedule(pod, self._nodes, self._used)
+        if decision.node is None:
+            self._pending[meta["uid"]] = pod
+            self._mark_unschedulable(pod, decision.message)
+            return
+        self._pending.pop(meta["uid"], None)
+        live = self.api.get("pods", meta["namespace"], meta["name"]) or pod
+        bound = {**live, "spec": {**live["spec"], "nodeName": decision.node}}
+        with contextlib.suppress(Rejected):
+            self.api.update("pods", meta["namespace"], meta["name"], bound, _USER_AGENT)
+        # reserve now: the next pending pod must see these resources as taken
+        self._account("MODIFIED", bound)
+
+    def _mark_unschedulable(self, pod: Obj, message: str) -> None:
+        """Set PodScheduled=False, reason Unschedulable, when not already said."""
+        meta = pod["metadata"]
+        status = pod.get("status") or {}
+        condition = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+        }
+        others = [c for c in status.get("conditions", ()) if c["type"] != "PodScheduled"]
+        old: Obj = next(
+            (c for c in status.get("conditions", ()) if c["type"] == "PodScheduled"), {}
+        )
+        if all(old.get(k) == v for k, v in condition.items()):
+            return
+        stamped = {**condition, "lastProbeTime": None, "lastTransitionTime": now()}
+        body = {
+            "metadata": {"name": meta["name"]},
+            "status": {**status, "phase": "Pending", "conditions": [*others, stamped]},
+        }
+        with contextlib.suppress(Rejected):
+            self.api.update("pods", meta["namespace"], meta["name"], body, _USER_AGENT, status=True)

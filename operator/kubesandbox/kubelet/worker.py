@@ -1,0 +1,307 @@
+"""One pod run as host processes, from its start until it finishes or is deleted.
+
+Per pod: an address from the pod pool, volumes as directories, init containers in order,
+then the containers, each supervised under the pod's restartPolicy with back-off, probed,
+logged, and stopped (process group and marked children) on deletion or sandbox stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from kubesandbox.access import Rejected
+from kubesandbox.kubelet import podenv, podstatus, probes, processes, volumes
+from kubesandbox.kubelet.host import Host
+from kubesandbox.kubelet.nodes import GPU
+from kubesandbox.kubelet.podstatus import ContainerRun
+from kubesandbox.kubelet.scheduler import container_requests, quantity
+from kubesandbox.logs import container_log_path
+from kubesandbox.network import addresses, dns, netshim
+from kubesandbox.objects import Obj, now
+
+_CONFIG_RETRY_SECONDS = 2.0
+_USER_AGENT = "sandbox-kubelet"
+
+
+def _env_name(volume: str) -> str:
+    return "BIGMODEL_SANDBOX_MOUNT_" + re.sub(r"[^A-Z0-9]", "_", volume.upper())
+
+
+def _gpu_count(container: Obj) -> int:
+    return int(quantity(container_requests(container).get(GPU, 0)))
+
+
+class PodWorker:
+    """Runs one pod until it finishes or is deleted."""
+
+    def __init__(self, host: Host, node: Obj, free_gpus: list[str], pod: Obj, ip: str) -> None:
+        self.host, self.node, self.free_gpus, self.pod, self.ip = host, node, free_gpus, pod, ip
+        spec = pod.get("spec", {})
+        self.uid = pod["metadata"]["uid"]
+        self.marker = f"{host.sandbox_id}/{self.uid}/"
+        self.init = [
+            ContainerRun(c["name"], c.get("image", "")) for c in spec.get("initContainers", ())
+        ]
+        self.main = [
+            ContainerRun(c["name"], c.get("image", "")) for c in spec.get("containers", ())
+        ]
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.gpus: dict[str, list[str]] = {}
+        self.dirs: dict[str, Path] = {}
+        self.started = now()
+        self.terminating: asyncio.Task[None] | None = None
+        self.reaped = False  # every process of the pod is gone (after terminating)
+        self._kills: set[asyncio.Task[None]] = set()  # liveness failures being acted on
+        self.task = asyncio.create_task(self._run())
+
+    def container_marker(self, name: str) -> str:
+        """The process marker of one container (a prefix of no other container's)."""
+        return f"{self.marker}{name}/"
+
+    # -- status --------------------------------------------------------------------------
+
+    @property
+    def meta(self) -> Obj:
+        """The pod's metadata."""
+        meta: Obj = self.pod["metadata"]
+        return meta
+
+    def status(self) -> Obj:
+        """The pod status from the containers' runs."""
+        old = self.pod.get("status") or {}
+        out = {
+            **old,
+            "phase": podstatus.phase(self.init, self.main),
+            "conditions": podstatus.conditions(
+                old.get("conditions", ()), self.init, self.main, now()
+            ),
+            "hostIP": addresses.HOST_IP,
+            "hostIPs": [{"ip": addresses.HOST_IP}],
+            "podIP": self.ip,
+            "podIPs": [{"ip": self.ip}],
+            "startTime": self.started,
+            "containerStatuses": [r.status(self.uid) for r in self.main],
+        }
+        if self.init:
+            out["initContainerStatuses"] = [r.status(self.uid) for r in self.init]
+        return out
+
+    def publish(self) -> None:
+        """Write the pod status when it changed (a deleted pod is left alone)."""
+        status = self.status()
+        if status == self.pod.get("status"):
+            return
+        ns, name = self.meta["namespace"], self.meta["name"]
+        body = {"metadata": {"name": name}, "status": status}
+        with contextlib.suppress(Rejected):
+            self.pod = self.host.api.update("pods", ns, name, body, _USER_AGENT, status=True)
+        self.host.hosts.set(self.uid, dns.pod_records(self.pod))
+
+    # -- running -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self.publish()
+        await self._prepare_volumes()
+        spec = self.pod.get("spec", {})
+        policy = spec.get("restartPolicy", "Always")
+        for container, run in zip(spec.get("initContainers", ()), self.init, strict=True):
+            await self._supervise(container, run, "Never" if policy == "Never" else "OnFailure")
+            if run.exit_code != 0:
+                self._finish()
+                return
+        await asyncio.gather(
+            *(
+                self._supervise(c, r, policy)
+                for c, r in zip(spec["containers"], self.main, strict=True)
+            )
+        )
+        self._finish()
+
+    def _finish(self) -> None:
+        """The pod is done: free its GPUs (its address stays until the pod is removed)."""
+        for gpus in self.gpus.values():
+            self.free_gpus.extend(gpus)
+        self.gpus.clear()
+        self.publish()
+
+    async def _prepare_volumes(self) -> None:
+        """Create the volumes, retrying while a referenced object is missing."""
+        allocatable = self.node["status"]["allocatable"]
+        while True:
+            try:
+                self.dirs = volumes.prepare(
+                    self.host.state_dir, self.pod, allocatable, self._lookup
+                )
+                return
+            except podenv.ConfigError as exc:
+                for run in self.main:
+                    run.state = {"waiting": {"reason": "ContainerCreating", "message": str(exc)}}
+                self.publish()
+                await asyncio.sleep(_CONFIG_RETRY_SECONDS)
+
+    def _lookup(self, plural: str, name: str) -> Obj | None:
+        return self.host.api.get(plural, self.meta["namespace"], name)
+
+    async def _supervise(self, container: Obj, run: ContainerRun, policy: str) -> None:
+        """Run a container until the restart policy lets it rest."""
+        while True:
+            code = await self._run_once(container, run)
+            if not podstatus.should_restart(policy, code):
+                run.done = True
+                self.publish()
+                return
+            delay = podstatus.backoff(run.restarts, self.host.backoff_base)
+            run.last_state, run.restarts = run.state, run.restarts + 1
+            message = (
+                f"back-off {delay:g}s restarting failed container={run.name} "
+                f"pod={self.meta['name']}_{self.meta['namespace']}({self.uid})"
+            )
+            run.state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+            self.publish()
+            log_path = self._log(run.name)
+            if log_path.exists():
+                log_path.replace(self._log(run.name, previous=True))
+            await asyncio.sleep(delay)
+
+    def _log(self, container: str, previous: bool = False) -> Path:
+        return container_log_path(
+            self.host.state_dir, self.meta["namespace"], self.meta["name"], container, previous
+        )
+
+    async def _run_once(self, container: Obj, run: ContainerRun) -> int:
+        """Start the container's process, probe it, wait for it; its exit code."""
+        started = now()
+        try:
+            argv, env, cwd = self._command(container)
+            process = await processes.spawn(argv, env, cwd, self._log(run.name))
+        except (podenv.ConfigError, OSError, ValueError) as exc:
+            run.state = podstatus.terminated(128, started, now(), "StartError", str(exc))
+            self.publish()
+            return 128
+        self.processes[run.name] = process
+        run.state = {"running": {"startedAt": started}}
+        run.ready = "readinessProbe" not in container
+        self.publish()
+        probing = self._probes(container, run, process, env, cwd)
+        try:
+            returncode = await process.wait()
+        finally:
+            for task in probing:
+                task.cancel()
+        await processes.kill(None, self.container_marker(run.name))  # children outlive no container
+        run.ready = False
+        code = podstatus.exit_code(returncode)
+        run.state = podstatus.terminated(code, started, now())
+        self.publish()
+        return code
+
+    def _probes(
+        self,
+        container: Obj,
+        run: ContainerRun,
+        process: asyncio.subprocess.Process,
+        env: dict[str, str],
+        cwd: Path,
+    ) -> list[asyncio.Task[None]]:
+        def attempt(probe: Obj) -> Callable[[], Awaitable[bool]]:
+            return lambda: probes.probe_once(probe, container, self.ip, env, cwd)
+
+        def readiness(ok: bool) -> None:
+            run.ready = ok
+            self.publish()
+
+        def liveness(ok: bool) -> None:
+            if not ok:
+                grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+                kill = asyncio.create_task(
+                    processes.stop(process, self.container_marker(run.name), grace)
+                )
+                self._kills.add(kill)
+                kill.add_done_callback(self._kills.discard)
+
+        tasks = []
+        for key, report in (("readinessProbe", readiness), ("livenessProbe", liveness)):
+            if key in container:
+                probe = container[key]
+                tasks.append(asyncio.create_task(probes.run_probe(probe, attempt(probe), report)))
+        return tasks
+
+    def _command(self, container: Obj) -> tuple[list[str], dict[str, str], Path]:
+        """argv, environment and working directory of one container run."""
+        allocatable = self.node["status"]["allocatable"]
+        declared = podenv.container_env(self.pod, container, allocatable, self._lookup)
+        argv = podenv.command_line(container, declared)
+        mounts = volumes.mount_map(container, self.dirs)
+        namespace = self.meta["namespace"]
+        argv, declared = podenv.rewritten(
+            argv, declared, mounts,
+            lambda text: dns.rewrite_names(text, namespace, self.host.hosts.records),
+        )  # fmt: skip
+        env = {**os.environ, **declared, **self._kubelet_env(container)}
+        env["PATH"] = os.pathsep.join(
+            filter(None, [str(Path(sys.executable).parent), env.get("PATH")])
+        )
+        working_dir = container.get("workingDir")
+        if not working_dir:
+            return argv, env, Path.cwd()
+        cwd = Path(mounts.rewrite(working_dir))
+        if not cwd.is_dir():  # the image's directory: a private stand-in
+            cwd = (
+                volumes.pod_dir(self.host.state_dir, self.pod) / "rootfs" / working_dir.lstrip("/")
+            )
+            cwd.mkdir(parents=True, exist_ok=True)
+        return argv, env, cwd
+
+    def _kubelet_env(self, container: Obj) -> dict[str, str]:
+        """What the kubelet adds: GPUs, hostname, API address, mounts, marker, network shim."""
+        spec, name = self.pod.get("spec", {}), container["name"]
+        if name not in self.gpus:
+            wanted = _gpu_count(container)
+            self.gpus[name], self.free_gpus[:wanted] = self.free_gpus[:wanted], []
+        hostname = spec.get("hostname") or self.meta["name"]
+        fqdn = dns.pod_fqdn(self.pod) or hostname
+        env = {
+            "CUDA_VISIBLE_DEVICES": ",".join(self.gpus[name]),
+            "HOSTNAME": hostname,
+            "KUBERNETES_SERVICE_HOST": addresses.HOST_IP,
+            "KUBERNETES_SERVICE_PORT": str(self.host.api_port),
+            "KUBECONFIG": str(self.host.kubeconfig),
+            processes.MARKER_ENV: self.container_marker(name),
+            netshim.POD_IP_ENV: self.ip,
+            netshim.HOSTNAME_ENV: hostname,
+            netshim.FQDN_ENV: fqdn,
+            netshim.HOSTS_ENV: str(self.host.hosts.path),
+            netshim.SEARCH_ENV: " ".join(dns.search_domains(self.meta["namespace"])),
+        }
+        env.update({_env_name(volume): str(path) for volume, path in self.dirs.items()})
+        if self.host.shim is not None:
+            preload = [str(self.host.shim), os.environ.get("LD_PRELOAD", "")]
+            env["LD_PRELOAD"] = " ".join(filter(None, preload))
+        return env
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def terminate(self, grace: float) -> asyncio.Task[None]:
+        """Stop the pod's processes (SIGTERM, then SIGKILL after `grace`) once."""
+        if self.terminating is None:
+            self.terminating = asyncio.create_task(self._terminate(grace))
+        return self.terminating
+
+    async def _terminate(self, grace: float) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await asyncio.gather(
+            *(processes.stop(p, self.container_marker(n), grace) for n, p in self.processes.items())
+        )
+        self.reaped = await processes.kill(None, self.marker)
+        for gpus in self.gpus.values():
+            self.free_gpus.extend(gpus)
+        self.gpus.clear()
+        self.host.hosts.set(self.uid, {})

@@ -1,0 +1,40 @@
+"""Defaults the sandbox's API server fills in on create, as kube-apiserver does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubesandbox.apiserver.cluster.defaults import apply_create_defaults
+from kubesandbox.network.addresses import AddressLeases
+
+
+def _service(name: str) -> dict[str, Any]:
+    body = {"kind": "Service", "metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}
+    apply_create_defaults(body)
+    return body
+
+
+def _after(address: str, k: int) -> str:
+    a, b, c, d = (int(x) for x in address.split("."))
+    n = c * 250 + d - 1 + k
+    return f"{a}.{b}.{n // 250}.{n % 250 + 1}"
+
+
+def test_a_service_gets_a_loopback_cluster_ip_and_defaulted_ports() -> None:
+    spec = _service("web")["spec"]
+    assert spec["clusterIP"].startswith("127.96.")
+    assert spec["clusterIPs"] == [spec["clusterIP"]]
+    assert spec["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
+
+
+def test_cluster_ips_leased_by_another_sandbox_are_skipped() -> None:
+    first = _service("a")["spec"]["clusterIP"]
+    other = AddressLeases()  # another sandbox on this host
+    taken = [_after(first, k) for k in (1, 2, 3)]
+    try:
+        assert all(other.claim(address, busy=set()) for address in taken)
+        second = _service("b")["spec"]["clusterIP"]
+        assert second not in taken
+        assert second != first
+    finally:
+        other.close()
