@@ -542,6 +542,10 @@ DASHBOARD_METRICS = [
     "bigmodel_job_restarts_total",
     "bigmodel_reconcile_errors_total",
     "bigmodel_node_step_seconds",
+    "bigmodel_service_desired_replicas",
+    "bigmodel_service_ready_replicas",
+    "bigmodel_service_in_flight",
+    "bigmodel:service_request_seconds:p99_5m",
 ]
 
 

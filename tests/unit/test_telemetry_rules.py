@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.exposition import METRIC_NAMES
-from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics
+from bigmodel.telemetry.export import ResourceTelemetry, ServiceScale, TelemetryMetrics
 
 FILES = Path(__file__).resolve().parents[2] / "charts" / "bigmodel-operator" / "files"
 RULES = FILES / "prometheus-rules.yaml"
@@ -55,6 +55,7 @@ def exported_names() -> set[str]:
     metrics = TelemetryMetrics(CollectorRegistry())
     metrics.record(ResourceTelemetry("ns", "BigModelJob", "a", {"0": 1.0}, {"0": 1.0}, 1.0, 1.0))
     metrics.set_phase("ns", "BigModelJob", "a", "Running")
+    metrics.record_scale(ServiceScale("ns", "s", 2, 1, 3.0, "inFlight", 3.0, 8.0))
     with pytest.raises(RuntimeError), metrics.reconciling("BigModelJob"):
         raise RuntimeError("a failed pass")
     metrics.count_failure("ns")
@@ -68,14 +69,14 @@ def test_rules_read_only_series_that_exist() -> None:
     for rule in rules():
         # Label names are not series: drop matchers `{...}` and `by (...)`-like clauses.
         expr = re.sub(r"\{[^}]*\}|\b(?:by|on|without|ignoring)\s*\([^)]*\)", "", rule["expr"])
-        for name in re.findall(r"\bbigmodel[:_][a-z_:]+", expr):
+        for name in re.findall(r"\bbigmodel[:_][a-z0-9_:]+", expr):
             assert name in known, f"{rule.get('record') or rule.get('alert')} reads {name}"
 
 
 def test_rule_names_follow_the_level_metric_operation_convention() -> None:
     for rule in rules():
         if "record" in rule:
-            assert re.fullmatch(r"bigmodel:[a-z_]+:[a-z_]+", rule["record"]), rule["record"]
+            assert re.fullmatch(r"bigmodel:[a-z_]+:[a-z0-9_]+", rule["record"]), rule["record"]
         else:
             assert rule["alert"].startswith("BigModel")
             assert rule["labels"]["severity"] in {"info", "warning", "critical"}
