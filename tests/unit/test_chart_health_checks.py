@@ -1,19 +1,24 @@
 """The chart's Argo CD health checks (files/health/*.lua), run as Argo CD runs them against
-the statuses the operator writes for each phase and reason; shipped in the chart package."""
+the statuses the operator writes for each phase and reason; shipped in the chart package
+and carried, as they are, by docs/gitops.md."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from lupa.lua51 import LuaError
 
 import bigmodel
-from support.argocd import HEALTH_DIR, KINDS, health, script_path
-from support.helmchart import helm, requires_helm
+from support.argocd import HEALTH_DIR, KINDS, config_key, health, script_path
+from support.helmchart import ROOT, helm, requires_helm
 from support.statuses import CASES, Case
+
+GITOPS_DOCS = ROOT / "docs" / "gitops.md"
 
 
 def run(case: Case) -> dict[str, str]:
@@ -74,3 +79,23 @@ def test_the_chart_package_ships_the_checks(tmp_path: Path) -> None:
     listing = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True)
     for kind in KINDS:
         assert f"bigmodel-operator/files/health/{kind.lower()}.lua" in listing.stdout
+
+
+def yaml_blocks(markdown: str) -> list[Any]:
+    """The documents of every ```yaml block of a Markdown page."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE)
+    return [doc for block in blocks for doc in yaml.safe_load_all(block) if doc]
+
+
+def test_the_gitops_docs_carry_the_current_checks_under_the_keys_argo_cd_reads() -> None:
+    configs = [
+        doc
+        for doc in yaml_blocks(GITOPS_DOCS.read_text())
+        if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == "argocd-cm"
+    ]
+    assert len(configs) == 1, "docs/gitops.md shows one argocd-cm with the health checks"
+    data = configs[0]["data"]
+    for kind in KINDS:
+        assert data[config_key(kind)] == script_path(kind).read_text(), (
+            f"docs/gitops.md carries a stale {script_path(kind).name}: paste the file again"
+        )
