@@ -58,6 +58,12 @@ def reason(plan: Plan, type_: str) -> str | None:
     return found.reason if found and found.status is ConditionStatus.TRUE else None
 
 
+def message(plan: Plan, type_: str) -> str:
+    found = find(plan.status.conditions, type_)
+    assert found is not None, f"no {type_} condition"
+    return found.message
+
+
 def deleted(plan: Plan) -> list[str]:
     return [p.name for p in plan.delete]
 
@@ -112,7 +118,7 @@ def test_an_operator_owned_variable_fails_the_job_as_invalid_naming_the_field() 
     plan = run(make_job({"env": [{"name": "PYTHONUNBUFFERED", "value": "0"}]}), [])
     assert plan.status.phase is JobPhase.FAILED
     assert reason(plan, "Failed") == "Invalid"
-    assert "spec.env[0].name" in plan.status.conditions[-1].message
+    assert "spec.env[0].name" in message(plan, "Failed")
 
 
 ELASTIC = {"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4}}
@@ -178,7 +184,7 @@ def test_a_failed_node_restarts_the_whole_gang_and_counts() -> None:
     assert deleted(plan) == ["t-node-0", "t-node-1"]
     assert plan.create == []
     assert reason(plan, "Restarting") == "GangRestart"
-    assert "t-node-1 exited with code 1" in plan.status.conditions[-1].message
+    assert "t-node-1 exited with code 1" in message(plan, "Restarting")
     assert ("Warning", "GangRestart") in [(e.type, e.reason) for e in plan.events]
 
 
@@ -209,7 +215,7 @@ def test_a_node_deleted_while_the_gang_runs_restarts_it(deleting: bool) -> None:
     pods = [pod(0), pod(1, deleting=True)] if deleting else [pod(0)]
     plan = run(make_job(phase="Running"), pods)
     assert plan.status.phase is JobPhase.RESTARTING
-    assert "t-node-1 was deleted" in plan.status.conditions[-1].message
+    assert "t-node-1 was deleted" in message(plan, "Restarting")
 
 
 def test_restarting_deletes_leftovers_and_waits_for_them() -> None:
@@ -344,8 +350,8 @@ def test_a_spec_change_waits_for_the_next_restart() -> None:
     job = make_job(phase="Running")
     job.metadata["generation"] = 2
     plan = run(job, [pod(0), pod(1)])
-    assert find(plan.status.conditions, "SpecApplied") is not None
-    assert plan.status.conditions[-1].reason == "PendingRestart"
+    applied = find(plan.status.conditions, "SpecApplied")
+    assert applied is not None and applied.reason == "PendingRestart"
     assert plan.status.observed_generation == 2
     assert plan.create == []
 

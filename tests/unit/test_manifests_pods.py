@@ -36,3 +36,33 @@ def test_tool_keys_never_reach_children() -> None:
         "annotations": {"note": "n"},
     }
     assert public({"bigmodel.dev/generation": "2"}) == {}
+
+
+GITOPS_KEYS = {
+    "labels": {
+        "argocd.argoproj.io/instance": "ml-team",
+        "kustomize.toolkit.fluxcd.io/name": "ml-team",
+        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        "helm.toolkit.fluxcd.io/name": "ml",
+        "helm.sh/chart": "ml-0.1.0",
+    },
+    "annotations": {
+        "argocd.argoproj.io/tracking-id": "ml-team:bigmodel.dev/BigModelJob:ml/train",
+        "argocd.argoproj.io/sync-options": "Prune=false",
+        "meta.helm.sh/release-name": "ml",
+        "config.k8s.io/owning-inventory": "ml-team",
+    },
+}
+"""What Argo CD, Flux, Helm and kpt write on the resources they apply from Git."""
+
+
+def test_gitops_tracking_keys_never_reach_children() -> None:
+    """Copied to a child, Argo CD's tracking keys make it claim (and prune) the operator's
+    pods; Flux's and Helm's would count them in their inventories."""
+    owner = {
+        "namespace": "ml",
+        "labels": {"team": "a", **GITOPS_KEYS["labels"]},
+        "annotations": {"note": "n", **GITOPS_KEYS["annotations"]},
+    }
+    meta = child_metadata(owner, "c", {})
+    assert (meta["labels"], meta["annotations"]) == ({"team": "a"}, {"note": "n"})

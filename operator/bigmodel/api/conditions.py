@@ -21,8 +21,12 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     DEGRADED = "Degraded"
     SPEC_APPLIED = "SpecApplied"
-    # BigModelService
+    PODS_UNSCHEDULABLE = "PodsUnschedulable"
+    # Both kinds: the kstatus summary GitOps tools read (Flux, kubectl wait, Argo CD checks)
     READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+    # BigModelService
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     MODEL_LOADED = "ModelLoaded"
@@ -47,6 +51,7 @@ class Reason(StrEnum):
     PENDING_RESTART = "PendingRestart"
     APPLIED = "Applied"
     NODE_REPLACED = "NodeReplaced"
+    NODES_PENDING = "NodesPending"
     # Why a job ended
     NODES_SUCCEEDED = "NodesSucceeded"
     INVALID = "Invalid"
@@ -92,6 +97,9 @@ JOB_CONDITIONS = frozenset(
         ConditionType.FAILED,
         ConditionType.DEGRADED,
         ConditionType.SPEC_APPLIED,
+        ConditionType.READY,
+        ConditionType.RECONCILING,
+        ConditionType.STALLED,
     }
 )
 """Condition types the job controller writes (telemetry writes StragglerDetected)."""
@@ -103,6 +111,8 @@ SERVICE_CONDITIONS = frozenset(
         ConditionType.PROGRESSING,
         ConditionType.MODEL_LOADED,
         ConditionType.SCALING_LIMITED,
+        ConditionType.RECONCILING,
+        ConditionType.STALLED,
     }
 )
 """Condition types the service controller writes (telemetry writes StragglerDetected)."""

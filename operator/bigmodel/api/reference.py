@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,10 +45,10 @@ def _allowed(node: dict[str, Any]) -> str:
 
 
 def _literal(value: Any) -> str:
-    """A default as YAML-ish text."""
+    """A default as YAML-ish text (objects and lists as JSON)."""
     if isinstance(value, bool):
         return str(value).lower()
-    return "{}" if value == {} else str(value)
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def _cell(text: str) -> str:

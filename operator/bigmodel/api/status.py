@@ -10,6 +10,11 @@ from pydantic import Field
 from bigmodel.api.common import ApiModel, defaulted, list_map
 from bigmodel.api.telemetry import TelemetrySummary
 
+UNOBSERVED = -1
+"""status.observedGeneration of a resource the operator has not acted on yet: the CRD
+defaults status to it, so kstatus tools (Flux) see a generation not yet observed and wait,
+instead of taking a resource without status for reconciled (the convention of Flux's CRDs)."""
+
 
 class ConditionStatus(StrEnum):
     """Whether a condition holds."""
@@ -41,8 +46,8 @@ class Condition(ApiModel):
 class ResourceStatus(ApiModel):
     """Status fields of both kinds; written by the operator only."""
 
-    observed_generation: int | None = Field(None, ge=0)
-    """metadata.generation the operator last acted on."""
+    observed_generation: int | None = Field(None, ge=UNOBSERVED)
+    """metadata.generation the operator last acted on; -1 until it first does."""
     conditions: list[Condition] = Field(
         default_factory=list, max_length=32, json_schema_extra=list_map("type")
     )

@@ -13,8 +13,21 @@ MANAGER = "bigmodel-operator"
 """`app.kubernetes.io/managed-by` of every child."""
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
-# Keys on a resource that belong to tools, not to the user: never copied to children.
-_PRIVATE_KEY_PREFIXES = ("kopf.zalando.org/", "bigmodel.dev/", "kubectl.kubernetes.io/")
+# Keys on a resource that belong to tools, not to the user: never copied to children. The
+# GitOps and packaging tools mark what they apply from Git; on a child, Argo CD's tracking id
+# or instance label would make Argo CD claim (and prune) a pod the operator owns, and Flux's
+# or Helm's would list it in their inventories.
+_PRIVATE_KEY_PREFIXES = (
+    "kopf.zalando.org/",
+    "bigmodel.dev/",
+    "kubectl.kubernetes.io/",
+    "argocd.argoproj.io/",
+    "kustomize.toolkit.fluxcd.io/",
+    "helm.toolkit.fluxcd.io/",
+    "meta.helm.sh/",
+    "helm.sh/",
+    "config.k8s.io/",
+)
 
 
 def public(items: Mapping[str, str]) -> dict[str, str]:

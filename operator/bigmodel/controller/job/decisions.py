@@ -33,6 +33,7 @@ from bigmodel.controller.conditions import Event, find, transitions, true_of
 from bigmodel.controller.job.plan import Plan, Problem, Step
 from bigmodel.controller.job.pods import FAILED, SUCCEEDED, NodePod
 from bigmodel.controller.job.timing import Timing
+from bigmodel.controller.kstatus import job_kstatus
 from bigmodel.manifests.job import POD_GROUP_API, spec_errors
 from bigmodel.manifests.names import node_pod_name
 
@@ -316,6 +317,7 @@ def decide(
         job.status.conditions, step.status.conditions, true_of(WARNING_CONDITIONS), QUIET_WHEN_FALSE
     )
     step.plan.events = changes + step.plan.events
+    step.status.conditions = job_kstatus(step.status, step.generation, now)
     return step.plan
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, Reason
 from bigmodel.api.service import AutoscalingStatus, ServicePhase
 from bigmodel.controller.conditions import Event, set_condition, transitions
+from bigmodel.controller.kstatus import service_kstatus
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
 from bigmodel.manifests.service import (
     SPEC_HASH,
@@ -255,4 +256,5 @@ def decide(
         QUIET_WHEN_FALSE,
     )
     step.plan.events = _scale_event(before, scaling) + changes
+    status.conditions = service_kstatus(status, step.generation, now)
     return step.plan
