@@ -126,9 +126,11 @@ def service_crd() -> dict[str, Any]:
     schema = _root_schema(BigModelService, BigModelServiceSpec, BigModelServiceStatus, 63)
     columns = [
         _column("Phase", "string", ".status.phase", "Lifecycle phase"),
-        _column("Replicas", "integer", ".status.replicas", "Replicas that exist"),
+        _column("Desired", "integer", ".status.desiredReplicas", "Replicas wanted now"),
         _column("Ready", "integer", ".status.readyReplicas", "Replicas ready"),
         _column("S", "number", ".status.telemetry.serviceQuality", "Mean of 1/T_i"),
+        _column("T", "number", ".status.telemetry.totalTaskSeconds", "Sum of replica T_i"),
+        _column("Replicas", "integer", ".status.replicas", "Replicas that exist", 1),
         _column("URL", "string", ".status.url", "In-cluster URL", 1),
     ]
     scale = {
