@@ -90,6 +90,12 @@ class Batcher(Generic[W]):
         """Works waiting for their first batch."""
         return len(self._queue)
 
+    @property
+    def running(self) -> int:
+        """Works in the batch being run (or, between steps, still generating)."""
+        return len(self._running)
+
+
     async def submit(self, work: W) -> None:
         """Queue `work` and wait until it is done; QueueFull or Closed when refused."""
         if self._closed:
@@ -168,6 +174,7 @@ class Batcher(Generic[W]):
             self._observer.queued_for(now - work.queued_at)
             batch.append(work)
             rows += work.rows
+        self._running = batch
         return batch
 
     async def _step(self, batch: list[W]) -> None:
