@@ -45,6 +45,12 @@ def tiny_model(uri: str = "") -> ServedModel:
     )
 
 
+def wrong_vocabulary_model(uri: str = "") -> ServedModel:
+    """A factory whose model's logits do not have the vocabulary it declares."""
+    model = tiny_model()
+    return ServedModel(model.module, model.vocab_size + 5, model.context_length)
+
+
 def make_config(*flags: str, **overrides: Any) -> ServerConfig:
     """The server's configuration for the tiny model, from flags, then field overrides."""
     argv = ["--model-name", MODEL, "--model-factory", FACTORY, "--device", "cpu"]

@@ -37,6 +37,7 @@ class Recorder:
         self.released = asyncio.Event()
         self.released.set()
         self.fail_on: str | None = None
+        self.refuse: str | None = None
 
     def hold(self) -> None:
         self.released.clear()
@@ -49,6 +50,8 @@ class Recorder:
         for work in works:
             work.steps -= 1
             work.done = work.steps == 0
+            if work.name == self.refuse:
+                work.error, work.done = ValueError("this work failed"), True
         return 0.001
 
 
@@ -231,3 +234,13 @@ async def test_a_work_whose_client_left_while_queued_is_not_run() -> None:
         h.submit(Rows("b"))
         await h.finish()
     assert h.recorder.batches == [["a"], ["b"]]
+
+
+async def test_a_work_that_failed_alone_fails_alone() -> None:
+    async with harness(max_queue_delay=10) as h:
+        h.recorder.refuse = "bad"
+        bad, good = h.submit(Rows("bad")), h.submit(Rows("good", rows=3))
+        with pytest.raises(ValueError, match="this work failed"):
+            await bad
+        await good
+    assert h.recorder.batches == [["bad", "good"]]

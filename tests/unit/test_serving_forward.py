@@ -7,7 +7,7 @@ import torch
 from serving_support import tiny_model
 
 from bigmodel.serving import ServedModel
-from bigmodel.serving.forward import ForwardRunner
+from bigmodel.serving.forward import ForwardRunner, ModelWork
 
 CPU = torch.device("cpu")
 
@@ -53,3 +53,36 @@ def test_warm_up_refuses_a_model_that_gives_non_finite_logits() -> None:
         next(model.module.parameters()).fill_(float("nan"))
     with pytest.raises(ValueError, match="non-finite"):
         ForwardRunner(model, CPU).warm_up()
+
+
+class Rows(ModelWork):
+    """Rows whose `advance` may fail (a sampling error), recording the logits it got."""
+
+    def __init__(self, rows: list[list[int]], fail: bool = False) -> None:
+        self.tokens = [torch.tensor(row) for row in rows]
+        self.fail = fail
+        self.logits: torch.Tensor | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.tokens)
+
+    def windows(self, context_length: int) -> list[torch.Tensor]:
+        return self.tokens
+
+    def advance(self, logits: torch.Tensor) -> None:
+        if self.fail:
+            raise ValueError("cannot sample")
+        self.logits, self.done = logits.clone(), True
+
+
+def test_a_work_that_fails_fails_alone_and_its_batch_mates_get_their_logits(
+    runner: ForwardRunner,
+) -> None:
+    good, bad, other = Rows([[1, 2]]), Rows([[3]], fail=True), Rows([[4, 5, 6], [7]])
+    runner.run([good, bad, other])
+    assert (bad.done, str(bad.error)) == (True, "cannot sample")
+    assert good.error is None and other.error is None
+    assert good.logits is not None and other.logits is not None
+    assert torch.allclose(good.logits, runner.next_token_logits([torch.tensor([1, 2])]), atol=1e-5)
+    assert other.logits.shape == (2, runner.served.vocab_size)

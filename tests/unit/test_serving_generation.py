@@ -96,3 +96,10 @@ def test_each_prompt_of_a_request_finishes_on_its_own(runner: ForwardRunner) -> 
         runner.run([work])
     assert work.items[0].finish_reason == "stop"
     assert rows_per_step[0] == 2 and rows_per_step[-1] == 1
+
+
+def test_a_vanishing_temperature_is_greedy_not_an_overflow(runner: ForwardRunner) -> None:
+    greedy = generate(runner, ["a dog"], Sampling(max_tokens=6, temperature=0))
+    tiny = generate(runner, ["a dog"], Sampling(max_tokens=6, temperature=1e-300, seed=3))
+    small = generate(runner, ["a dog"], Sampling(max_tokens=6, temperature=1e-5, seed=3))
+    assert greedy.items[0].text == tiny.items[0].text == small.items[0].text

@@ -34,6 +34,8 @@ class Work:
     """One request's rows, scheduled as a whole; `done` when its last step has run."""
 
     done: bool = False
+    error: Exception | None = None
+    """Why this work alone failed (its forward's other works carry on)."""
     queued_at: float = 0.0
     future: asyncio.Future[None]
 
@@ -94,7 +96,6 @@ class Batcher(Generic[W]):
     def running(self) -> int:
         """Works in the batch being run (or, between steps, still generating)."""
         return len(self._running)
-
 
     async def submit(self, work: W) -> None:
         """Queue `work` and wait until it is done; QueueFull or Closed when refused."""
@@ -196,5 +197,9 @@ class Batcher(Generic[W]):
                 self._running.append(work)
                 continue
             self._observer.running_changed(-1)
-            if not work.future.done():
+            if work.future.done():
+                continue
+            if work.error is not None:
+                work.future.set_exception(work.error)
+            else:
                 work.future.set_result(None)

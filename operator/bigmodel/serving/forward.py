@@ -61,7 +61,10 @@ class ForwardRunner:
         offset = 0
         with torch.inference_mode():
             for work, count in zip(works, counts, strict=True):
-                work.advance(logits[offset : offset + count])
+                try:
+                    work.advance(logits[offset : offset + count])
+                except Exception as error:  # this work's fault: the others carry on
+                    work.error, work.done = error, True
                 offset += count
         return time.perf_counter() - started
 

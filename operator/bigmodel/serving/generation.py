@@ -17,6 +17,9 @@ import torch
 from bigmodel.serving.forward import ModelWork
 from bigmodel.serving.model import Tokenizer
 
+GREEDY_BELOW = 1e-6
+"""Temperatures below this are greedy: they would underflow float32 and pick the argmax anyway."""
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -43,9 +46,12 @@ def sample(
     logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator
 ) -> list[int]:
     """The next token of each row of `logits` `[rows, vocab]`: argmax, or a seeded draw."""
-    if temperature == 0:
+    if temperature < GREEDY_BELOW:
         return [int(token) for token in logits.argmax(dim=-1).tolist()]
-    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+    # Shift the best logit to 0 before dividing: a tiny temperature cannot overflow then.
+    logits = logits.float()
+    scaled = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
+    probs = torch.softmax(scaled, dim=-1).cpu()
     if top_p >= 1:
         return [int(token) for token in torch.multinomial(probs, 1, generator=generator)[:, 0]]
     # Nucleus: keep the most likely tokens whose cumulative probability reaches top_p.
