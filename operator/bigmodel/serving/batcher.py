@@ -142,15 +142,18 @@ class Batcher(Generic[W]):
         return True
 
     async def _until_full_or_delay(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue and not self._closed:
             remaining = self._queue[0].queued_at + self.max_queue_delay - time.monotonic()
             if remaining <= 0 or not self._has_room():
                 return
             self._wake.clear()
+            # A plain timer, not wait_for(): no task per wait, and this runs per batch.
+            timer = loop.call_later(remaining, self._wake.set)
             try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
-            except TimeoutError:
-                return
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     def _take(self) -> list[W]:
         """The running works still wanted, then queued ones in order while they fit."""

@@ -32,6 +32,7 @@ class ServerConfig:
     port: int
     device: str
     dtype: str
+    torch_threads: int
     max_batch_size: int
     max_queue_delay_ms: float
     max_queue_size: int
@@ -98,6 +99,8 @@ _FLAGS: tuple[tuple[str, Callable[[str], Any], Any, str], ...] = (
     ("--port", _bounded(int, 1, 65535), 8000, "HTTP port (API, health and /metrics)"),
     ("--device", _choice("auto", "cpu", "cuda"), "auto", "auto: cuda when available"),
     ("--dtype", _choice("float32", "bfloat16"), "float32", "weights and compute dtype"),
+    ("--torch-threads", _bounded(int, 0, 1024), 0, "torch's intra-op threads (0: torch's "
+     "default, one per core); on CPU, leave a core to the HTTP event loop"),
     ("--max-batch-size", _bounded(int, 1, 4096), 32, "most rows per forward; a request with "
      "more rows is refused (400)"),
     ("--max-queue-delay-ms", _bounded(float, 0, 10_000), 2.0, "milliseconds the oldest queued "

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from aiohttp import web
 
 from bigmodel.serving.app import build_app
@@ -80,6 +81,8 @@ def write_termination_message(path: Path | None, reason: str) -> None:
 def load_model(config: ServerConfig) -> ForwardRunner:
     """The configured model on its device and dtype, warmed up (runs on the device worker)."""
     device = resolve_device(config.device)
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)  # here: the thread that runs forwards
     if config.model_factory:
         served = load_factory(config.model_factory, config.model_uri)
     else:
