@@ -68,7 +68,7 @@ def test_every_setting_is_a_flag_whose_help_names_its_variable() -> None:
         (["--model-name", "m"], {}, "--model-uri is required"),
         ([*REQUIRED, "--max-batch-size", "0"], {}, "--max-batch-size: must be between 1"),
         ([*REQUIRED, "--device", "tpu"], {}, "expected one of auto, cpu, cuda"),
-        ([*REQUIRED, "--port", "http"], {}, "expected a int"),
+        ([*REQUIRED, "--port", "http"], {}, "expected an integer"),
         (REQUIRED, {"BIGMODEL_SERVING_MAX_QUEUE_SIZE": "many"}, "BIGMODEL_SERVING_MAX_QUEUE_SIZE"),
         (REQUIRED, {"BIGMODEL_SERVING_REQUEST_METRICS": "maybe"}, "expected true or false"),
     ],

@@ -54,7 +54,8 @@ def _bounded(kind: Callable[[str], Any], low: float, high: float | None = None) 
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if value < low or (high is not None and value > high):
             bound = f"between {low} and {high}" if high is not None else f">= {low}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text!r}")
