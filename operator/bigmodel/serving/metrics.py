@@ -76,11 +76,11 @@ class ServingMetrics:
         self.model_loaded = Gauge(
             MODEL_LOADED, "1 once the model is loaded and warmed up, else 0.", registry=registry
         )
-        for endpoint in ENDPOINTS:  # every series exists from the start, so rate() works
-            self.request_duration.labels(endpoint)
-            self.requests.labels(endpoint, "200")
-        for reason in Reason:
-            self.rejections.labels(reason.value)
+        # Every series exists from the start, so rate() works; the children are kept, so a
+        # request costs no label lookup.
+        self._durations = {e: self.request_duration.labels(e) for e in ENDPOINTS}
+        self._answers = {(e, 200): self.requests.labels(e, "200") for e in ENDPOINTS}
+        self._rejections = {reason: self.rejections.labels(reason.value) for reason in Reason}
 
     def render(self) -> bytes:
         """The text exposition of the registry."""
@@ -90,14 +90,17 @@ class ServingMetrics:
         """A model request ended with HTTP `code` after `seconds`."""
         if not self.enabled:
             return
-        self.requests.labels(endpoint, str(code)).inc()
+        counter = self._answers.get((endpoint, code))
+        if counter is None:  # bounded: two endpoints times the statuses this server sends
+            counter = self._answers[endpoint, code] = self.requests.labels(endpoint, str(code))
+        counter.inc()
         if 200 <= code < 300:
-            self.request_duration.labels(endpoint).observe(seconds)
+            self._durations[endpoint].observe(seconds)
 
     def rejected(self, reason: Reason) -> None:
         """A request was refused."""
         if self.enabled:
-            self.rejections.labels(reason.value).inc()
+            self._rejections[reason].inc()
 
     # The batcher's observer (bigmodel.serving.batcher.BatchObserver).
     def waiting_changed(self, delta: int) -> None:
