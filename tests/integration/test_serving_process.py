@@ -24,7 +24,12 @@ from bigmodel.sandbox.testing import free_port, stop_process
 pytestmark = pytest.mark.integration
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
-ENV = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT), "PYTHONWARNINGS": "ignore"}
+TEST_SUPPORT = Path(__file__).resolve().parents[1] / "unit"  # serving_support's factories
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), str(TEST_SUPPORT)]),
+    "PYTHONWARNINGS": "ignore",
+}
 MODEL = "tiny-chars"
 
 
@@ -182,6 +187,23 @@ async def test_sigterm_drains_in_flight_requests_then_exits_0(
     assert server.process.wait(timeout=30) == 0
     assert not server.termination_log.exists()
     assert '"msg": "drained"' in server.log.read_text()
+
+
+async def test_sigterm_while_the_model_loads_exits_0_without_waiting_for_the_load(
+    tmp_path: Path,
+) -> None:
+    server = ServerProcess(tmp_path, "--model-factory", "serving_support:slow_model")
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            try:
+                async with session.get(f"{server.url}/v2/health/live") as live:
+                    break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+        async with session.get(f"{server.url}/v2/health/ready") as ready:
+            assert (live.status, ready.status) == (200, 503)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0  # the load alone takes 60 s
 
 
 def test_a_bad_model_uri_exits_3_with_a_one_line_termination_message(tmp_path: Path) -> None:

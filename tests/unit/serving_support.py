@@ -51,6 +51,12 @@ def wrong_vocabulary_model(uri: str = "") -> ServedModel:
     return ServedModel(model.module, model.vocab_size + 5, model.context_length)
 
 
+def slow_model(uri: str = "") -> ServedModel:
+    """A factory that takes a minute, as a large model's load would."""
+    time.sleep(60)
+    return tiny_model(uri)
+
+
 def make_config(*flags: str, **overrides: Any) -> ServerConfig:
     """The server's configuration for the tiny model, from flags, then field overrides."""
     argv = ["--model-name", MODEL, "--model-factory", FACTORY, "--device", "cpu"]

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,6 +49,7 @@ from bigmodel.serving.worker import DeviceWorker
 
 log = logging.getLogger("bigmodel.serving")
 MESSAGE_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
+WORKER_NAME = "bigmodel-forward"
 
 
 class JsonLines(logging.Formatter):
@@ -123,12 +125,14 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> Exit
         write_termination_message(config.termination_message_path, reason)
         return ExitCode.LISTEN_FAILED
     log.info("listening", extra={"fields": {"host": config.host, "port": config.port}})
-    worker = DeviceWorker("bigmodel-forward")
+    worker = DeviceWorker(WORKER_NAME)
     try:
         return await _serve_model(config, state, worker, stop)
     finally:
-        worker.close()
         await runner.cleanup()
+        # Idle once the model is served and drained; while loading, it cannot be waited for.
+        if not worker.close(timeout=5.0 if state.served else 0.0):
+            log.warning("the device worker is still busy; exiting without it")
 
 
 async def _serve_model(
@@ -216,8 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=config.log_level, handlers=[handler], force=True)
     try:
-        return asyncio.run(serve(config))
+        code = asyncio.run(serve(config))
     except Exception as error:
         log.exception("server crashed")
         write_termination_message(config.termination_message_path, f"crashed: {error!r}")
         return ExitCode.ERROR
+    if any(thread.name == WORKER_NAME and thread.is_alive() for thread in threading.enumerate()):
+        # A worker still inside torch (a load cut short by SIGTERM) would make the
+        # interpreter's shutdown abort: leave without finalizing, output flushed.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -33,9 +33,15 @@ class DeviceWorker:
         self._jobs.put((function, loop, future))
         return await future
 
-    def close(self) -> None:
-        """Let the thread end after the jobs already queued."""
+    def close(self, timeout: float = 5.0) -> bool:
+        """End the thread after the jobs already queued; whether it ended within `timeout`.
+
+        Joined, not left to die with the interpreter: a thread that has run torch code and
+        exits while the process finalizes can abort it (SIGABRT instead of exit 0).
+        """
         self._jobs.put(None)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
