@@ -156,9 +156,10 @@ class Server:
         prefix = "bigmodel_serving_batch_size"
         return values[f"{prefix}_sum"], values[f"{prefix}_count"]
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """Drain and stop it, as Kubernetes would; its exit code (0 expected)."""
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
+        return self.process.wait(timeout=60)
 
 
 @dataclass
@@ -302,8 +303,7 @@ async def measure(
             }
             results["within_p99_budget"] = await within_budget(session, [dynamic, unbatched], args)
         finally:
-            for server in servers:
-                server.stop()
+            results["exit_codes"] = {server.name: server.stop() for server in servers}
     return results
 
 
