@@ -156,6 +156,11 @@ class Server:
         prefix = "bigmodel_serving_batch_size"
         return values[f"{prefix}_sum"], values[f"{prefix}_count"]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> int:
         """Drain and stop it, as Kubernetes would; its exit code (0 expected)."""
         self.process.send_signal(signal.SIGTERM)
@@ -169,6 +174,10 @@ class Phase:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    answered: int = 0
+    """Every request of the phase, warm-up included."""
+    cpu_seconds: float = 0.0
+    """CPU time the server process spent over the whole phase."""
 
     @property
     def throughput(self) -> float:
@@ -199,11 +208,14 @@ async def load(
                 await response.read()
                 ok = response.status == 200
             done = time.perf_counter()
+            phase.answered += 1
             if sent >= start and done <= end:
                 phase.latencies.append(done - sent)
                 phase.errors += not ok
 
+    cpu_before = server.cpu_seconds()
     await asyncio.gather(*(client(i) for i in range(clients)))
+    phase.cpu_seconds = server.cpu_seconds() - cpu_before
     return phase
 
 
@@ -216,6 +228,11 @@ def summary(phases: list[Phase]) -> dict[str, float]:
         "p99_ms": round(pooled.percentile(0.99) * 1000, 2),
         "errors": sum(p.errors for p in phases),
     }
+
+
+def cpu_per_request(phases: list[Phase]) -> float:
+    """Server CPU seconds per answered request over some phases."""
+    return sum(p.cpu_seconds for p in phases) / max(1, sum(p.answered for p in phases))
 
 
 def ratio(a: list[Phase], b: list[Phase]) -> float:
@@ -284,6 +301,11 @@ async def measure(
             results["clients"] = {name: summary(phases) for name, phases in rounds.items()}
             results["dynamic_vs_unbatched"] = ratio(rounds[dynamic.name], rounds[unbatched.name])
             results["telemetry_on_vs_off"] = ratio(rounds[dynamic.name], rounds[quiet.name])
+            # Less sensitive to other load on the machine than throughput: the server's own
+            # CPU time per request, telemetry on over off.
+            cpu = {name: cpu_per_request(phases) for name, phases in rounds.items()}
+            results["cpu_ms_per_request"] = {name: round(v * 1000, 4) for name, v in cpu.items()}
+            results["telemetry_cpu_on_vs_off"] = round(cpu[dynamic.name] / cpu[quiet.name], 4)
             mean_batch = (after[0] - before[0]) / max(1.0, after[1] - before[1])
             batch = max(1, round(mean_batch))
             raw = batch / forward_seconds(model, batch, args.seq_len, args.device)
