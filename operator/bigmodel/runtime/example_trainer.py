@@ -4,7 +4,9 @@
 
 Runs offline on a synthetic corpus (gloo on CPU, nccl on CUDA). Global rank 0 logs one JSON
 line per `--log-every` steps and writes atomic checkpoints; a restarted run resumes from the
-latest one (every node must see `--checkpoint-dir`). The step time it reports (T_i) is this
+latest one (every node must see `--checkpoint-dir`). A checkpoint also holds the model's
+sizes (`config`) and character `vocabulary`, so `bigmodel.serving` can serve it as it is;
+it loads with `torch.load(weights_only=True)`. The step time it reports (T_i) is this
 rank's data + forward + backward up to the gradient all-reduce, not the wait for the other
 ranks (`stop_at_gradient_sync`), so a slow node stands out. A deliberate straggler for
 telemetry tests: `BIGMODEL_SLOWDOWN_SECONDS` sleeps inside each step, on node
@@ -184,7 +186,7 @@ def load_resume_state(checkpoint_dir: Path | None, device: torch.device) -> dict
     path = checkpoint_path(checkpoint_dir, step)
     if not path.exists():
         raise SystemExit(f"example_trainer: {path} not found: --checkpoint-dir must be shared")
-    state: dict[str, Any] = torch.load(path, map_location="cpu")
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     if dist.get_rank() == 0:
         log(f"resumed from step {step}", step=step, checkpoint=str(path))
     return state
@@ -230,6 +232,9 @@ def train(args: argparse.Namespace, slowdown: Slowdown) -> None:
                 "step": done,
                 "model": net.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                # What a server needs to rebuild the model without this script.
+                "config": net.config.as_dict(),
+                "vocabulary": list(corpus.vocab),
             }
             save_checkpoint(args.checkpoint_dir, done, state_now)
     # Leave in an order that cannot race: a final barrier, so that no rank tears its gloo

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,11 +40,44 @@ class CharCorpus:
         return windows[:, :-1], windows[:, 1:]
 
 
+@dataclass(frozen=True)
+class TinyLMConfig:
+    """The sizes that rebuild a TinyLM; saved in checkpoints so a server can load one alone."""
+
+    vocab: int
+    d_model: int
+    layers: int
+    heads: int
+    seq_len: int
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain ints, loadable by `torch.load(weights_only=True)`."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TinyLMConfig:
+        """The config saved by `as_dict`; a missing or non-positive size raises ValueError."""
+        sizes: dict[str, int] = {}
+        for name in ("vocab", "d_model", "layers", "heads", "seq_len"):
+            value = values.get(name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"config.{name}: expected a positive integer, got {value!r}")
+            sizes[name] = value
+        if sizes["d_model"] % sizes["heads"]:
+            raise ValueError(f"config.d_model {sizes['d_model']} is not divisible by heads")
+        return cls(**sizes)
+
+    def build(self) -> TinyLM:
+        """A freshly initialised model of these sizes."""
+        return TinyLM(self.vocab, self.d_model, self.layers, self.heads, self.seq_len)
+
+
 class TinyLM(nn.Module):
     """Token + position embeddings, pre-norm transformer blocks with a causal mask, a head."""
 
     def __init__(self, vocab: int, d_model: int, layers: int, heads: int, seq_len: int) -> None:
         super().__init__()
+        self.config = TinyLMConfig(vocab, d_model, layers, heads, seq_len)
         self.embed = nn.Embedding(vocab, d_model)
         self.position = nn.Embedding(seq_len, d_model)
         block = nn.TransformerEncoderLayer(

@@ -1,0 +1,83 @@
+"""The batched forward: right-pad the rows of every work, one forward, each row's last logits.
+
+Runs on the device worker thread. Rows of different lengths share a batch thanks to the
+model's causality: padding after a row's last token cannot change that position's logits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from bigmodel.serving.batcher import Work
+from bigmodel.serving.model import ServedModel
+
+PAD_ID = 0
+"""Token id written after a row's end; any valid id would do (the model is causal)."""
+WARMUP_LENGTH = 16
+
+
+class ModelWork(Work):
+    """A work the model runs: it gives a window of token ids per row and takes their logits."""
+
+    def windows(self, context_length: int) -> list[torch.Tensor]:
+        """One INT64 1-D tensor per row, at most `context_length` long."""
+        raise NotImplementedError
+
+    def advance(self, logits: torch.Tensor) -> None:
+        """Take the next-token logits `[rows, vocab]` (on the device); set `done` when done."""
+        raise NotImplementedError
+
+
+class ForwardRunner:
+    """Runs batches of `ModelWork` through one served model on its device."""
+
+    def __init__(self, served: ServedModel, device: torch.device) -> None:
+        self.served = served
+        self.device = device
+
+    def next_token_logits(self, rows: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Logits `[len(rows), vocab]` of the token after each row."""
+        lengths = torch.tensor([len(row) for row in rows], device=self.device)
+        tokens = pad_sequence(list(rows), batch_first=True, padding_value=PAD_ID)
+        tokens = tokens.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            logits: torch.Tensor = self.served.module(tokens)
+            return logits[torch.arange(len(rows), device=self.device), lengths - 1]
+
+    def run(self, works: Sequence[ModelWork]) -> float:
+        """One forward over every row of `works`, each advanced; the seconds it took."""
+        started = time.perf_counter()
+        rows: list[torch.Tensor] = []
+        counts: list[int] = []
+        for work in works:
+            windows = work.windows(self.served.context_length)
+            rows.extend(windows)
+            counts.append(len(windows))
+        logits = self.next_token_logits(rows)
+        offset = 0
+        with torch.inference_mode():
+            for work, count in zip(works, counts, strict=True):
+                try:
+                    work.advance(logits[offset : offset + count])
+                except Exception as error:  # this work's fault: the others carry on
+                    work.error, work.done = error, True
+                offset += count
+        return time.perf_counter() - started
+
+    def warm_up(self) -> None:
+        """One forward at batch 1 that must give finite logits of the declared vocabulary."""
+        length = min(WARMUP_LENGTH, self.served.context_length)
+        row = torch.arange(length, dtype=torch.long) % self.served.vocab_size
+        with torch.inference_mode():
+            out = self.served.module(row.unsqueeze(0).to(self.device))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"the model returned {type(out).__name__}, expected a tensor of logits")
+        expected = (1, length, self.served.vocab_size)
+        if tuple(out.shape) != expected:
+            raise ValueError(f"warm-up logits have shape {tuple(out.shape)}, expected {expected}")
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError("warm-up forward gave non-finite logits")
