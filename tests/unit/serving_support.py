@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 from aiohttp.test_utils import TestClient, TestServer
+from bigmodel.sandbox.testing import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.model import TinyLMConfig, synthetic_corpus
-from bigmodel.sandbox.testing import free_port
 from bigmodel.serving import CharTokenizer, ServedModel
 from bigmodel.serving.app import build_app
 from bigmodel.serving.config import ServerConfig, parse_config

@@ -79,7 +79,11 @@ def test_list_map_keys_are_required_in_their_items(kind: str) -> None:
     ("kind", "short_name", "columns"),
     [
         ("BigModelJob", "bmj", ["Phase", "Nodes", "Running", "Restarts", "T", "S", "Age"]),
-        ("BigModelService", "bms", ["Phase", "Desired", "Ready", "S", "T", "Replicas", "URL", "Age"]),
+        (
+            "BigModelService",
+            "bms",
+            ["Phase", "Desired", "Ready", "S", "T", "Replicas", "URL", "Age"],
+        ),
     ],
 )
 def test_kubectl_get_shows_short_names_category_and_columns(
