@@ -17,8 +17,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from bigmodel.sandbox.testing import free_port, stop_process
 from prometheus_client.parser import text_string_to_metric_families
+
+from kubesandbox.testing import free_port, stop_process
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from aiohttp.test_utils import TestClient, TestServer
-from bigmodel.sandbox.testing import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.model import TinyLMConfig, synthetic_corpus
@@ -29,6 +28,7 @@ from bigmodel.serving.metrics import ServingMetrics
 from bigmodel.serving.server import activate, drain, load_model, serve
 from bigmodel.serving.state import ServerState
 from bigmodel.serving.worker import DeviceWorker
+from kubesandbox.testing import free_port
 
 VOCABULARY = sorted(set(synthetic_corpus(sentences=200)))
 CONTEXT = 16

@@ -10,7 +10,7 @@ from pathlib import Path
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
 FORBIDDEN = ("kopf", "kubernetes", "pydantic", "yaml", "jsonschema")
-FORBIDDEN_OWN = ("bigmodel.api", "bigmodel.controller", "bigmodel.manifests", "bigmodel.sandbox")
+FORBIDDEN_OWN = ("bigmodel.api", "bigmodel.controller", "bigmodel.manifests", "kubesandbox")
 
 
 def test_the_server_imports_neither_the_operator_stack_nor_the_operator_itself() -> None:
