@@ -1,6 +1,7 @@
-"""A container's run as the kubelet reports it, with real processes: startup probes gate
-readiness and liveness and restart a container that never starts; termination messages come
-from the container's own file or, on error, from its log."""
+"""A container's run as the kubelet reports it, with real processes: a container whose env
+refers to a missing secret waits (CreateContainerConfigError) until it exists; startup probes
+gate readiness and liveness and restart a container that never starts; termination messages
+come from the container's own file or, on error, from its log."""
 
 from __future__ import annotations
 
@@ -33,6 +34,40 @@ def ns(cluster: RunningSandbox) -> Iterator[str]:
 def container(cluster: RunningSandbox, ns: str, pod: str) -> Any:
     """The status of a pod's only container."""
     return cluster.get(ns, "pod", pod)["status"]["containerStatuses"][0]
+
+
+def test_a_missing_secret_holds_the_container_until_it_is_created(
+    cluster: RunningSandbox, ns: str
+) -> None:
+    cluster.apply(
+        ns,
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: needs}
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            image: python:3.11
+            command: [sh, -c, 'echo "token=$TOKEN"']
+            env:
+            - name: TOKEN
+              valueFrom: {secretKeyRef: {name: later, key: token}}
+        """,
+    )
+
+    def waiting() -> Any:
+        return container(cluster, ns, "needs")["state"].get("waiting", {})
+
+    wait_for("a config error", lambda: waiting().get("reason") == "CreateContainerConfigError")
+    assert waiting()["message"] == 'secret "later" not found'
+    assert cluster.get(ns, "pod", "needs")["status"]["phase"] == "Pending"
+    cluster.kubectl("create", "secret", "generic", "later", "-n", ns, "--from-literal=token=abc")
+    wait_for(
+        "needs Succeeded", lambda: cluster.get(ns, "pod", "needs")["status"]["phase"] == "Succeeded"
+    )
+    assert cluster.kubectl("logs", "needs", "-n", ns).stdout == "token=abc\n"
 
 
 def test_a_startup_probe_holds_readiness_until_it_passes(cluster: RunningSandbox, ns: str) -> None:

@@ -21,6 +21,12 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     DEGRADED = "Degraded"
     SPEC_APPLIED = "SpecApplied"
+    PODS_UNSCHEDULABLE = "PodsUnschedulable"
+    """True while node pods wait for a node (the scheduler's message quoted); its
+    lastTransitionTime says since when. False once none does."""
+    PODS_FAILING_TO_START = "PodsFailingToStart"
+    """True while the kubelet cannot start a node pod's container (image pull, container
+    configuration or creation errors, its reason and message quoted). False once none."""
     # BigModelService
     READY = "Ready"
     AVAILABLE = "Available"
@@ -47,6 +53,11 @@ class Reason(StrEnum):
     PENDING_RESTART = "PendingRestart"
     APPLIED = "Applied"
     NODE_REPLACED = "NodeReplaced"
+    # Why node pods wait
+    UNSCHEDULABLE = "Unschedulable"
+    PODS_SCHEDULED = "PodsScheduled"
+    CONTAINERS_CANNOT_START = "ContainersCannotStart"
+    CONTAINERS_STARTING = "ContainersStarting"
     # Why a job ended
     NODES_SUCCEEDED = "NodesSucceeded"
     INVALID = "Invalid"
@@ -92,6 +103,8 @@ JOB_CONDITIONS = frozenset(
         ConditionType.FAILED,
         ConditionType.DEGRADED,
         ConditionType.SPEC_APPLIED,
+        ConditionType.PODS_UNSCHEDULABLE,
+        ConditionType.PODS_FAILING_TO_START,
     }
 )
 """Condition types the job controller writes (telemetry writes StragglerDetected)."""

@@ -169,13 +169,14 @@ class PodWorker:
 
     async def _run_once(self, container: Obj, run: ContainerRun) -> int:
         """Start the container's process, probe it, wait for it; its exit code."""
-        started = now()
-        message = termination.fresh(launch.message_file(self.host, self.pod, run.name))
         try:
-            how = launch.launch(self.site(), self.pod, container, self._gpus(container))
+            how = await self._configured(container, run)
+            started = now()
+            message = termination.fresh(launch.message_file(self.host, self.pod, run.name))
             process = await processes.spawn(how.argv, how.env, how.cwd, self._log(run.name))
         except (podenv.ConfigError, OSError, ValueError) as exc:
-            run.state = podstatus.terminated(128, started, now(), "StartError", str(exc))
+            stamp = now()
+            run.state = podstatus.terminated(128, stamp, stamp, "StartError", str(exc))
             self.publish()
             return 128
         self.processes[run.name] = process
@@ -196,6 +197,20 @@ class PodWorker:
         run.state = podstatus.terminated(code, started, now(), message=said)
         self.publish()
         return code
+
+    async def _configured(self, container: Obj, run: ContainerRun) -> launch.Launch:
+        """The container's launch once the objects its env refers to exist (waiting with
+        CreateContainerConfigError meanwhile, as the kubelet does); other configuration
+        errors raise (the start fails)."""
+        while True:
+            try:
+                return launch.launch(self.site(), self.pod, container, self._gpus(container))
+            except podenv.MissingReference as exc:
+                waiting = {"reason": "CreateContainerConfigError", "message": str(exc)}
+                if run.state != {"waiting": waiting}:
+                    run.state = {"waiting": waiting}
+                    self.publish()
+                await asyncio.sleep(_CONFIG_RETRY_SECONDS)
 
     def site(self) -> launch.PodSite:
         """Where this pod's processes run."""
