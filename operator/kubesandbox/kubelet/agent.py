@@ -14,7 +14,7 @@ from pathlib import Path
 from kubesandbox.access import KubeletAccess, Rejected
 from kubesandbox.kubelet import processes, volumes
 from kubesandbox.kubelet.host import Host, gpu_indices, host_gpus, memory_ki
-from kubesandbox.kubelet.nodes import NodeAgent, node_object
+from kubesandbox.kubelet.nodes import Capacity, NodeAgent, node_object
 from kubesandbox.kubelet.worker import PodWorker
 from kubesandbox.logs import container_log_path
 from kubesandbox.network import addresses, netshim
@@ -39,6 +39,7 @@ class ProcessAgent(NodeAgent):
         kubeconfig: Path,
         count: int,
         gpus_per_node: int,
+        cpus: str,
         backoff_base: float = 10.0,
     ) -> None:
         self.host = Host(api, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
@@ -54,13 +55,13 @@ class ProcessAgent(NodeAgent):
                 len(gpus),
                 {PROCESS_LABEL: "process"},
                 [],
-                memory_ki(),
+                Capacity(cpus, memory_ki()),
             )
             for i, gpus in enumerate(self.node_gpus)
         ]
 
     def nodes(self) -> list[Obj]:
-        """The process nodes, with the host's cpu and memory and their GPUs."""
+        """The process nodes, with their CPUs, the host's memory and their GPUs."""
         return self._nodes
 
     def start(self, api_port: int) -> None:
