@@ -40,7 +40,6 @@ class Sandbox:
         self.kubeconfig = kubeconfig
         self.port = port
         self.cluster = Cluster(history)
-        self.server = ApiServer(self.cluster, state_dir)
         api = InProcessClient(self.cluster)
         self.url = ""
         hosts = HostsFile(state_dir / "network" / "hosts")
@@ -53,6 +52,7 @@ class Sandbox:
         if simulated_nodes:
             agents.append(SimulatedAgent(simulated_nodes, gpus_per_node, cpus))
         self.node_host = NodeHost(api, agents)
+        self.server = ApiServer(self.cluster, state_dir, pods=self.node_host)
         self.controllers: list[Controller] = [
             EndpointsController(api, hosts, self.proxy),
             ReplicaSetController(api),

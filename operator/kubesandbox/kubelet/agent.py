@@ -15,6 +15,7 @@ from kubesandbox.access import KubeletAccess, Rejected
 from kubesandbox.kubelet import processes, volumes
 from kubesandbox.kubelet.host import Host, gpu_indices, host_gpus, memory_ki
 from kubesandbox.kubelet.nodes import Capacity, NodeAgent, node_object
+from kubesandbox.kubelet.reach import Reach
 from kubesandbox.kubelet.worker import PodWorker
 from kubesandbox.logs import container_log_path
 from kubesandbox.network import addresses, netshim
@@ -72,6 +73,11 @@ class ProcessAgent(NodeAgent):
     def terminates_gracefully(self) -> bool:
         """Deleting a pod waits for its processes to stop."""
         return True
+
+    def running(self, pod: Obj) -> Reach | None:
+        """The way into the pod's processes, if it has any."""
+        worker = self.workers.get(pod["metadata"]["uid"])
+        return None if worker is None else Reach(worker)
 
     async def sync_pod(self, api: KubeletAccess, pod: Obj) -> None:
         """Start a new pod; begin stopping a deleted one."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 import abc
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from kubesandbox.access import KubeletAccess
 from kubesandbox.objects import Obj, now
+from kubesandbox.podstreams import Connection, Session
 
 GPU = "nvidia.com/gpu"
 FINISHED = ("Succeeded", "Failed")  # the phases of a pod that runs no more
@@ -112,6 +114,19 @@ def node_object(
     }
 
 
+class RunningPod(Protocol):
+    """A pod whose processes a node runs: what exec, attach and port-forward reach."""
+
+    async def exec(self, name: str, command: Sequence[str], stdin: bool, tty: bool) -> Session:
+        """Run `command` in container `name`."""
+
+    def attach(self, name: str) -> Session:
+        """Follow container `name`."""
+
+    async def connect(self, port: int) -> Connection:
+        """Connect to the pod's `port`."""
+
+
 class NodeAgent(abc.ABC):
     """Runs the pods bound to its nodes: the seam between the API and a kubelet."""
 
@@ -130,6 +145,10 @@ class NodeAgent(abc.ABC):
     def terminates_gracefully(self) -> bool:
         """Whether deleting its pods waits for the agent (which then deletes with grace 0)."""
         return False
+
+    def running(self, pod: Obj) -> RunningPod | None:
+        """The pod's processes, for exec, attach and port-forward (None: it has none)."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to stop by default
         """Stop everything the agent started (the sandbox is stopping)."""

@@ -13,7 +13,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kubesandbox.access import Rejected
-from kubesandbox.kubelet import launch, podenv, podstatus, probes, processes, termination, volumes
+from kubesandbox.kubelet import (
+    launch,
+    podenv,
+    podstatus,
+    probes,
+    processes,
+    termination,
+    volumes,
+)
 from kubesandbox.kubelet.host import Host
 from kubesandbox.kubelet.nodes import GPU
 from kubesandbox.kubelet.podstatus import ContainerRun
@@ -157,12 +165,12 @@ class PodWorker:
             )
             run.state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
             self.publish()
-            log_path = self._log(run.name)
+            log_path = self.log_path(run.name)
             if log_path.exists():
-                log_path.replace(self._log(run.name, previous=True))
+                log_path.replace(self.log_path(run.name, previous=True))
             await asyncio.sleep(delay)
 
-    def _log(self, container: str, previous: bool = False) -> Path:
+    def log_path(self, container: str, previous: bool = False) -> Path:
         return container_log_path(
             self.host.state_dir, self.meta["namespace"], self.meta["name"], container, previous
         )
@@ -173,7 +181,9 @@ class PodWorker:
             how = await self._configured(container, run)
             started = now()
             message = termination.fresh(launch.message_file(self.host, self.pod, run.name))
-            process = await processes.spawn(how.argv, how.env, how.cwd, self._log(run.name))
+            stdin = bool(container.get("stdin"))
+            log = self.log_path(run.name)
+            process = await processes.spawn(how.argv, how.env, how.cwd, log, stdin)
         except (podenv.ConfigError, OSError, ValueError) as exc:
             stamp = now()
             run.state = podstatus.terminated(128, stamp, stamp, "StartError", str(exc))
@@ -193,7 +203,7 @@ class PodWorker:
         await processes.kill(None, self.container_marker(run.name))  # children outlive no container
         run.started = run.ready = False
         code = podstatus.exit_code(returncode)
-        said = termination.message(container, message, self._log(run.name), code)
+        said = termination.message(container, message, self.log_path(run.name), code)
         run.state = podstatus.terminated(code, started, now(), message=said)
         self.publish()
         return code
@@ -204,7 +214,7 @@ class PodWorker:
         errors raise (the start fails)."""
         while True:
             try:
-                return launch.launch(self.site(), self.pod, container, self._gpus(container))
+                return launch.launch(self.site(), self.pod, container, self.gpus_of(container))
             except podenv.MissingReference as exc:
                 waiting = {"reason": "CreateContainerConfigError", "message": str(exc)}
                 if run.state != {"waiting": waiting}:
@@ -216,7 +226,7 @@ class PodWorker:
         """Where this pod's processes run."""
         return launch.PodSite(self.host, self.node, self.ip, self.dirs)
 
-    def _gpus(self, container: Obj) -> list[str]:
+    def gpus_of(self, container: Obj) -> list[str]:
         """The GPUs of a container, taken from its node's free ones at its first start."""
         name = container["name"]
         if name not in self.gpus:
