@@ -5,9 +5,11 @@ attach, SPDY/3.1 tunnelled in a WebSocket for port-forward) and the official Pyt
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +169,10 @@ def test_port_forward_to_a_pod_carries_http(sandbox: RunningSandbox, ns: str) ->
     with forwarding(sandbox, ns, "pod/web", 8080) as port:
         assert get(port, "/hello") == (200, b"pod\n")
         assert get(port, "/hello") == (200, b"pod\n")  # a second connection, same tunnel
+    used = requestlog.permissions(
+        requestlog.read(sandbox.state_dir / requestlog.FILENAME), user_agent="kubectl/"
+    )
+    assert ("", "pods/portforward", "get") in used
 
 
 def test_port_forward_to_a_service_reaches_its_pod(sandbox: RunningSandbox, ns: str) -> None:
@@ -235,3 +241,36 @@ def test_attach_follows_the_container_and_feeds_its_stdin(
         wait_for("the echo", lambda: "typed into the attach" in out.read_text())
     finally:
         stop_process(proc)
+
+
+def test_a_spdy_upgrade_is_refused_saying_why(sandbox: RunningSandbox, ns: str) -> None:
+    url = f"{sandbox.url}/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true"
+    headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+    request = urllib.request.Request(url, method="POST", headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    body = json.loads(refused.value.read())
+    assert "WebSocket only" in body["message"] and "SPDY is not supported" in body["message"]
+
+
+def test_a_pod_of_a_simulated_node_has_nothing_to_exec_into(
+    sandbox: RunningSandbox, ns: str
+) -> None:
+    sandbox.apply(
+        ns,
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: sim}
+        spec:
+          nodeSelector: {type: simulated}
+          containers: [{name: main, image: sim, command: [sleep, inf]}]
+        """,
+    )
+    wait_for(
+        "sim running", lambda: sandbox.get(ns, "pod", "sim")["status"].get("phase") == "Running"
+    )
+    done = kubectl(sandbox, ns, "exec", "sim", "--", "true")
+    assert done.returncode != 0
+    assert "runs no processes" in done.stderr and "sandbox-sim-" in done.stderr
