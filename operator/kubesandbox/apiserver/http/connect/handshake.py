@@ -5,7 +5,7 @@ kubectl then tries its SPDY fallback, which gets the same answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -49,11 +49,6 @@ def require_running(pod: Obj, container: str | None = None) -> None:
     if "running" not in states.get(container, {}):
         why = f'container not found ("{container}")'
         raise errors.bad_request(f"unable to upgrade connection: {why}")
-
-
-def flag(query: Mapping[str, str], name: str) -> bool:
-    """A boolean query parameter (`stdin=true`, `tty=1`)."""
-    return query.get(name, "").lower() in ("true", "1")
 
 
 def protocol(request: web.Request, supported: Sequence[str], transports: str) -> str:

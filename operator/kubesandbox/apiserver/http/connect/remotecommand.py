@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from kubesandbox.apiserver import errors
+from kubesandbox.apiserver.http.codec import flag
 from kubesandbox.apiserver.http.connect import channels, handshake
 from kubesandbox.objects import Obj
 from kubesandbox.podstreams import PodStreams, Session, Unavailable
@@ -53,16 +54,16 @@ def options(request: web.Request, pod: Obj, kind: str) -> Options:
     command = tuple(query.getall("command", ()))
     if kind == "exec" and not command:
         raise errors.bad_request("you must specify at least 1 command")
-    tty = handshake.flag(query, "tty")
+    tty = flag(query.get("tty"))
     chosen = Options(
         container=handshake.container_name(pod, query.get("container")),
         command=command,
-        stdin=handshake.flag(query, "stdin"),
-        stdout=handshake.flag(query, "stdout"),
-        stderr=handshake.flag(query, "stderr") and not tty,  # a terminal merges them
+        stdin=flag(query.get("stdin")),
+        stdout=flag(query.get("stdout")),
+        stderr=flag(query.get("stderr")) and not tty,  # a terminal merges them
         tty=tty,
     )
-    if not (chosen.stdin or chosen.stdout or handshake.flag(query, "stderr")):
+    if not (chosen.stdin or chosen.stdout or flag(query.get("stderr"))):
         raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
     return chosen
 
