@@ -12,8 +12,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubesandbox.instance import Sandbox
+from kubesandbox.kubelet.host import MIN_NODE_CPUS
+from kubesandbox.kubelet.scheduler import quantity
 
 DESCRIPTION = "A local Kubernetes API for development and tests (one machine, not a cluster)."
+DEFAULT_NODES = 2
+"""Two process nodes: the examples' 2-node jobs place one pod per node, as on a cluster."""
+
+
+def _cpus(value: str) -> str:
+    """`--cpus-per-node`: a positive CPU quantity."""
+    try:
+        ok = quantity(value) > 0
+    except (ValueError, ArithmeticError):
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive CPU quantity (e.g. 4, 500m)")
+    return value
 
 
 def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
@@ -32,7 +47,19 @@ def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
         help="directory for logs and requests.log (default: a temporary one, removed on exit)",
     )
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free)")
-    up.add_argument("--nodes", type=int, default=1, help="nodes whose pods run as processes")
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=DEFAULT_NODES,
+        help=f"nodes sandbox-node-<i> whose pods run as processes (default {DEFAULT_NODES})",
+    )
+    up.add_argument(
+        "--cpus-per-node",
+        type=_cpus,
+        help=f"CPU each node advertises for scheduling, a quantity such as 8 or 2500m "
+        f"(default: the host's CPU count, at least {MIN_NODE_CPUS}); processes share the "
+        "host's CPUs whatever it says",
+    )
     up.add_argument(
         "--gpus-per-node",
         type=int,
@@ -93,6 +120,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, kubeconfig: Path) ->
         port=args.port,
         history=args.watch_history,
         restart_backoff=args.restart_backoff,
+        cpus_per_node=args.cpus_per_node,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,7 +130,9 @@ async def _serve(args: argparse.Namespace, state_dir: Path, kubeconfig: Path) ->
     print(f"sandbox ready at {url}", flush=True)
     print(f"kubeconfig: {kubeconfig}", flush=True)
     print(f"state dir: {state_dir}", flush=True)
-    print(f"try: kubectl --kubeconfig {kubeconfig} get nodes", flush=True)
+    print("point kubectl (and helm) at it:", flush=True)
+    print(f"  export KUBECONFIG={kubeconfig}", flush=True)
+    print("  kubectl get nodes", flush=True)
     try:
         await stop.wait()
     finally:

@@ -13,6 +13,7 @@ from kubesandbox.controllers.endpoints import EndpointsController
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.kubeconfig import write_kubeconfig
 from kubesandbox.kubelet.agent import ProcessAgent
+from kubesandbox.kubelet.host import default_cpus
 from kubesandbox.kubelet.nodehost import NodeHost
 from kubesandbox.kubelet.nodes import NodeAgent
 from kubesandbox.kubelet.simulated import SimulatedAgent
@@ -33,23 +34,25 @@ class Sandbox:
         port: int = 0,
         history: int = 20_000,
         restart_backoff: float = 10.0,
+        cpus_per_node: str | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.kubeconfig = kubeconfig
         self.port = port
         self.cluster = Cluster(history)
-        self.server = ApiServer(self.cluster, state_dir)
         api = InProcessClient(self.cluster)
         self.url = ""
         hosts = HostsFile(state_dir / "network" / "hosts")
         self.proxy = ServiceProxy()
+        cpus = cpus_per_node or default_cpus()
         self.kubelet = ProcessAgent(
-            api, state_dir, hosts, kubeconfig, nodes, gpus_per_node, restart_backoff
+            api, state_dir, hosts, kubeconfig, nodes, gpus_per_node, cpus, restart_backoff
         )
         agents: list[NodeAgent] = [self.kubelet]
         if simulated_nodes:
-            agents.append(SimulatedAgent(simulated_nodes, gpus_per_node))
+            agents.append(SimulatedAgent(simulated_nodes, gpus_per_node, cpus))
         self.node_host = NodeHost(api, agents)
+        self.server = ApiServer(self.cluster, state_dir, pods=self.node_host)
         self.controllers: list[Controller] = [
             EndpointsController(api, hosts, self.proxy),
             ReplicaSetController(api),

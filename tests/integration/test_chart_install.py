@@ -35,10 +35,11 @@ CLUSTER_KINDS = "clusterroles,clusterrolebindings"
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    """A private sandbox: 2 process nodes (the example's 2 node pods need 1 CPU each, the
-    operator 0.1) and 1 simulated node (pods that run until told to finish)."""
+    """A private sandbox with the default process nodes (what `kubesandbox up` gives a new
+    user: the example's 2 node pods need 1 CPU each, the operator 0.1) and 1 simulated node
+    (pods that run until told to finish)."""
     state_dir = tmp_path_factory.mktemp("chart-install")
-    with start_sandbox(state_dir, "--nodes", "2", "--simulated-nodes", "1") as running:
+    with start_sandbox(state_dir, "--simulated-nodes", "1") as running:
         yield running
 
 
@@ -94,6 +95,9 @@ def test_the_cpu_example_trains_to_success_under_the_installed_operator(
     status = installed.get("demo", "bigmodeljob", name)["status"]
     assert status["phase"] == "Succeeded", status
     assert status["restarts"] == 0
+    # one node pod per default node, as on a cluster of two nodes
+    pods = installed.get("demo", "pods")["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["sandbox-node-0", "sandbox-node-1"]
 
 
 def test_uninstall_removes_the_operator_and_leaves_crds_jobs_and_their_pods(

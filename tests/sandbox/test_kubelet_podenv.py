@@ -9,6 +9,7 @@ import pytest
 
 from kubesandbox.kubelet.podenv import (
     ConfigError,
+    MissingReference,
     MountMap,
     command_line,
     container_env,
@@ -100,12 +101,12 @@ def test_container_env_orders_env_from_then_env_with_expansion() -> None:
     }
 
 
-def test_a_missing_config_map_is_a_config_error() -> None:
+def test_a_missing_config_map_is_a_missing_reference_to_wait_for() -> None:
     container = {
         "name": "c",
         "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "y"}}}],
     }
-    with pytest.raises(ConfigError, match='configmap "x" not found'):
+    with pytest.raises(MissingReference, match='configmap "x" not found'):
         container_env(POD, container, {}, lookup)
 
 
@@ -114,8 +115,9 @@ def test_command_line_expands_and_requires_a_command() -> None:
         "run",
         "--rank=1",
     ]
-    with pytest.raises(ConfigError, match="set `command`"):
+    with pytest.raises(ConfigError, match="set `command`") as raised:
         command_line({"name": "c", "image": "busybox"}, {})
+    assert not isinstance(raised.value, MissingReference)  # a start error, not waited for
 
 
 @pytest.mark.parametrize(

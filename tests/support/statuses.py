@@ -97,7 +97,7 @@ def _exit(code: int) -> list[NodePod]:
 def _job_cases() -> list[Case]:
     elastic = {"nodes": 3, "elastic": {"minNodes": 3, "maxNodes": 4}}
     gang = Problem(Reason.GANG_SCHEDULER_UNAVAILABLE, "spec.gangScheduling.scheduler: volcano")
-    waiting = [node_pod(0, "Pending"), node_pod(1, "Pending")]
+    waiting = [node_pod(r, "Pending", unschedulable=UNSCHEDULABLE) for r in (0, 1)]
     cases = [
         ("pending", _job(), [], "InProgress", "Progressing", Reason.NODES_PENDING),
         ("pending, unschedulable within the grace",

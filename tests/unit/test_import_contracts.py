@@ -61,6 +61,16 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
         ("bigmodel/runtime/violation.py", "import bigmodel.serving\n", "does not depend on"),
         ("bigmodel/controller/violation.py", "import kubesandbox.testing\n", "only from the CLI"),
         ("kubesandbox/violation.py", "import bigmodel.api\n", "never imports the product"),
+        (
+            "kubesandbox/apiserver/violation.py",
+            "import kubesandbox.kubelet\n",
+            "never import each other",
+        ),
+        (
+            "kubesandbox/kubelet/violation.py",
+            "import kubesandbox.apiserver\n",
+            "never import each other",
+        ),
     ],
 )
 def test_a_violating_import_breaks_its_contract(

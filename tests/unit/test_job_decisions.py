@@ -371,6 +371,81 @@ def test_a_gang_scheduler_whose_api_is_absent_is_a_problem() -> None:
     assert cluster_problems(job, 0, True) == []
 
 
+# -- why node pods wait ---------------------------------------------------------------------
+
+UNFIT = "0/1 nodes are available: 1 Insufficient cpu."
+
+
+def condition(plan: Plan, type_: str) -> Any:
+    found = find(plan.status.conditions, type_)
+    assert found is not None, f"no {type_} condition"
+    return found
+
+
+def test_unschedulable_node_pods_are_named_with_the_schedulers_message() -> None:
+    pods = [pod(0), pod(1, "Pending", unschedulable=UNFIT)]
+    plan = run(make_job(phase="Pending"), pods)
+    found = condition(plan, "PodsUnschedulable")
+    assert (found.status, found.reason) == (ConditionStatus.TRUE, "Unschedulable")
+    assert found.message == f"1 of 2 node pods cannot be scheduled: t-node-1: {UNFIT}"
+    assert found.last_transition_time == NOW
+    [event] = [e for e in plan.events if e.reason == "Unschedulable"]
+    assert (event.type, event.message) == ("Warning", found.message)
+
+
+def test_pods_with_the_same_message_are_named_together() -> None:
+    pods = [pod(r, "Pending", unschedulable=UNFIT) for r in range(5)]
+    plan = run(make_job({"nodes": 5}, phase="Pending"), pods)
+    assert condition(plan, "PodsUnschedulable").message == (
+        f"5 of 5 node pods cannot be scheduled: t-node-0, t-node-1, t-node-2 (and 2 more): {UNFIT}"
+    )
+
+
+def test_still_unschedulable_keeps_the_time_since_and_posts_no_new_event() -> None:
+    since = cond("PodsUnschedulable", True, "Unschedulable", ago=120)
+    job = make_job(phase="Pending", conditions=[since])
+    plan = run(job, [pod(0), pod(1, "Pending", unschedulable=UNFIT)])
+    assert condition(plan, "PodsUnschedulable").last_transition_time == NOW - timedelta(seconds=120)
+    assert not [e for e in plan.events if e.reason == "Unschedulable"]
+
+
+def test_the_condition_clears_when_the_pods_are_scheduled() -> None:
+    job = make_job(phase="Pending", conditions=[cond("PodsUnschedulable", True, "Unschedulable")])
+    plan = run(job, [pod(0), pod(1)])
+    found = condition(plan, "PodsUnschedulable")
+    assert (found.status, found.reason) == (ConditionStatus.FALSE, "PodsScheduled")
+    assert [e.type for e in plan.events if e.reason == "PodsScheduled"] == ["Normal"]
+
+
+def test_a_job_whose_pods_never_waited_has_no_waiting_conditions() -> None:
+    plan = run(make_job(phase="Pending"), [pod(0), pod(1, "Pending")])
+    assert find(plan.status.conditions, "PodsUnschedulable") is None
+    assert find(plan.status.conditions, "PodsFailingToStart") is None
+
+
+def test_containers_the_kubelet_cannot_start_are_named_with_its_reason() -> None:
+    why = 'ImagePullBackOff: Back-off pulling image "trainer:typo"'
+    plan = run(make_job(phase="Pending"), [pod(0, "Pending", start_failure=why), pod(1)])
+    found = condition(plan, "PodsFailingToStart")
+    assert (found.status, found.reason) == (ConditionStatus.TRUE, "ContainersCannotStart")
+    assert found.message == f"1 of 2 node pods cannot start their containers: t-node-0: {why}"
+    assert [e.type for e in plan.events if e.reason == "ContainersCannotStart"] == ["Warning"]
+    assert find(plan.status.conditions, "PodsUnschedulable") is None
+
+
+def test_start_failures_clear_once_the_containers_start() -> None:
+    failing = cond("PodsFailingToStart", True, "ContainersCannotStart")
+    plan = run(make_job(phase="Running", conditions=[failing]), [pod(0), pod(1)])
+    found = condition(plan, "PodsFailingToStart")
+    assert (found.status, found.reason) == (ConditionStatus.FALSE, "ContainersStarting")
+
+
+def test_pods_being_deleted_do_not_count_as_waiting() -> None:
+    job = make_job(phase="Restarting", restarts=1)
+    plan = run(job, [pod(0, "Pending", unschedulable=UNFIT, deleting=True)])
+    assert find(plan.status.conditions, "PodsUnschedulable") is None
+
+
 # -- observing pods ---------------------------------------------------------------------------
 
 
@@ -402,6 +477,16 @@ def pod_body(status: dict[str, Any], **meta: Any) -> dict[str, Any]:
             {"phase": "Running", "conditions": [
                 {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}]},
             {"disruption": "PreemptionByScheduler"},
+        ),
+        (
+            {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/1 nodes are available"}]},
+            {"unschedulable": "0/1 nodes are available", "start_failure": None},
+        ),
+        (
+            {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {
+                "reason": "ErrImagePull", "message": "pull access denied"}}}]},
+            {"unschedulable": None, "start_failure": "ErrImagePull: pull access denied"},
         ),
     ],
 )  # fmt: skip

@@ -22,6 +22,11 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     SPEC_APPLIED = "SpecApplied"
     PODS_UNSCHEDULABLE = "PodsUnschedulable"
+    """True while node pods wait for a node (the scheduler's message quoted); its
+    lastTransitionTime says since when. False once none does."""
+    PODS_FAILING_TO_START = "PodsFailingToStart"
+    """True while the kubelet cannot start a node pod's container (image pull, container
+    configuration or creation errors, its reason and message quoted). False once none."""
     # Both kinds: the kstatus summary GitOps tools read (Flux, kubectl wait, Argo CD checks)
     READY = "Ready"
     RECONCILING = "Reconciling"
@@ -52,6 +57,11 @@ class Reason(StrEnum):
     APPLIED = "Applied"
     NODE_REPLACED = "NodeReplaced"
     NODES_PENDING = "NodesPending"
+    # Why node pods wait
+    UNSCHEDULABLE = "Unschedulable"
+    PODS_SCHEDULED = "PodsScheduled"
+    CONTAINERS_CANNOT_START = "ContainersCannotStart"
+    CONTAINERS_STARTING = "ContainersStarting"
     # Why a job ended
     NODES_SUCCEEDED = "NodesSucceeded"
     INVALID = "Invalid"
@@ -100,6 +110,8 @@ JOB_CONDITIONS = frozenset(
         ConditionType.READY,
         ConditionType.RECONCILING,
         ConditionType.STALLED,
+        ConditionType.PODS_UNSCHEDULABLE,
+        ConditionType.PODS_FAILING_TO_START,
     }
 )
 """Condition types the job controller writes (telemetry writes StragglerDetected)."""

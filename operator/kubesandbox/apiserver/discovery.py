@@ -20,6 +20,14 @@ def wants_aggregated(accept: str) -> bool:
     )
 
 
+_CONNECT_KINDS = {
+    "exec": "PodExecOptions",
+    "attach": "PodAttachOptions",
+    "portforward": "PodPortForwardOptions",
+}
+"""The connect subresources of pods and the options kind kube lists them with."""
+
+
 def _subresources(rt: ResourceType) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
     """(name, group, version, kind, verbs) of each subresource."""
     out: list[tuple[str, str, str, str, tuple[str, ...]]] = []
@@ -28,6 +36,8 @@ def _subresources(rt: ResourceType) -> list[tuple[str, str, str, str, tuple[str,
             out.append((sub, "autoscaling", "v1", "Scale", _SUB_VERBS))
         elif sub == "log":
             out.append((sub, "", "v1", rt.kind, ("get",)))
+        elif sub in _CONNECT_KINDS:
+            out.append((sub, "", "v1", _CONNECT_KINDS[sub], ("create", "get")))
         else:
             out.append((sub, rt.group, rt.version, rt.kind, _SUB_VERBS))
     return out

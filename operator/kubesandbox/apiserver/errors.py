@@ -45,7 +45,8 @@ class ApiError(Rejected):
         return self.message
 
     def status(self) -> dict[str, Any]:
-        """The `Status` object kube-apiserver would send for this error."""
+        """The `Status` object kube-apiserver would send for this error, in its field order
+        (kind, apiVersion, metadata, status, message, reason, details, code)."""
         details = dict(self.details)
         if self.causes:
             details["causes"] = [
@@ -58,20 +59,22 @@ class ApiError(Rejected):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason or _REASONS.get(self.code, "Unknown"),
-            "code": self.code,
         }
         if details:
             body["details"] = details
+        body["code"] = self.code
         return body
 
 
-def _details(group: str, plural: str, name: str) -> dict[str, Any]:
-    """The `details` of an error about one object."""
-    out: dict[str, Any] = {"kind": plural}
+def _details(group: str, kind: str, name: str) -> dict[str, Any]:
+    """The `details` of a Status about one object, in kube's order (name, group, kind);
+    `kind` is the resource's plural, or its Kind for Invalid, as kube-apiserver sends."""
+    out: dict[str, Any] = {}
     if name:
         out["name"] = name
     if group:
         out["group"] = group
+    out["kind"] = kind
     return out
 
 
@@ -113,8 +116,9 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
     listed = ", ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
     if len(causes) > 1:
         listed = f"[{listed}]"
-    details = {"name": name, "kind": kind} | ({"group": group} if group else {})
-    return ApiError(422, f'{what} "{name}" is invalid: {listed}', "Invalid", details, causes)
+    return ApiError(
+        422, f'{what} "{name}" is invalid: {listed}', "Invalid", _details(group, kind, name), causes
+    )
 
 
 def bad_request(message: str) -> ApiError:

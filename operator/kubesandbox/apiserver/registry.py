@@ -82,7 +82,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         "Pod",
         short_names=("po",),
         categories=("all",),
-        subresources=("status", "log"),
+        subresources=("status", "log", "exec", "attach", "portforward"),
     ),
     _core(
         "services", "Service", short_names=("svc",), categories=("all",), subresources=("status",)

@@ -14,7 +14,8 @@ from pathlib import Path
 from kubesandbox.access import KubeletAccess, Rejected
 from kubesandbox.kubelet import processes, volumes
 from kubesandbox.kubelet.host import Host, gpu_indices, host_gpus, memory_ki
-from kubesandbox.kubelet.nodes import NodeAgent, node_object
+from kubesandbox.kubelet.nodes import Capacity, NodeAgent, node_object
+from kubesandbox.kubelet.reach import Reach
 from kubesandbox.kubelet.worker import PodWorker
 from kubesandbox.logs import container_log_path
 from kubesandbox.network import addresses, netshim
@@ -39,6 +40,7 @@ class ProcessAgent(NodeAgent):
         kubeconfig: Path,
         count: int,
         gpus_per_node: int,
+        cpus: str,
         backoff_base: float = 10.0,
     ) -> None:
         self.host = Host(api, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
@@ -54,13 +56,13 @@ class ProcessAgent(NodeAgent):
                 len(gpus),
                 {PROCESS_LABEL: "process"},
                 [],
-                memory_ki(),
+                Capacity(cpus, memory_ki()),
             )
             for i, gpus in enumerate(self.node_gpus)
         ]
 
     def nodes(self) -> list[Obj]:
-        """The process nodes, with the host's cpu and memory and their GPUs."""
+        """The process nodes, with their CPUs, the host's memory and their GPUs."""
         return self._nodes
 
     def start(self, api_port: int) -> None:
@@ -71,6 +73,11 @@ class ProcessAgent(NodeAgent):
     def terminates_gracefully(self) -> bool:
         """Deleting a pod waits for its processes to stop."""
         return True
+
+    def running(self, pod: Obj) -> Reach | None:
+        """The way into the pod's processes, if it has any."""
+        worker = self.workers.get(pod["metadata"]["uid"])
+        return None if worker is None else Reach(worker)
 
     async def sync_pod(self, api: KubeletAccess, pod: Obj) -> None:
         """Start a new pod; begin stopping a deleted one."""

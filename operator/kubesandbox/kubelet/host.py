@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ def gpu_indices(nodes: int, real: int, fake_per_node: int) -> list[list[str]]:
     if real:
         return [[str(g) for g in range(real) if g % nodes == i] for i in range(nodes)]
     return [[str(g) for g in range(fake_per_node)] for _ in range(nodes)]
+
+
+MIN_NODE_CPUS = 4
+"""The least CPU a node advertises: the CPU examples (2 node pods of 1 CPU), the chart's
+operator (0.1) and a small CPU service fit on the default 2 nodes of any host."""
+
+
+def default_cpus() -> str:
+    """CPUs each node advertises by default: the host's count, at least MIN_NODE_CPUS."""
+    return str(max(MIN_NODE_CPUS, os.cpu_count() or 1))
 
 
 def memory_ki() -> int:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from kubesandbox.access import KubeletAccess, Rejected
-from kubesandbox.kubelet.nodes import FINISHED, NodeAgent
+from kubesandbox.kubelet.nodes import FINISHED, NodeAgent, RunningPod
 from kubesandbox.kubelet.scheduler import DEFAULT_SCHEDULER, Resources, add, pod_requests, schedule
 from kubesandbox.objects import Obj, now
+from kubesandbox.podstreams import Connection, Session, Unavailable
 
 _USER_AGENT = "sandbox-scheduler"
 
@@ -21,7 +23,8 @@ class NodeHost:
     """Registers agents' nodes, schedules pending pods onto them and dispatches pod changes.
 
     The scheduler keeps each node's requested resources current from pod events and retries
-    unschedulable pods whenever resources are released.
+    unschedulable pods whenever resources are released. It is also the API server's way into
+    running pods (`podstreams.PodStreams`: exec, attach, port-forward), through their node.
     """
 
     def __init__(self, api: KubeletAccess, agents: list[NodeAgent]) -> None:
@@ -46,6 +49,29 @@ class NodeHost:
     def _graceful(self, pod: Obj) -> bool:
         agent = self._agent(pod)
         return agent is not None and agent.terminates_gracefully()
+
+    def _running(self, pod: Obj) -> RunningPod:
+        agent = self._agent(pod)
+        running = agent.running(pod) if agent is not None else None
+        if running is None:
+            node = pod.get("spec", {}).get("nodeName")
+            why = f"its node {node} runs no processes" if node else "it is not scheduled"
+            raise Unavailable(f"pod {pod['metadata']['name']} has no process to reach: {why}")
+        return running
+
+    async def exec(
+        self, pod: Obj, container: str, command: Sequence[str], stdin: bool, tty: bool
+    ) -> Session:
+        """Run `command` in a container of the pod (`PodStreams`)."""
+        return await self._running(pod).exec(container, command, stdin, tty)
+
+    async def attach(self, pod: Obj, container: str) -> Session:
+        """Follow a container of the pod (`PodStreams`)."""
+        return self._running(pod).attach(container)
+
+    async def connect(self, pod: Obj, port: int) -> Connection:
+        """Connect to a port of the pod (`PodStreams`)."""
+        return await self._running(pod).connect(port)
 
     def start(self) -> None:
         """Start dispatching pod changes."""

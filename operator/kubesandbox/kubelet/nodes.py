@@ -9,22 +9,63 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from kubesandbox.access import KubeletAccess
 from kubesandbox.objects import Obj, now
+from kubesandbox.podstreams import Connection, Session
 
 GPU = "nvidia.com/gpu"
 FINISHED = ("Succeeded", "Failed")  # the phases of a pod that runs no more
+KUBELET_VERSION = "v1.33.0-sandbox"
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a node advertises to the scheduler. Requests only count for scheduling: the
+    processes of every node share the host's CPUs and memory."""
+
+    cpu: str
+    memory_ki: int
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def node_info(name: str) -> Obj:
+    """`status.nodeInfo` with every field kube's NodeSystemInfo requires: the host's kernel
+    and boot id, a machine id and system UUID of this node (stable per host and name)."""
+    host = _read("/etc/machine-id") or uuid.getnode().to_bytes(6, "big").hex()
+    node = uuid.uuid5(uuid.NAMESPACE_OID, f"{host}/{name}")
+    return {
+        "machineID": node.hex,
+        "systemUUID": str(node),
+        "bootID": _read("/proc/sys/kernel/random/boot_id") or str(uuid.uuid4()),
+        "kernelVersion": os.uname().release,
+        "osImage": "bigmodel sandbox",
+        "containerRuntimeVersion": "sandbox://0.1",
+        "kubeletVersion": KUBELET_VERSION,
+        "kubeProxyVersion": "",  # deprecated (KEP-4004): kubelets leave it empty
+        "operatingSystem": "linux",
+        "architecture": "amd64",
+    }
 
 
 def node_object(
-    name: str, gpus: int, labels: Mapping[str, str], taints: list[Obj], memory_ki: int
+    name: str, gpus: int, labels: Mapping[str, str], taints: list[Obj], capacity: Capacity
 ) -> Obj:
     """A Ready Node with cpu, memory, pods and `nvidia.com/gpu` capacity."""
     resources = {
-        "cpu": str(os.cpu_count() or 1),
-        "memory": f"{memory_ki}Ki",
+        "cpu": capacity.cpu,
+        "memory": f"{capacity.memory_ki}Ki",
         "pods": "110",
         GPU: str(gpus),
         "ephemeral-storage": "100Gi",
@@ -67,16 +108,23 @@ def node_object(
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": name},
             ],
-            "nodeInfo": {
-                "kubeletVersion": "v1.33.0-sandbox",
-                "containerRuntimeVersion": "sandbox://0.1",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-                "osImage": "bigmodel sandbox",
-                "kernelVersion": os.uname().release,
-            },
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": node_info(name),
         },
     }
+
+
+class RunningPod(Protocol):
+    """A pod whose processes a node runs: what exec, attach and port-forward reach."""
+
+    async def exec(self, name: str, command: Sequence[str], stdin: bool, tty: bool) -> Session:
+        """Run `command` in container `name`."""
+
+    def attach(self, name: str) -> Session:
+        """Follow container `name`."""
+
+    async def connect(self, port: int) -> Connection:
+        """Connect to the pod's `port`."""
 
 
 class NodeAgent(abc.ABC):
@@ -97,6 +145,10 @@ class NodeAgent(abc.ABC):
     def terminates_gracefully(self) -> bool:
         """Whether deleting its pods waits for the agent (which then deletes with grace 0)."""
         return False
+
+    def running(self, pod: Obj) -> RunningPod | None:
+        """The pod's processes, for exec, attach and port-forward (None: it has none)."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to stop by default
         """Stop everything the agent started (the sandbox is stopping)."""

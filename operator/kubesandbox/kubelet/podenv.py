@@ -24,7 +24,12 @@ Lookup = Callable[[str, str], Obj | None]  # (plural "configmaps"/"secrets", nam
 
 
 class ConfigError(Exception):
-    """A container cannot be configured (CreateContainerConfigError / StartError)."""
+    """A container cannot be configured: it fails to start (StartError)."""
+
+
+class MissingReference(ConfigError):
+    """A configMap, secret or key the container's env refers to does not exist (yet): the
+    kubelet reports CreateContainerConfigError and tries again."""
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -84,8 +89,8 @@ def _key_ref(ref: Obj, plural: str, lookup: Lookup) -> str | None:
         return None
     kind = "configmap" if plural == "configmaps" else "secret"
     if obj is None:
-        raise ConfigError(f'{kind} "{ref["name"]}" not found')
-    raise ConfigError(f"couldn't find key {ref['key']} in {kind.capitalize()} {ref['name']}")
+        raise MissingReference(f'{kind} "{ref["name"]}" not found')
+    raise MissingReference(f"couldn't find key {ref['key']} in {kind.capitalize()} {ref['name']}")
 
 
 def _from_source(source: Obj, lookup: Lookup) -> dict[str, str]:
@@ -100,7 +105,7 @@ def _from_source(source: Obj, lookup: Lookup) -> dict[str, str]:
         if ref.get("optional"):
             return {}
         kind = "configmap" if plural == "configmaps" else "secret"
-        raise ConfigError(f'{kind} "{ref["name"]}" not found')
+        raise MissingReference(f'{kind} "{ref["name"]}" not found')
     data = obj.get("data") or {}
     prefix = source.get("prefix", "")
     if plural == "secrets":

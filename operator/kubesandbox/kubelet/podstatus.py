@@ -20,6 +20,7 @@ class ContainerRun:
     last_state: Obj = field(default_factory=dict)
     restarts: int = 0
     ready: bool = False
+    started: bool = False  # running, and its startup probe (if any) has passed
     done: bool = False  # terminated for good: no restart follows
 
     @property
@@ -30,14 +31,13 @@ class ContainerRun:
 
     def status(self, pod_uid: str) -> Obj:
         """The containerStatuses entry."""
-        running = "running" in self.state
         return {
             "name": self.name,
             "image": self.image,
             "imageID": "",
             "containerID": f"sandbox://{pod_uid}/{self.name}/{self.restarts}",
             "ready": self.ready,
-            "started": running,
+            "started": self.started and "running" in self.state,
             "restartCount": self.restarts,
             "state": self.state,
             "lastState": self.last_state,

@@ -48,16 +48,17 @@ def signal_marked(prefix: str, sig: int) -> int:
 
 
 async def spawn(
-    argv: list[str], env: Mapping[str, str], cwd: Path, log: Path
+    argv: list[str], env: Mapping[str, str], cwd: Path, log: Path, stdin: bool = False
 ) -> asyncio.subprocess.Process:
-    """Start a process in a new session, stdout and stderr appended to `log`."""
+    """Start a process in a new session, stdout and stderr appended to `log`, stdin a pipe
+    when asked for (a container with `stdin: true`, for attach) or else empty."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
             *argv,
             env=dict(env),
             cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=out,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 
 from kubesandbox.access import KubeletAccess, Rejected
-from kubesandbox.kubelet.nodes import FINISHED, NodeAgent, node_object
+from kubesandbox.kubelet.nodes import FINISHED, Capacity, NodeAgent, node_object
 from kubesandbox.kubelet.scheduler import SIMULATED_TAINT
 from kubesandbox.objects import Obj, now
 
@@ -95,9 +95,10 @@ def simulated_pod_status(pod: Obj, stamp: str) -> Obj:
 class SimulatedAgent(NodeAgent):
     """Nodes `sandbox-sim-<i>` whose pods run without any process (like KWOK)."""
 
-    def __init__(self, count: int, gpus_per_node: int) -> None:
+    def __init__(self, count: int, gpus_per_node: int, cpus: str) -> None:
         self.count = count
         self.gpus = gpus_per_node
+        self.cpus = cpus
 
     def nodes(self) -> list[Obj]:
         """Simulated nodes, labelled and tainted `sandbox.bigmodel.dev/simulated`."""
@@ -108,7 +109,7 @@ class SimulatedAgent(NodeAgent):
                 self.gpus,
                 {SIMULATED_LABEL: "true", "type": "simulated"},
                 [taint],
-                64 * 1024 * 1024,
+                Capacity(self.cpus, 64 * 1024 * 1024),
             )
             for i in range(self.count)
         ]

@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kubesandbox.access import Rejected
-from kubesandbox.kubelet import podenv, podstatus, probes, processes, volumes
+from kubesandbox.kubelet import (
+    launch,
+    podenv,
+    podstatus,
+    probes,
+    processes,
+    termination,
+    volumes,
+)
 from kubesandbox.kubelet.host import Host
 from kubesandbox.kubelet.nodes import GPU
 from kubesandbox.kubelet.podstatus import ContainerRun
 from kubesandbox.kubelet.scheduler import container_requests, quantity
 from kubesandbox.logs import container_log_path
-from kubesandbox.network import addresses, dns, netshim
+from kubesandbox.network import addresses, dns
 from kubesandbox.objects import Obj, now
 
 _CONFIG_RETRY_SECONDS = 2.0
 _USER_AGENT = "sandbox-kubelet"
-
-
-def _env_name(volume: str) -> str:
-    return "BIGMODEL_SANDBOX_MOUNT_" + re.sub(r"[^A-Z0-9]", "_", volume.upper())
 
 
 def _gpu_count(container: Obj) -> int:
@@ -62,7 +63,7 @@ class PodWorker:
 
     def container_marker(self, name: str) -> str:
         """The process marker of one container (a prefix of no other container's)."""
-        return f"{self.marker}{name}/"
+        return launch.container_marker(self.host, self.pod, name)
 
     # -- status --------------------------------------------------------------------------
 
@@ -164,126 +165,126 @@ class PodWorker:
             )
             run.state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
             self.publish()
-            log_path = self._log(run.name)
+            log_path = self.log_path(run.name)
             if log_path.exists():
-                log_path.replace(self._log(run.name, previous=True))
+                log_path.replace(self.log_path(run.name, previous=True))
             await asyncio.sleep(delay)
 
-    def _log(self, container: str, previous: bool = False) -> Path:
+    def log_path(self, container: str, previous: bool = False) -> Path:
         return container_log_path(
             self.host.state_dir, self.meta["namespace"], self.meta["name"], container, previous
         )
 
     async def _run_once(self, container: Obj, run: ContainerRun) -> int:
         """Start the container's process, probe it, wait for it; its exit code."""
-        started = now()
         try:
-            argv, env, cwd = self._command(container)
-            process = await processes.spawn(argv, env, cwd, self._log(run.name))
+            how = await self._configured(container, run)
+            started = now()
+            message = termination.fresh(launch.message_file(self.host, self.pod, run.name))
+            stdin = bool(container.get("stdin"))
+            log = self.log_path(run.name)
+            process = await processes.spawn(how.argv, how.env, how.cwd, log, stdin)
         except (podenv.ConfigError, OSError, ValueError) as exc:
-            run.state = podstatus.terminated(128, started, now(), "StartError", str(exc))
+            stamp = now()
+            run.state = podstatus.terminated(128, stamp, stamp, "StartError", str(exc))
             self.publish()
             return 128
         self.processes[run.name] = process
         run.state = {"running": {"startedAt": started}}
-        run.ready = "readinessProbe" not in container
+        run.started = run.ready = False
         self.publish()
-        probing = self._probes(container, run, process, env, cwd)
+        probing = asyncio.create_task(
+            probes.watch_container(container, self._attempt(container, how), self._reports(run))
+        )
         try:
             returncode = await process.wait()
         finally:
-            for task in probing:
-                task.cancel()
+            probing.cancel()
         await processes.kill(None, self.container_marker(run.name))  # children outlive no container
-        run.ready = False
+        run.started = run.ready = False
         code = podstatus.exit_code(returncode)
-        run.state = podstatus.terminated(code, started, now())
+        said = termination.message(container, message, self.log_path(run.name), code)
+        run.state = podstatus.terminated(code, started, now(), message=said)
         self.publish()
         return code
 
-    def _probes(
-        self,
-        container: Obj,
-        run: ContainerRun,
-        process: asyncio.subprocess.Process,
-        env: dict[str, str],
-        cwd: Path,
-    ) -> list[asyncio.Task[None]]:
-        def attempt(probe: Obj) -> Callable[[], Awaitable[bool]]:
-            return lambda: probes.probe_once(probe, container, self.ip, env, cwd)
+    async def _configured(self, container: Obj, run: ContainerRun) -> launch.Launch:
+        """The container's launch once the objects its env refers to exist (waiting with
+        CreateContainerConfigError meanwhile, as the kubelet does); other configuration
+        errors raise (the start fails)."""
+        while True:
+            try:
+                return launch.launch(self.site(), self.pod, container, self.gpus_of(container))
+            except podenv.MissingReference as exc:
+                waiting = {"reason": "CreateContainerConfigError", "message": str(exc)}
+                if run.state != {"waiting": waiting}:
+                    run.state = {"waiting": waiting}
+                    self.publish()
+                await asyncio.sleep(_CONFIG_RETRY_SECONDS)
 
-        def readiness(ok: bool) -> None:
-            run.ready = ok
-            self.publish()
+    def site(self) -> launch.PodSite:
+        """Where this pod's processes run."""
+        return launch.PodSite(self.host, self.node, self.ip, self.dirs)
 
-        def liveness(ok: bool) -> None:
-            if not ok:
-                grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
-                kill = asyncio.create_task(
-                    processes.stop(process, self.container_marker(run.name), grace)
-                )
-                self._kills.add(kill)
-                kill.add_done_callback(self._kills.discard)
-
-        tasks = []
-        for key, report in (("readinessProbe", readiness), ("livenessProbe", liveness)):
-            if key in container:
-                probe = container[key]
-                tasks.append(asyncio.create_task(probes.run_probe(probe, attempt(probe), report)))
-        return tasks
-
-    def _command(self, container: Obj) -> tuple[list[str], dict[str, str], Path]:
-        """argv, environment and working directory of one container run."""
-        allocatable = self.node["status"]["allocatable"]
-        declared = podenv.container_env(self.pod, container, allocatable, self._lookup)
-        argv = podenv.command_line(container, declared)
-        mounts = volumes.mount_map(container, self.dirs)
-        namespace = self.meta["namespace"]
-        argv, declared = podenv.rewritten(
-            argv, declared, mounts,
-            lambda text: dns.rewrite_names(text, namespace, self.host.hosts.records),
-        )  # fmt: skip
-        env = {**os.environ, **declared, **self._kubelet_env(container)}
-        env["PATH"] = os.pathsep.join(
-            filter(None, [str(Path(sys.executable).parent), env.get("PATH")])
-        )
-        working_dir = container.get("workingDir")
-        if not working_dir:
-            return argv, env, Path.cwd()
-        cwd = Path(mounts.rewrite(working_dir))
-        if not cwd.is_dir():  # the image's directory: a private stand-in
-            cwd = (
-                volumes.pod_dir(self.host.state_dir, self.pod) / "rootfs" / working_dir.lstrip("/")
-            )
-            cwd.mkdir(parents=True, exist_ok=True)
-        return argv, env, cwd
-
-    def _kubelet_env(self, container: Obj) -> dict[str, str]:
-        """What the kubelet adds: GPUs, hostname, API address, mounts, marker, network shim."""
-        spec, name = self.pod.get("spec", {}), container["name"]
+    def gpus_of(self, container: Obj) -> list[str]:
+        """The GPUs of a container, taken from its node's free ones at its first start."""
+        name = container["name"]
         if name not in self.gpus:
             wanted = _gpu_count(container)
             self.gpus[name], self.free_gpus[:wanted] = self.free_gpus[:wanted], []
-        hostname = spec.get("hostname") or self.meta["name"]
-        fqdn = dns.pod_fqdn(self.pod) or hostname
-        env = {
-            "CUDA_VISIBLE_DEVICES": ",".join(self.gpus[name]),
-            "HOSTNAME": hostname,
-            "KUBERNETES_SERVICE_HOST": addresses.HOST_IP,
-            "KUBERNETES_SERVICE_PORT": str(self.host.api_port),
-            "KUBECONFIG": str(self.host.kubeconfig),
-            processes.MARKER_ENV: self.container_marker(name),
-            netshim.POD_IP_ENV: self.ip,
-            netshim.HOSTNAME_ENV: hostname,
-            netshim.FQDN_ENV: fqdn,
-            netshim.HOSTS_ENV: str(self.host.hosts.path),
-            netshim.SEARCH_ENV: " ".join(dns.search_domains(self.meta["namespace"])),
+        return self.gpus[name]
+
+    def _attempt(self, container: Obj, how: launch.Launch) -> Callable[[Obj], Awaitable[bool]]:
+        """One try of a probe of this container run (exec probes run in its environment)."""
+        return lambda probe: probes.probe_once(probe, container, self.ip, how.env, how.cwd)
+
+    def _reports(self, run: ContainerRun) -> probes.ProbeReports:
+        """What the probes of a container run change: started, ready, or a restart."""
+
+        def started() -> None:
+            run.started = True
+            self.publish()
+
+        def ready(ok: bool) -> None:
+            run.ready = ok
+            self.publish()
+
+        def unhealthy(why: str) -> None:
+            self._event("Warning", "Unhealthy", f"container {run.name}: {why}")
+            process = self.processes[run.name]
+            grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+            kill = asyncio.create_task(
+                processes.stop(process, self.container_marker(run.name), grace)
+            )
+            self._kills.add(kill)
+            kill.add_done_callback(self._kills.discard)
+
+        return probes.ProbeReports(started, ready, unhealthy)
+
+    def _event(self, kind: str, reason: str, message: str) -> None:
+        """Post a core/v1 event about the pod, as the kubelet does (`kubectl describe pod`)."""
+        meta, stamp = self.meta, now()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}."},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "uid": self.uid,
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message,
+            "source": {"component": "kubelet", "host": self.pod["spec"].get("nodeName", "")},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
         }
-        env.update({_env_name(volume): str(path) for volume, path in self.dirs.items()})
-        if self.host.shim is not None:
-            preload = [str(self.host.shim), os.environ.get("LD_PRELOAD", "")]
-            env["LD_PRELOAD"] = " ".join(filter(None, preload))
-        return env
+        with contextlib.suppress(Rejected):
+            self.host.api.create("events", meta["namespace"], event, _USER_AGENT)
 
     # -- stopping ------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ phase, restart count and condition times are in `status`, the rest is in the pod
   and none failed. A node failing after node 0 succeeded restarts the gang as any failure
   does (a checkpointed trainer then finishes at once); a pod of an elastic job that never
   got to run does not hold success back.
+- Node pods that wait for a node, or whose containers the kubelet cannot start, are named
+  in the conditions PodsUnschedulable and PodsFailingToStart (`waiting`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bigmodel.controller.conditions import Event, find, transitions, true_of
 from bigmodel.controller.job.plan import Plan, Problem, Step
 from bigmodel.controller.job.pods import FAILED, SUCCEEDED, NodePod
 from bigmodel.controller.job.timing import Timing
+from bigmodel.controller.job.waiting import report_waiting
 from bigmodel.controller.kstatus import job_kstatus
 from bigmodel.manifests.job import POD_GROUP_API, spec_errors
 from bigmodel.manifests.names import node_pod_name
@@ -40,7 +43,13 @@ from bigmodel.manifests.names import node_pod_name
 TERMINAL = (JobPhase.SUCCEEDED, JobPhase.FAILED)
 SIGNAL_EXIT = 128
 """Exit codes from 128 up mean the process was killed by a signal: retryable."""
-WARNING_CONDITIONS = (ConditionType.FAILED, ConditionType.RESTARTING, ConditionType.DEGRADED)
+WARNING_CONDITIONS = (
+    ConditionType.FAILED,
+    ConditionType.RESTARTING,
+    ConditionType.DEGRADED,
+    ConditionType.PODS_UNSCHEDULABLE,
+    ConditionType.PODS_FAILING_TO_START,
+)
 QUIET_WHEN_FALSE = (ConditionType.RUNNING, ConditionType.DEGRADED)
 DELETED = "Deleted"
 """The disruption of a node pod deleted while its gang ran."""
@@ -312,6 +321,7 @@ def decide(
         _restarting(step, cluster)
     else:
         _active(step, cluster)
+    report_waiting(step)
     _spec_applied(step)
     changes = transitions(
         job.status.conditions, step.status.conditions, true_of(WARNING_CONDITIONS), QUIET_WHEN_FALSE

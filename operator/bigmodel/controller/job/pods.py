@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bigmodel.controller import podstatus
 from bigmodel.manifests.job import GENERATION_ANNOTATION, LABEL_RANK, MAIN_CONTAINER
 
 PENDING, RUNNING, SUCCEEDED, FAILED, UNKNOWN = (
@@ -36,6 +37,10 @@ class NodePod:
     """metadata.generation of the job the pod was built from."""
     ip: str | None = None
     """status.podIP: where telemetry scrapes the pod's metrics port."""
+    unschedulable: str | None = None
+    """The scheduler's message while the pod cannot be placed on a node."""
+    start_failure: str | None = None
+    """`<waiting reason>: <message>` while the kubelet cannot start a container."""
 
     @property
     def active(self) -> bool:
@@ -93,4 +98,6 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         disruption=_disruption(status),
         generation=int(generation) if generation.isdigit() else 1,
         ip=status.get("podIP") or None,
+        unschedulable=podstatus.unschedulable(status),
+        start_failure=podstatus.start_failure(status),
     )

@@ -24,6 +24,7 @@ from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, 
 from bigmodel.api.service import AutoscalingStatus, ServicePhase
 from bigmodel.controller.conditions import Event, set_condition, transitions
 from bigmodel.controller.kstatus import service_kstatus
+from bigmodel.controller.podstatus import quote_pods
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
 from bigmodel.manifests.service import (
     SPEC_HASH,
@@ -40,8 +41,6 @@ WARNING_REASONS = frozenset(
     {Reason.INVALID, Reason.MODEL_LOAD_FAILED, Reason.PROGRESS_DEADLINE_EXCEEDED}
 )
 QUIET_WHEN_FALSE = (ConditionType.SCALING_LIMITED,)
-UNSCHEDULABLE_NAMED = 3
-"""Unschedulable replicas quoted by name in a message; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +108,8 @@ def _outdated(child: ChildView | None, manifest: dict[str, Any], replicas: int |
 
 def _waiting_for(pods: Sequence[ReplicaPod]) -> str:
     """`; chat-5d9c: 0/2 nodes are available: ...` for pods the scheduler cannot place."""
-    stuck = [p for p in pods if p.unschedulable]
-    if not stuck:
-        return ""
-    named = "; ".join(f"{p.name}: {p.unschedulable}" for p in stuck[:UNSCHEDULABLE_NAMED])
-    more = len(stuck) - UNSCHEDULABLE_NAMED
-    return f"; unschedulable: {named}" + (f" (and {more} more)" if more > 0 else "")
+    stuck = [(p.name, p.unschedulable) for p in pods if p.unschedulable]
+    return f"; unschedulable: {quote_pods(stuck)}" if stuck else ""
 
 
 def _load_failure(current: Sequence[ReplicaPod]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bigmodel.controller import podstatus
 from bigmodel.manifests.service import SERVER_CONTAINER, SPEC_HASH, TEMPLATE_HASH
 
 
@@ -43,24 +44,12 @@ def _server_status(status: Mapping[str, Any]) -> Mapping[str, Any]:
     return next((c for c in containers if c.get("name") == SERVER_CONTAINER), {})
 
 
-def _unschedulable(status: Mapping[str, Any]) -> str | None:
-    for condition in status.get("conditions") or ():
-        if (
-            condition.get("type") == "PodScheduled"
-            and condition.get("status") == "False"
-            and condition.get("reason") == "Unschedulable"
-        ):
-            return str(condition.get("message") or "Unschedulable")
-    return None
-
-
 def observe_replica(body: Mapping[str, Any]) -> ReplicaPod:
     """The replica of a pod body."""
     meta, status = body.get("metadata") or {}, body.get("status") or {}
     server = _server_status(status)
     state = server.get("state") or {}
     terminated = state.get("terminated") or (server.get("lastState") or {}).get("terminated")
-    waiting = (state.get("waiting") or {}).get("reason")
     return ReplicaPod(
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
@@ -72,8 +61,8 @@ def observe_replica(body: Mapping[str, Any]) -> ReplicaPod:
         restarts=int(server.get("restartCount") or 0),
         exit_code=None if not terminated else terminated.get("exitCode"),
         message=str((terminated or {}).get("message") or "").strip(),
-        waiting=str(waiting) if waiting else None,
-        unschedulable=_unschedulable(status),
+        waiting=podstatus.waiting_reason(server),
+        unschedulable=podstatus.unschedulable(status),
     )
 
 

@@ -36,6 +36,7 @@ def _pod(obj: Obj) -> None:
         tag = c.get("image", "").rpartition(":")[2]
         c.setdefault("imagePullPolicy", "Always" if tag in ("", "latest") else "IfNotPresent")
         c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
         for port in c.get("ports", ()):
             port.setdefault("protocol", "TCP")
     obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}

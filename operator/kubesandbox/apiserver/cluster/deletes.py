@@ -12,6 +12,10 @@ from kubesandbox.apiserver.cluster.reads import Reads, view
 from kubesandbox.apiserver.registry import CRD_KEY, ResourceType
 from kubesandbox.objects import Obj, now
 
+RETURN_DELETED = frozenset({"pods", "services", "serviceaccounts", "persistentvolumeclaims"})
+"""Resources whose delete answers with the deleted object, not a Success Status (kube's
+`ReturnDeletedObject` stores; typed clients parse the answer as the object)."""
+
 
 class Deletes:
     """The delete verbs, and the removal of objects once nothing holds them."""
@@ -30,7 +34,8 @@ class Deletes:
         options: Obj | None = None,
         dry_run: bool = False,
     ) -> Obj:
-        """Delete an object: returns it while finalizers hold it, else a Success Status."""
+        """Delete an object: returns it while finalizers hold it; once gone, the object for
+        `RETURN_DELETED` resources, else a Success Status."""
         options = options or {}
         obj = self.reads.existing(rt, ns, name)
         pre = options.get("preconditions") or {}
@@ -49,6 +54,8 @@ class Deletes:
         gone = self._delete(
             rt.key, obj, gc.propagation_policy(options), options.get("gracePeriodSeconds")
         )
+        if gone and rt.key in RETURN_DELETED:
+            return view(rt, obj)
         if gone:
             return errors.success(rt.group, rt.plural, name, meta["uid"])
         return view(rt, self.store.get(rt.key, meta.get("namespace", ""), name) or obj)

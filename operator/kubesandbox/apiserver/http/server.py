@@ -25,10 +25,12 @@ from kubesandbox.apiserver.http.codec import (
     write_options,
     written,
 )
+from kubesandbox.apiserver.http.connect import portforward, remotecommand
 from kubesandbox.apiserver.http.paths import Target, parse_resource_path
 from kubesandbox.apiserver.http.streams import Streams
 from kubesandbox.apiserver.registry import ResourceType
 from kubesandbox.objects import Obj
+from kubesandbox.podstreams import PodStreams
 
 VERSION = {
     "major": "1",
@@ -42,15 +44,18 @@ VERSION = {
     "platform": "linux/amd64",
 }
 _NOT_FOUND = "the server could not find the requested resource"
+CONNECT = ("exec", "attach", "portforward")
 _NOT_ALLOWED = "the server does not allow this method on the requested resource"
 
 
 class ApiServer:
     """aiohttp application serving one Cluster."""
 
-    def __init__(self, cluster: Cluster, state_dir: Path) -> None:
+    def __init__(self, cluster: Cluster, state_dir: Path, pods: PodStreams | None = None) -> None:
         self.cluster = cluster
         self.state_dir = state_dir
+        self.pods = pods
+        """The nodes' side of exec, attach and port-forward (None: those answer 404)."""
         self.address = ""
         self._log = requestlog.RequestLog(state_dir / requestlog.FILENAME)
         self._encoded = EncodedObjects()
@@ -125,9 +130,22 @@ class ApiServer:
             raise ApiError(404, _NOT_FOUND)
         if target.subresource == "log":
             return await self._streams.log(request, rt, target)
+        if target.subresource in CONNECT and self.pods is not None:
+            return await self._connect(request, rt, target, self.pods)
         if target.subresource == "scale":
             return await self._scale(request, rt, target)
         return await self._resource(request, rt, target)
+
+    async def _connect(
+        self, request: web.Request, rt: ResourceType, target: Target, pods: PodStreams
+    ) -> web.StreamResponse:
+        """exec, attach and portforward of a pod (GET for WebSocket, POST for SPDY)."""
+        if request.method not in ("GET", "POST"):
+            raise ApiError(405, _NOT_ALLOWED)
+        pod = self.cluster.reads.get(rt, target.namespace or "", target.name)
+        if target.subresource == "portforward":
+            return await portforward.serve(request, pod, pods, self._record)
+        return await remotecommand.serve(request, target.subresource, pod, pods, self._record)
 
     def _static(self, request: web.Request, path: str) -> web.StreamResponse | None:
         """Version, health, discovery and OpenAPI documents."""

@@ -1,0 +1,189 @@
+"""A container's run as the kubelet reports it, with real processes: a container whose env
+refers to a missing secret waits (CreateContainerConfigError) until it exists; startup probes
+gate readiness and liveness and restart a container that never starts; termination messages
+come from the container's own file or, on error, from its log."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A private sandbox with a 1 s restart back-off."""
+    with start_sandbox(tmp_path_factory.mktemp("containers"), "--restart-backoff", "1") as sb:
+        yield sb
+
+
+@pytest.fixture
+def ns(cluster: RunningSandbox) -> Iterator[str]:
+    """A fresh namespace for one test."""
+    with cluster.namespace("c") as name:
+        yield name
+
+
+def container(cluster: RunningSandbox, ns: str, pod: str) -> Any:
+    """The status of a pod's only container."""
+    return cluster.get(ns, "pod", pod)["status"]["containerStatuses"][0]
+
+
+def test_a_missing_secret_holds_the_container_until_it_is_created(
+    cluster: RunningSandbox, ns: str
+) -> None:
+    cluster.apply(
+        ns,
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: needs}
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            image: python:3.11
+            command: [sh, -c, 'echo "token=$TOKEN"']
+            env:
+            - name: TOKEN
+              valueFrom: {secretKeyRef: {name: later, key: token}}
+        """,
+    )
+
+    def waiting() -> Any:
+        return container(cluster, ns, "needs")["state"].get("waiting", {})
+
+    wait_for("a config error", lambda: waiting().get("reason") == "CreateContainerConfigError")
+    assert waiting()["message"] == 'secret "later" not found'
+    assert cluster.get(ns, "pod", "needs")["status"]["phase"] == "Pending"
+    cluster.kubectl("create", "secret", "generic", "later", "-n", ns, "--from-literal=token=abc")
+    wait_for(
+        "needs Succeeded", lambda: cluster.get(ns, "pod", "needs")["status"]["phase"] == "Succeeded"
+    )
+    assert cluster.kubectl("logs", "needs", "-n", ns).stdout == "token=abc\n"
+
+
+def test_a_startup_probe_holds_readiness_until_it_passes(cluster: RunningSandbox, ns: str) -> None:
+    # The server is "started" once it has written its flag file, 2 s after it began.
+    cluster.apply(
+        ns,
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: slow}
+        spec:
+          volumes: [{name: work, emptyDir: {}}]
+          containers:
+          - name: main
+            image: python:3.11
+            command: [sh, -c, "sleep 2; touch /work/started; exec sleep 600"]
+            volumeMounts: [{name: work, mountPath: /work}]
+            startupProbe:
+              exec: {command: [sh, -c, "test -f $BIGMODEL_SANDBOX_MOUNT_WORK/started"]}
+              periodSeconds: 1
+              failureThreshold: 30
+        """,
+    )
+    wait_for("slow running", lambda: "running" in container(cluster, ns, "slow")["state"])
+    early = container(cluster, ns, "slow")
+    assert not early["started"] and not early["ready"]  # the probe cannot pass for 2 s
+    wait_for("slow started and ready", lambda: container(cluster, ns, "slow")["ready"])
+    assert container(cluster, ns, "slow")["started"]
+
+
+def test_a_container_that_never_starts_is_restarted(cluster: RunningSandbox, ns: str) -> None:
+    cluster.apply(
+        ns,
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: stuck}
+        spec:
+          terminationGracePeriodSeconds: 1
+          containers:
+          - name: main
+            image: python:3.11
+            command: [sleep, "600"]
+            startupProbe: {tcpSocket: {port: 9}, periodSeconds: 1, failureThreshold: 2}
+            livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1}
+        """,
+    )
+    wait_for("a restart", lambda: container(cluster, ns, "stuck")["restartCount"] >= 1)
+    last = container(cluster, ns, "stuck")["lastState"]["terminated"]
+    assert last["exitCode"] == 143  # stopped with SIGTERM
+    events = cluster.get(ns, "events", "--field-selector", "involvedObject.name=stuck")
+    messages = [e["message"] for e in events["items"] if e["reason"] == "Unhealthy"]
+    assert any("Startup probe failed" in m for m in messages), messages
+    assert not any("Liveness" in m for m in messages)  # liveness waits for startup
+
+
+def test_the_termination_message_file_becomes_the_terminated_message(
+    cluster: RunningSandbox, ns: str
+) -> None:
+    # The default path, rewritten in the command to this container's own file.
+    script = "echo 'model not found' > /dev/termination-log; exit 4"
+    cluster.apply(
+        ns,
+        f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: said}}
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            image: python:3.11
+            command: [sh, -c, "{script}"]
+          - name: custom
+            image: python:3.11
+            command: [sh, -c, 'printf done > "$WHY"']
+            env: [{{name: WHY, value: /tmp/why}}]
+            terminationMessagePath: /tmp/why
+        """,
+    )
+    wait_for("said Failed", lambda: cluster.get(ns, "pod", "said")["status"]["phase"] == "Failed")
+    statuses = {
+        c["name"]: c["state"]["terminated"]
+        for c in cluster.get(ns, "pod", "said")["status"]["containerStatuses"]
+    }
+    assert statuses["main"]["message"] == "model not found\n"
+    assert statuses["main"]["exitCode"] == 4
+    assert statuses["custom"]["message"] == "done"
+
+
+def test_fallback_to_logs_on_error_quotes_the_log_tail_in_last_state(
+    cluster: RunningSandbox, ns: str
+) -> None:
+    program = textwrap.dedent(
+        """\
+        import sys
+        print("loading the model", flush=True)
+        sys.exit("ValueError: no such model")
+        """
+    )
+    cluster.apply(
+        ns,
+        f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: crash}}
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: main
+            image: python:3.11
+            command: [python, -c, {json.dumps(program)}]
+            terminationMessagePolicy: FallbackToLogsOnError
+        """,
+    )
+    wait_for("a restart", lambda: container(cluster, ns, "crash")["restartCount"] >= 1)
+    last = container(cluster, ns, "crash")["lastState"]["terminated"]
+    assert last["exitCode"] == 1
+    assert last["message"] == "loading the model\nValueError: no such model\n"
