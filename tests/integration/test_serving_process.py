@@ -24,7 +24,7 @@ from kubesandbox.testing import free_port, stop_process
 pytestmark = pytest.mark.integration
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
-TEST_SUPPORT = Path(__file__).resolve().parents[1] / "unit"  # serving_support's factories
+TEST_SUPPORT = Path(__file__).resolve().parents[1]  # tests/, for support.serving's factories
 ENV = {
     **os.environ,
     "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), str(TEST_SUPPORT)]),
@@ -192,7 +192,7 @@ async def test_sigterm_drains_in_flight_requests_then_exits_0(
 async def test_sigterm_while_the_model_loads_exits_0_without_waiting_for_the_load(
     tmp_path: Path,
 ) -> None:
-    server = ServerProcess(tmp_path, "--model-factory", "serving_support:slow_model")
+    server = ServerProcess(tmp_path, "--model-factory", "support.serving:slow_model")
     async with aiohttp.ClientSession() as session:
         for _ in range(600):
             try:

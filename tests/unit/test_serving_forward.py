@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from serving_support import tiny_model
 
 from bigmodel.serving import ServedModel
 from bigmodel.serving.forward import ForwardRunner, ModelWork
+from support.serving import tiny_model
 
 CPU = torch.device("cpu")
 

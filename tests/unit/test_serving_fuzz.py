@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from serving_support import MODEL, ServerThread, make_config
+
+from support.serving import MODEL, ServerThread, make_config
 
 INFER = f"/v2/models/{MODEL}/infer"
 COMPLETIONS = "/v1/completions"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from serving_support import CONTEXT, tiny_model
 
 from bigmodel.serving.forward import ForwardRunner
 from bigmodel.serving.generation import Generation, Sampling
+from support.serving import CONTEXT, tiny_model
 
 
 @pytest.fixture

@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 import torch
 from aiohttp.test_utils import TestClient, TestServer
-from serving_support import (
+
+from bigmodel.serving.app import build_app
+from bigmodel.serving.metrics import ServingMetrics
+from bigmodel.serving.state import ServerState
+from support.serving import (
     CONTEXT,
     MODEL,
     VOCABULARY,
@@ -18,10 +22,6 @@ from serving_support import (
     tiny_model,
     until,
 )
-
-from bigmodel.serving.app import build_app
-from bigmodel.serving.metrics import ServingMetrics
-from bigmodel.serving.state import ServerState
 
 INFER = f"/v2/models/{MODEL}/infer"
 

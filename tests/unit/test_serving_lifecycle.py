@@ -7,10 +7,10 @@ import socket
 from pathlib import Path
 
 import pytest
-from serving_support import MODEL, ServerThread, infer_body, make_config, serving, until
 
 from bigmodel.serving.errors import ExitCode
 from bigmodel.serving.server import drain, main, serve
+from support.serving import MODEL, ServerThread, infer_body, make_config, serving, until
 
 INFER = f"/v2/models/{MODEL}/infer"
 
@@ -73,7 +73,7 @@ async def test_a_model_failing_its_warm_up_exits_3(tmp_path: Path) -> None:
     message = tmp_path / "termination-log"
     config = make_config(
         host="127.0.0.1", port=0, termination_message_path=message,
-        model_factory="serving_support:wrong_vocabulary_model",
+        model_factory="support.serving:wrong_vocabulary_model",
     )  # fmt: skip
     assert await serve(config, asyncio.Event()) == ExitCode.MODEL_LOAD_FAILED
     assert "warm-up forward failed: ValueError: warm-up logits have shape" in message.read_text()

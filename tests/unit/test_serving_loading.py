@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import torch
-from serving_support import FACTORY, VOCABULARY
 
 from bigmodel.serving.loading import (
     ModelLoadError,
@@ -20,6 +19,7 @@ from bigmodel.serving.loading import (
     resolve_checkpoint,
     resolve_device,
 )
+from support.serving import FACTORY, VOCABULARY
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
 
@@ -134,9 +134,9 @@ def test_a_factory_is_called_with_the_uri_and_serves_its_model() -> None:
     [
         ("no_colon", "expected 'module:function'"),
         ("no_such_module_here:build", "ModuleNotFoundError"),
-        ("serving_support:no_such_function", "AttributeError"),
+        ("support.serving:no_such_function", "AttributeError"),
         ("os.path:basename", "returned str, expected bigmodel.serving.ServedModel"),
-        ("serving_support:make_config", "failed: UsageError"),
+        ("support.serving:make_config", "failed: UsageError"),
     ],
 )
 def test_a_bad_factory_is_a_load_error(spec: str, message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from serving_support import MODEL, infer_body, make_config, serving, until
+from support.serving import MODEL, infer_body, make_config, serving, until
 
 INFER = f"/v2/models/{MODEL}/infer"
 OPERATOR_CONTRACT = (

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import torch
-from serving_support import CONTEXT, MODEL, make_config, serving, tiny_model
 
 from bigmodel.serving.forward import ForwardRunner
 from bigmodel.serving.generation import Generation, Sampling
+from support.serving import CONTEXT, MODEL, make_config, serving, tiny_model
 
 COMPLETIONS = "/v1/completions"
 

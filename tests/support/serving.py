@@ -1,6 +1,6 @@
 """Shared pieces of the serving tests: a tiny real model, its settings, a served app.
 
-`tiny_model` is also a real `--model-factory` (`serving_support:tiny_model`): the tests load
+`tiny_model` is also a real `--model-factory` (`support.serving:tiny_model`): the tests load
 it through the same path as a user's factory.
 """
 
@@ -32,7 +32,7 @@ from kubesandbox.testing import free_port
 
 VOCABULARY = sorted(set(synthetic_corpus(sentences=200)))
 CONTEXT = 16
-FACTORY = "serving_support:tiny_model"
+FACTORY = "support.serving:tiny_model"
 MODEL = "tiny"
 
 
