@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from support.e2e_cluster import REPO, Cluster
+from support.examples import example as load_example
 
 CHART_CRDS = REPO / "charts" / "bigmodel-operator" / "crds"
 EXAMPLE = REPO / "examples" / "cpu-job.yaml"
@@ -55,7 +56,7 @@ def test_the_operator_deployment_is_available_and_restricted(cluster: Cluster) -
 
 
 def test_the_cpu_example_job_succeeds(cluster: Cluster) -> None:
-    example = yaml.safe_load(EXAMPLE.read_text())
+    example = load_example("cpu-job.yaml", "BigModelJob")
     name = example["metadata"]["name"]
     cluster.kubectl("apply", "-n", cluster.namespace, "-f", str(EXAMPLE))
     cluster.kubectl(
@@ -75,7 +76,7 @@ def test_the_cpu_example_job_succeeds(cluster: Cluster) -> None:
 
 
 def test_kubectl_get_shows_jobs_by_short_name_and_category(cluster: Cluster) -> None:
-    example = yaml.safe_load(EXAMPLE.read_text())
+    example = load_example("cpu-job.yaml", "BigModelJob")
     example["spec"]["runPolicy"] = {**example["spec"].get("runPolicy", {}), "suspend": True}
     cluster.kubectl("apply", "-n", cluster.namespace, "-f", "-", stdin=yaml.safe_dump(example))
     name = example["metadata"]["name"]

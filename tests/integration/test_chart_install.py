@@ -10,7 +10,6 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
 from kubesandbox.apiserver.http import requestlog
 from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
@@ -23,8 +22,8 @@ from support.chart_install import (
     job_phase,
     operator_pods,
 )
+from support.examples import example as load_example
 from support.helmchart import RELEASE
-from support.helmchart import ROOT as REPO
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +83,7 @@ def test_the_cpu_example_trains_to_success_under_the_installed_operator(
     installed: RunningSandbox,
 ) -> None:
     installed.kubectl("create", "namespace", "demo")
-    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    example = load_example("cpu-job.yaml", "BigModelJob")
     apply_job(installed, "demo", example)
     name = example["metadata"]["name"]
     wait_for(

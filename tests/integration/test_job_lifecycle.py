@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubesandbox.testing import gang_restart_script, wait_for
+from support.examples import example as load_example
 from support.harness import (
     EXIT_CODE,
-    REPO,
     Cluster,
     Operator,
 )
@@ -197,7 +196,7 @@ def test_kubectl_shows_phase_nodes_restarts_age_and_events(
 
 
 def _trainer_spec(args: list[str]) -> dict[str, Any]:
-    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    example = load_example("cpu-job.yaml", "BigModelJob")
     return {**example["spec"], "args": args}
 
 
@@ -210,7 +209,7 @@ def _losses(cluster: Cluster, pod: str) -> list[float]:
 def test_the_cpu_example_trains_across_two_nodes_to_success(
     operator: Operator, cluster: Cluster
 ) -> None:
-    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    example = load_example("cpu-job.yaml", "BigModelJob")
     cluster.apply_job(example["metadata"]["name"], example["spec"])
     status = cluster.wait_phase("cpu-demo", "Succeeded", timeout=240)
     assert status["restarts"] == 0

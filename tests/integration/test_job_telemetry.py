@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubesandbox.testing import wait_for
+from support.examples import example as load_example
 from support.harness import (
-    REPO,
     Cluster,
     Operator,
     Prometheus,
@@ -39,7 +38,7 @@ JOB_METRICS = ("bigmodel_task_seconds", "bigmodel_service_quality", "bigmodel_no
 
 def trainer_spec(steps: int, checkpoints: Path | None = None, **env: str) -> dict[str, Any]:
     """The CPU example (2 nodes x 2 processes) training `steps` steps, with `env` added."""
-    example = yaml.safe_load((REPO / "examples" / "cpu-job.yaml").read_text())
+    example = load_example("cpu-job.yaml", "BigModelJob")
     spec: dict[str, Any] = example["spec"]
     spec["args"] = ["--steps", str(steps), "--batch-size", "4", "--log-every", "10"]
     if checkpoints is not None:

@@ -1,7 +1,8 @@
 """A container's run as the kubelet reports it, with real processes: a container whose env
 refers to a missing secret waits (CreateContainerConfigError) until it exists; startup probes
 gate readiness and liveness and restart a container that never starts; termination messages
-come from the container's own file or, on error, from its log."""
+come from the container's own file or, on error, from its log; a preStop hook runs before
+the container gets SIGTERM."""
 
 from __future__ import annotations
 
@@ -187,3 +188,44 @@ def test_fallback_to_logs_on_error_quotes_the_log_tail_in_last_state(
     last = container(cluster, ns, "crash")["lastState"]["terminated"]
     assert last["exitCode"] == 1
     assert last["message"] == "loading the model\nValueError: no such model\n"
+
+
+def test_a_pre_stop_hook_runs_before_the_container_gets_sigterm(
+    cluster: RunningSandbox, ns: str
+) -> None:
+    program = textwrap.dedent(
+        """\
+        import os, pathlib, signal, sys, time
+        mark, out = pathlib.Path(os.environ["MARK"]), pathlib.Path(os.environ["OUT"])
+        def stop(*_):
+            out.write_text("hook first" if mark.exists() else "TERM first")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        while True:
+            time.sleep(0.05)
+        """
+    )
+    cluster.apply(
+        ns,
+        f"""
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: hooked}}
+        spec:
+          terminationGracePeriodSeconds: 20
+          containers:
+          - name: main
+            image: python:3.11
+            command: [python, -c, {json.dumps(program)}]
+            env: [{{name: MARK, value: /kept/mark}}, {{name: OUT, value: /kept/out}}]
+            volumeMounts: [{{name: kept, mountPath: /kept}}]
+            lifecycle:
+              preStop:
+                exec: {{command: [sh, -c, 'sleep 1; touch "$MARK"']}}
+          volumes: [{{name: kept, persistentVolumeClaim: {{claimName: kept}}}}]
+        """,
+    )
+    wait_for("hooked Running", lambda: container(cluster, ns, "hooked").get("ready"))
+    cluster.kubectl("delete", "pod", "hooked", "-n", ns, "--wait=true", "--timeout=60s")
+    out = cluster.state_dir / "volumes" / ns / "kept" / "out"
+    assert out.read_text() == "hook first"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,6 +26,7 @@ from bigmodel.runtime.model import TinyLMConfig, synthetic_corpus
 from bigmodel.serving import CharTokenizer, ServedModel
 from bigmodel.serving.app import build_app
 from bigmodel.serving.config import ServerConfig, parse_config
+from bigmodel.serving.loading import load_checkpoint
 from bigmodel.serving.metrics import ServingMetrics
 from bigmodel.serving.server import activate, drain, load_model, serve
 from bigmodel.serving.state import ServerState
@@ -159,3 +162,22 @@ def infer_body(rows: list[list[int]], **extra: Any) -> dict[str, Any]:
     """An Open Inference Protocol infer request of token id rows."""
     tensor = {"name": "input_ids", "datatype": "INT64", "shape": [len(rows), len(rows[0])]}
     return {"inputs": [{**tensor, "data": [t for row in rows for t in row]}], **extra}
+
+
+STRAGGLER_DIR = "BIGMODEL_TEST_STRAGGLER_DIR"
+"""Environment of `straggler_model`: the directory where a file named after a pod slows it."""
+STRAGGLER_SECONDS = 0.05
+
+
+def straggler_model(uri: str) -> ServedModel:
+    """The checkpoint at `uri`, each forward slowed by STRAGGLER_SECONDS (a weak GPU, a noisy
+    neighbour) while `$BIGMODEL_TEST_STRAGGLER_DIR/$POD_NAME` exists."""
+    served = load_checkpoint(uri)
+    mark = Path(os.environ[STRAGGLER_DIR]) / os.environ["POD_NAME"]
+
+    def slow_down(*_: Any) -> None:
+        if mark.exists():
+            time.sleep(STRAGGLER_SECONDS)
+
+    served.module.register_forward_pre_hook(slow_down)
+    return served

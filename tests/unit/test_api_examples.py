@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -37,8 +38,14 @@ def admit(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[FieldE
 
 
 def load(path: Path) -> dict[str, Any]:
-    obj: dict[str, Any] = yaml.safe_load(path.read_text())
+    """The BigModelJob or BigModelService of a file (examples may hold other objects too)."""
+    [obj] = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] in MODELS]
     return obj
+
+
+def others(path: Path) -> list[dict[str, Any]]:
+    """The built-in objects beside it (a PersistentVolumeClaim, ...)."""
+    return [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] not in MODELS]
 
 
 def header(path: Path, key: str) -> str | None:
@@ -55,6 +62,12 @@ def test_example_is_accepted_by_the_crd_schema(path: Path) -> None:
     obj = load(path)
     assert SCHEMAS[obj["kind"]].unknown_fields(obj) == []
     assert admit(obj) == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_the_other_objects_of_an_example_are_valid_kubernetes_objects(path: Path) -> None:
+    for obj in others(path):
+        kubernetes_validate.validate(obj, "1.33", strict=True)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

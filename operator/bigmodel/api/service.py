@@ -47,8 +47,8 @@ class ModelSource(ApiModel):
     name: str = Field(min_length=1, max_length=253)
     """Model name clients request (the OpenAI `model` field)."""
     uri: str | None = Field(None, min_length=1, max_length=2048)
-    """Where the weights are: a Hugging Face id, a path in the container (e.g. on a mounted
-    volume) or a URL the runtime understands; default: name."""
+    """Where the weights are: for torch, a checkpoint file or directory in the container (on a
+    mounted volume; required); for vllm, a Hugging Face id or a path (default: name)."""
 
 
 class Autoscaling(ApiModel):
@@ -132,6 +132,13 @@ class BigModelServiceSpec(PodOptions):
                 "self.runtime == 'custom' || has(self.model)",
                 "runtimes torch and vllm need model",
                 field_path=".model",
+                reason="FieldValueRequired",
+            ),
+            rule(
+                "self.runtime != 'torch' || (has(self.model) && has(self.model.uri))",
+                "runtime torch needs model.uri: a trainer checkpoint (a step-*.pt file, or a"
+                " directory whose latest one is served) on a volume mounted in the replicas",
+                field_path=".model.uri",
                 reason="FieldValueRequired",
             ),
             rule(

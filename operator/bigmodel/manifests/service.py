@@ -42,9 +42,11 @@ left out (the controller applies a child again only when it changed)."""
 TERMINATION_LOG = "/dev/termination-log"
 STARTUP_PERIOD_SECONDS = 5
 """Period of the startup probe; its failure threshold covers `startupTimeoutSeconds`."""
-DRAIN_SECONDS = 15
-"""Grace on top of maxRequestSeconds: endpoints stop sending traffic to a stopping replica
-within a few seconds, then its in-flight requests finish."""
+PRE_STOP_SECONDS = 5
+"""A stopping replica keeps serving this long before it gets SIGTERM (a preStop sleep): the
+time for the endpoints of its Service to stop sending it new requests."""
+GRACE_MARGIN_SECONDS = 10
+"""Grace on top of the preStop sleep and maxRequestSeconds, for the server to exit."""
 PROGRESS_MARGIN_SECONDS = 120
 """A rollout has startupTimeoutSeconds plus this to make progress before the Deployment
 reports ProgressDeadlineExceeded."""
@@ -60,6 +62,7 @@ _OWNED_CONTAINER_FIELDS = {
     "readinessProbe": "spec.readinessProbe",
     "livenessProbe": "spec.livenessProbe",
     "startupProbe": "spec.startupTimeoutSeconds",
+    "lifecycle": "spec.maxRequestSeconds",
 }
 
 
@@ -126,9 +129,10 @@ def server_command(service: BigModelService, images: RuntimeImages) -> tuple[str
         assert model is not None  # the CRD requires a model for torch and vllm
         default = [
             *("python", "-m", "bigmodel.serving"),
-            *("--model-name", model.name, "--model-uri", model.uri or model.name),
+            *("--model-name", model.name, "--model-uri", str(model.uri)),
             *("--host", "0.0.0.0", "--port", port),
             *("--device", "cuda" if spec.gpus_per_replica else "cpu"),
+            *("--drain-seconds", str(spec.max_request_seconds)),
             *("--termination-message-path", TERMINATION_LOG),
         ]
         image = images.torch
@@ -193,6 +197,7 @@ def _server_container(service: BigModelService, images: RuntimeImages) -> dict[s
         "resources": resources(spec, spec.gpus_per_replica),
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
         **probes(service),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "volumeMounts": [*dump(spec.volume_mounts), shm_mount()],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -232,7 +237,9 @@ def build_pod_template(service: BigModelService, images: RuntimeImages) -> dict[
     metadata["annotations"] |= overlay.metadata.annotations
     pod_spec: dict[str, Any] = {
         **scheduling(spec),
-        "terminationGracePeriodSeconds": spec.max_request_seconds + DRAIN_SECONDS,
+        "terminationGracePeriodSeconds": (
+            PRE_STOP_SECONDS + spec.max_request_seconds + GRACE_MARGIN_SECONDS
+        ),
         "containers": [_server_container(service, images)],
         "volumes": [*dump(spec.volumes), shm_volume(spec)],
     }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kubesandbox.access import Rejected
 from kubesandbox.kubelet import (
+    hooks,
     launch,
     podenv,
     podstatus,
@@ -31,6 +33,7 @@ from kubesandbox.network import addresses, dns
 from kubesandbox.objects import Obj, now
 
 _CONFIG_RETRY_SECONDS = 2.0
+_HOOK_EXTENSION_SECONDS = 2.0
 _USER_AGENT = "sandbox-kubelet"
 
 
@@ -53,6 +56,8 @@ class PodWorker:
             ContainerRun(c["name"], c.get("image", "")) for c in spec.get("containers", ())
         ]
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.launches: dict[str, launch.Launch] = {}
+        """How each container was last started (its hooks run in the same environment)."""
         self.gpus: dict[str, list[str]] = {}
         self.dirs: dict[str, Path] = {}
         self.started = now()
@@ -189,7 +194,7 @@ class PodWorker:
             run.state = podstatus.terminated(128, stamp, stamp, "StartError", str(exc))
             self.publish()
             return 128
-        self.processes[run.name] = process
+        self.processes[run.name], self.launches[run.name] = process, how
         run.state = {"running": {"startedAt": started}}
         run.started = run.ready = False
         self.publish()
@@ -295,6 +300,18 @@ class PodWorker:
         return self.terminating
 
     async def _terminate(self, grace: float) -> None:
+        """preStop hooks first (the containers still serve meanwhile), then SIGTERM with
+        what is left of the grace period (at least `_HOOK_EXTENSION_SECONDS`, as the
+        kubelet grants a hook that used it all)."""
+        began = time.monotonic()
+        await asyncio.gather(
+            *(
+                hooks.pre_stop(c, self._attempt(c, self.launches[c["name"]]), grace)
+                for c in self.pod["spec"]["containers"]
+                if c["name"] in self.launches and self.processes[c["name"]].returncode is None
+            )
+        )
+        grace = max(grace - (time.monotonic() - began), min(grace, _HOOK_EXTENSION_SECONDS))
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task

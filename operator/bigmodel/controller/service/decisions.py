@@ -174,12 +174,13 @@ def _lifecycle(step: _Step, seen: Seen, desired: int, template: str) -> None:
         step.condition(ConditionType.PROGRESSING, False, Reason.ROLLOUT_COMPLETE, count)
         return
     if len(current) < len(pods):
-        reason = Reason.ROLLING_OUT
-    elif any(p.phase == "Running" for p in pods):
+        reason = Reason.ROLLING_OUT  # replicas of an older spec remain
+    elif ready:
         reason = Reason.SCALING
     else:
-        reason = Reason.CREATING
-    status.phase = ServicePhase.PENDING if reason is Reason.CREATING else ServicePhase.PROGRESSING
+        reason = Reason.CREATING  # nothing served yet
+    running = any(p.phase == "Running" for p in pods)
+    status.phase = ServicePhase.PROGRESSING if running else ServicePhase.PENDING
     step.condition(ConditionType.READY, False, reason, count + waiting)
     step.condition(ConditionType.PROGRESSING, True, reason, count + waiting)
 

@@ -112,9 +112,11 @@ async def service_fronts(body: kopf.Body, memo: Any, **_: Any) -> dict[str, Chil
     return {key: observe_child(body)}
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def service_changed(namespace: str | None, name: str | None, memo: Any, **_: Any) -> None:
-    """A spec (or scale) change wakes the service's daemon at once."""
+@kopf.index(GROUP, VERSION, PLURAL)
+async def service_changes(namespace: str | None, name: str | None, memo: Any, **_: Any) -> None:
+    """Any change of a service (its spec, a scale, its status) wakes its daemon at once. An
+    index handler that stores nothing: kopf calls it on every watch event, without the log
+    line per call that an event handler gets."""
     _wake(memo, _key(namespace, name))
 
 

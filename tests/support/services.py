@@ -1,0 +1,135 @@
+"""BigModelServices in a test namespace: apply, read status and pods, call the model through
+the Service's address, and keep steady load on it from client threads."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kubesandbox.testing import wait_for
+from support.examples import example
+from support.harness import Cluster
+
+MODEL = "tiny-chat"
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def example_spec(checkpoints: Path, **changes: Any) -> dict[str, Any]:
+    """examples/cpu-service.yaml's spec serving the checkpoints in `checkpoints` (a host
+    directory: the sandbox's pods are processes here), with `changes`."""
+    spec: dict[str, Any] = example("cpu-service.yaml", "BigModelService")["spec"]
+    spec["volumes"] = [{"name": "checkpoints", "hostPath": {"path": str(checkpoints)}}]
+    return {**spec, **changes}
+
+
+class Services:
+    """kubectl helpers for the BigModelServices of one test namespace."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def apply(self, name: str, spec: dict[str, Any]) -> None:
+        service = {
+            "apiVersion": "bigmodel.dev/v1alpha1",
+            "kind": "BigModelService",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
+
+    def patch(self, name: str, spec: dict[str, Any]) -> None:
+        self.cluster.kubectl("patch", "bms", name, "--type=merge", "-p", json.dumps({"spec": spec}))
+
+    def status(self, name: str) -> dict[str, Any]:
+        got = json.loads(self.cluster.kubectl("get", "bms", name, "-o", "json"))
+        return dict(got.get("status") or {})
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        return next(c for c in self.status(name)["conditions"] if c["type"] == type_)
+
+    def replicas(self, name: str) -> list[dict[str, Any]]:
+        """The service's replica pods that are not being deleted."""
+        out = self.cluster.kubectl(
+            "get", "pods", "-l", f"bigmodel.dev/service={name}", "-o", "json"
+        )
+        pods = json.loads(out)["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def wait(self, name: str, phase: str, ready: int | None = None, timeout: float = 90) -> Any:
+        """The status once the service is in `phase` (with `ready` ready replicas)."""
+
+        def reached() -> dict[str, Any] | None:
+            status = self.status(name)
+            ok = status.get("phase") == phase and ready in (None, status.get("readyReplicas"))
+            return status if ok else None
+
+        def context() -> str:
+            return self.cluster.kubectl("get", "bms,deploy,pods", "-o", "wide") + json.dumps(
+                self.status(name), indent=1
+            )
+
+        return wait_for(f"{name} {phase} ({ready} ready)", reached, timeout, context)
+
+    def address(self, name: str) -> str:
+        """`http://<cluster IP>:<port>` of the service's ClusterIP Service (the sandbox's
+        service addresses answer on this host)."""
+        front = json.loads(self.cluster.kubectl("get", "service", name, "-o", "json"))
+        return f"http://{front['spec']['clusterIP']}:{front['spec']['ports'][0]['port']}"
+
+
+def call(url: str, body: dict[str, Any] | None = None, timeout: float = 30) -> tuple[int, Any]:
+    """One request on a new connection: (HTTP status, JSON body)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def completion(address: str, prompt: str = "the cat ", tokens: int = 8) -> tuple[int, Any]:
+    body = {"model": MODEL, "prompt": prompt, "max_tokens": tokens, "temperature": 0}
+    return call(f"{address}/v1/completions", body)
+
+
+class Load:
+    """Client threads each sending completions one after another (a new connection each),
+    counting the answers by status (0: no HTTP answer)."""
+
+    def __init__(self, address: str, clients: int, tokens: int = 8) -> None:
+        self.address, self.tokens = address, tokens
+        self.codes: Counter[int] = Counter()
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            try:
+                code, body = completion(self.address, tokens=self.tokens)
+            except OSError as error:
+                code, body = 0, str(error)
+            with self._lock:
+                self.codes[code] += 1
+                if code != 200:
+                    self.errors.append(f"{code}: {body}")
+
+    @contextmanager
+    def running(self) -> Iterator[Load]:
+        for thread in self._threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            for thread in self._threads:
+                thread.join(timeout=60)
