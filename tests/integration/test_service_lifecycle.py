@@ -18,7 +18,7 @@ import pytest
 from bigmodel.api import ConditionType, Reason
 from kubesandbox.testing import wait_for
 from support.harness import Cluster, Operator
-from support.services import MODEL, Load, Services, call, completion, example_spec
+from support.services import MODEL, Services, call, completion, example_spec, steady_load
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def test_a_spec_change_rolls_out_with_no_failed_request_under_steady_load(
     services.apply("roll", fixed(checkpoints, 2))
     services.wait("roll", "Ready", ready=2)
     old = {p["metadata"]["uid"] for p in services.replicas("roll")}
-    with Load(services.address("roll"), clients=3).running() as load:
+    with steady_load(services.address("roll"), clients=3).running() as load:
         wait_for("requests answered", lambda: load.codes[200] >= 10)
         services.patch("roll", {"args": ["--max-batch-size", "8", "--torch-threads", "1"]})
         wait_for("the rollout to start", lambda: services.status("roll").get("phase") != "Ready")

@@ -16,7 +16,7 @@ import pytest
 from bigmodel.api import ConditionType, Reason
 from kubesandbox.testing import wait_for
 from support.harness import Cluster, Operator, Prometheus, running_prometheus
-from support.services import TESTS, Load, Services, example_spec
+from support.services import TESTS, Services, example_spec, steady_load
 from support.serving import STRAGGLER_DIR
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def test_load_scales_the_service_up_and_back_to_its_minimum_when_it_stops(
     }
     services.apply("busy", example_spec(checkpoints, autoscaling=autoscaling))
     services.wait("busy", "Ready", ready=1)
-    with Load(services.address("busy"), clients=8, tokens=24).running() as load:
+    with steady_load(services.address("busy"), clients=8, tokens=24).running() as load:
         services.wait("busy", "Ready", ready=2, timeout=120)
         status = services.status("busy")
         assert status["desiredReplicas"] == 2
@@ -94,7 +94,7 @@ def test_status_t_and_s_agree_with_the_operators_metrics_and_prometheus(
         ],
     }
     with (
-        Load(services.address("watched"), clients=2).running(),
+        steady_load(services.address("watched"), clients=2).running(),
         running_prometheus(tmp_path, config) as prometheus,
     ):
 
@@ -148,7 +148,7 @@ def test_a_replica_slowed_on_purpose_is_flagged_as_a_straggler(
     services.wait("uneven", "Ready", ready=2)
     slow = sorted(p["metadata"]["name"] for p in services.replicas("uneven"))[0]
     (marks / slow).touch()
-    with Load(services.address("uneven"), clients=4).running():
+    with steady_load(services.address("uneven"), clients=4).running():
 
         def flagged() -> dict[str, Any] | None:
             found = services.condition("uneven", ConditionType.STRAGGLER_DETECTED)

@@ -1,18 +1,13 @@
 """BigModelServices in a test namespace: apply, read status and pods, call the model through
-the Service's address, and keep steady load on it from client threads."""
+the Service's address (the demo's clients: `call`, `completion`, `steady_load`)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import urllib.error
-import urllib.request
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bigmodel.demo import load
 from kubesandbox.testing import wait_for
 from support.examples import example
 from support.harness import Cluster
@@ -84,52 +79,14 @@ class Services:
         return f"http://{front['spec']['clusterIP']}:{front['spec']['ports'][0]['port']}"
 
 
-def call(url: str, body: dict[str, Any] | None = None, timeout: float = 30) -> tuple[int, Any]:
-    """One request on a new connection: (HTTP status, JSON body)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+call = load.call
 
 
-def completion(address: str, prompt: str = "the cat ", tokens: int = 8) -> tuple[int, Any]:
-    body = {"model": MODEL, "prompt": prompt, "max_tokens": tokens, "temperature": 0}
-    return call(f"{address}/v1/completions", body)
+def completion(address: str, tokens: int = 8) -> tuple[int, Any]:
+    """A greedy completion of the tests' model."""
+    return load.completion(address, MODEL, tokens=tokens)
 
 
-class Load:
-    """Client threads each sending completions one after another (a new connection each),
-    counting the answers by status (0: no HTTP answer)."""
-
-    def __init__(self, address: str, clients: int, tokens: int = 8) -> None:
-        self.address, self.tokens = address, tokens
-        self.codes: Counter[int] = Counter()
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
-
-    def _client(self) -> None:
-        while not self._stop.is_set():
-            try:
-                code, body = completion(self.address, tokens=self.tokens)
-            except OSError as error:
-                code, body = 0, str(error)
-            with self._lock:
-                self.codes[code] += 1
-                if code != 200:
-                    self.errors.append(f"{code}: {body}")
-
-    @contextmanager
-    def running(self) -> Iterator[Load]:
-        for thread in self._threads:
-            thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            for thread in self._threads:
-                thread.join(timeout=60)
+def steady_load(address: str, clients: int, tokens: int = 8) -> load.Load:
+    """Steady load on the tests' model."""
+    return load.Load(address, MODEL, clients, tokens)

@@ -40,6 +40,10 @@ from bigmodel.manifests.service import (
 WARNING_REASONS = frozenset(
     {Reason.INVALID, Reason.MODEL_LOAD_FAILED, Reason.PROGRESS_DEADLINE_EXCEEDED}
 )
+EVENTED = (ConditionType.PROGRESSING, ConditionType.MODEL_LOADED, ConditionType.SCALING_LIMITED)
+"""Conditions whose changes are events: the rollout's progress (Creating, Scaling,
+RollingOut, RolloutComplete, failures), the model loaded or not, the autoscaler's bounds.
+Ready and Available say the same things again."""
 QUIET_WHEN_FALSE = (ConditionType.SCALING_LIMITED,)
 
 
@@ -144,6 +148,8 @@ def _lifecycle(step: _Step, seen: Seen, desired: int, template: str) -> None:
     status.ready_replicas = len(ready)
     waiting = _waiting_for(current)
     count = f"{len(loaded)} of {desired} replicas of generation {step.generation} ready"
+    if len(pods) > desired:
+        count = f"{len(pods)} replicas, scaling down to {desired}"
     if ready or desired == 0:
         step.condition(
             ConditionType.AVAILABLE, True, Reason.REPLICAS_AVAILABLE, f"{len(ready)} ready"
@@ -247,10 +253,11 @@ def decide(
     status.desired_replicas = scaling.desired
     changes = transitions(
         service.status.conditions,
-        status.conditions,
+        [c for c in status.conditions if c.type in EVENTED],
         lambda c: c.reason in WARNING_REASONS,
         QUIET_WHEN_FALSE,
     )
-    step.plan.events = _scale_event(before, scaling) + changes
+    unique = list(dict.fromkeys(changes))  # a failure both conditions report: one event
+    step.plan.events = _scale_event(before, scaling) + unique
     status.conditions = service_kstatus(status, step.generation, now)
     return step.plan
