@@ -4,11 +4,12 @@ processes (`python -m bigmodel.serving`) serving a checkpoint of the example tra
 The example service becomes Ready and answers both protocols through its Service address;
 `kubectl scale` adds replicas without restarting the others; a spec change rolls out with no
 failed request under steady load; a model that cannot load fails with the server's reason
-and recovers when the spec is fixed."""
+and recovers when the spec is fixed; a restarted operator changes nothing."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,26 @@ def test_a_model_that_cannot_load_fails_with_the_servers_reason_and_recovers_whe
     assert (
         json.loads(cluster.kubectl("get", "bms", "bad", "-o", "json"))["status"]["phase"] == "Ready"
     )
+
+
+def test_a_restarted_operator_changes_nothing_of_a_ready_service(
+    operator: Operator, services: Services, cluster: Cluster, checkpoints: Path
+) -> None:
+    services.apply("calm", fixed(checkpoints, 2))
+    before = services.wait("calm", "Ready", ready=2)
+    pods = {p["metadata"]["uid"] for p in services.replicas("calm")}
+    deployment = json.loads(cluster.kubectl("get", "deployment", "calm", "-o", "json"))
+    events = len(cluster.event_list("calm"))
+
+    operator.stop(signal.SIGKILL)
+    operator.start()
+    stamp = before["telemetry"].get("updatedAt")
+    wait_for(
+        "a telemetry round of the new operator",
+        lambda: (services.status("calm").get("telemetry") or {}).get("updatedAt") != stamp,
+    )
+    after = json.loads(cluster.kubectl("get", "deployment", "calm", "-o", "json"))
+    assert after["metadata"]["generation"] == deployment["metadata"]["generation"]
+    assert {p["metadata"]["uid"] for p in services.replicas("calm")} == pods
+    assert services.status("calm")["phase"] == "Ready"
+    assert len(cluster.event_list("calm")) == events
