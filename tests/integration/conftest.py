@@ -3,6 +3,8 @@ the session sandbox they run against comes from tests/conftest.py."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from kubesandbox.testing import RunningSandbox
 from support.harness import Cluster, Operator, fresh_namespace
+from support.services import Services
 
 
 @pytest.fixture
@@ -40,3 +43,26 @@ def operator(
 def cluster(sandbox: RunningSandbox, namespace: str) -> Cluster:
     """kubectl and job helpers in `namespace`."""
     return Cluster(sandbox, namespace)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of the example trainer's checkpoints (a short run, one process), which
+    the service tests serve."""
+    directory = tmp_path_factory.mktemp("checkpoints")
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "bigmodel.runtime.example_trainer", "--steps", "20"),
+            *("--batch-size", "4", "--checkpoint-dir", str(directory)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return directory
+
+
+@pytest.fixture
+def services(cluster: Cluster) -> Services:
+    """kubectl helpers for the BigModelServices of `namespace`."""
+    return Services(cluster)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,31 +24,10 @@ pytestmark = pytest.mark.integration
 FIXED = {"autoscaling": None}
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory of the example trainer's checkpoints (a short run, one process)."""
-    directory = tmp_path_factory.mktemp("checkpoints")
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "bigmodel.runtime.example_trainer", "--steps", "20"),
-            *("--batch-size", "4", "--checkpoint-dir", str(directory)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return directory
-
-
 @pytest.fixture
 def operator_env() -> dict[str, str]:
     """Telemetry (and autoscaling) rounds every second."""
     return {"BIGMODEL_TELEMETRY_INTERVAL": "1"}
-
-
-@pytest.fixture
-def services(cluster: Cluster) -> Services:
-    return Services(cluster)
 
 
 def fixed(checkpoints: Path, replicas: int, **changes: object) -> dict[str, object]:

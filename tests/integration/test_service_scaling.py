@@ -6,8 +6,6 @@ round; a replica slowed on purpose is flagged as a straggler."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +20,10 @@ from support.serving import STRAGGLER_DIR
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory of the example trainer's checkpoints (a short run, one process)."""
-    directory = tmp_path_factory.mktemp("checkpoints")
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "bigmodel.runtime.example_trainer", "--steps", "20"),
-            *("--batch-size", "4", "--checkpoint-dir", str(directory)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return directory
-
-
 @pytest.fixture
 def operator_env() -> dict[str, str]:
     """Telemetry (and autoscaling) rounds every second."""
     return {"BIGMODEL_TELEMETRY_INTERVAL": "1"}
-
-
-@pytest.fixture
-def services(cluster: Cluster) -> Services:
-    return Services(cluster)
 
 
 def test_load_scales_the_service_up_and_back_to_its_minimum_when_it_stops(

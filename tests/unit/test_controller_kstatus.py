@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from bigmodel.api import (
+    JOB_CONDITIONS,
+    SERVICE_CONDITIONS,
     BigModelJob,
     BigModelJobStatus,
     BigModelService,
@@ -19,11 +21,9 @@ from bigmodel.api import (
 )
 from bigmodel.api.crds import crds
 from bigmodel.api.status import UNOBSERVED
-from bigmodel.controller.conditions import find
+from bigmodel.controller.conditions import find, owned_status
 from bigmodel.controller.job.decisions import decide as decide_job
-from bigmodel.controller.job.reconciler import status_body as job_status_body
 from bigmodel.controller.kstatus import UNSCHEDULABLE_GRACE, job_summary
-from bigmodel.controller.service.reconciler import status_body as service_status_body
 from kubesandbox.apiserver.crdschema import CRDSchema
 from support.kstatus import verdict
 from support.statuses import (
@@ -160,18 +160,18 @@ def test_a_service_reconciles_exactly_while_its_controller_says_progressing(case
 
 
 @pytest.mark.parametrize(
-    ("kind", "cases", "status_body"),
+    ("kind", "cases", "owned"),
     [
-        (BigModelJob, JOB_CASES, job_status_body),
-        (BigModelService, SERVICE_CASES, service_status_body),
+        (BigModelJob, JOB_CASES, JOB_CONDITIONS),
+        (BigModelService, SERVICE_CASES, SERVICE_CONDITIONS),
     ],
     ids=["job", "service"],
 )
 def test_the_controllers_write_the_summary(
-    kind: type[BigModelJob | BigModelService], cases: list[Case], status_body: Any
+    kind: type[BigModelJob | BigModelService], cases: list[Case], owned: frozenset[str]
 ) -> None:
     for case in cases:
-        written = status_body(parse_resource(kind, case.body).status)
+        written = owned_status(parse_resource(kind, case.body).status, owned)
         assert set(KSTATUS) <= {c["type"] for c in written["conditions"]}, case.name
 
 

@@ -218,7 +218,7 @@ def test_base_images_are_pinned_by_tag(image: str) -> None:
 @pytest.mark.parametrize("image", IMAGES)
 def test_final_stage_has_oci_labels_and_a_numeric_non_root_user(image: str) -> None:
     final = final_stage(image)
-    found = labels(final)
+    found = {k: v for stage in stages_of(image) for k, v in labels(stage).items()}  # inherited
     for label in OCI_LABELS:
         assert found.get(f"org.opencontainers.image.{label}"), label
     assert found["org.opencontainers.image.title"] == f"bigmodel-{image}"

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from bigmodel.api import Condition, ConditionStatus, ConditionType
+from bigmodel.api.status import ResourceStatus
 
 TERMINAL = (ConditionType.SUCCEEDED, ConditionType.FAILED)
+S = TypeVar("S", bound=ResourceStatus)
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,27 @@ def transitions(
 def true_of(types: Collection[str]) -> Callable[[Condition], bool]:
     """A `warning` predicate: a condition of one of `types` that is True."""
     return lambda c: c.status is ConditionStatus.TRUE and c.type in types
+
+
+def owned_status(status: ResourceStatus, types: Collection[str]) -> dict[str, Any]:
+    """The status fields a controller owns, as JSON: all but `telemetry` (telemetry's own
+    field manager writes it), with only its condition `types`."""
+    owned = status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"telemetry"})
+    owned["conditions"] = [c for c in owned["conditions"] if c["type"] in types]
+    return owned
+
+
+class StatusStep(Generic[S]):
+    """A resource's status under construction for one look at it: a copy of its status,
+    stamped with the generation acted on, whose conditions are set at one `now`."""
+
+    def __init__(self, status: S, generation: int | None, now: datetime) -> None:
+        self.status: S = status.model_copy(deep=True)
+        self.status.observed_generation = generation
+        self.generation, self.now = generation, now
+
+    def condition(self, type_: ConditionType, status: bool, reason: str, message: str = "") -> None:
+        """Set condition `type_` (its transition time kept while its status holds)."""
+        self.status.conditions = set_condition(
+            self.status.conditions, type_, status, reason, message, self.generation, self.now
+        )

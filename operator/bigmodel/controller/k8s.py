@@ -163,8 +163,18 @@ class Kube:
         params = {"fieldManager": manager, "force": "true"}
         return await self.request("PATCH", await self.path(obj), obj, params, APPLY)
 
-    async def apply_status(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
-        """Server-side apply of `obj`'s status fields that `manager` owns."""
+    async def apply_status(
+        self, owner: Mapping[str, Any], status: Mapping[str, Any], manager: str
+    ) -> dict[str, Any]:
+        """Server-side apply of the `status` fields that `manager` owns, on the resource
+        `owner` names (its apiVersion, kind, name and namespace)."""
+        meta = owner["metadata"]
+        obj = {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace")},
+            "status": status,
+        }
         params = {"fieldManager": manager, "force": "true"}
         return await self.request("PATCH", await self.path(obj) + "/status", obj, params, APPLY)
 

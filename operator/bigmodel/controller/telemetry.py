@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import kopf
 
-from bigmodel.api import API_VERSION
 from bigmodel.api.telemetry import TelemetrySpec
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.telemetry.collect import Reading, Target
@@ -79,15 +78,7 @@ class TelemetryRounds:
         if frozenset(obs.missing) != self.missing:
             self.missing = frozenset(obs.missing)
             self.logger.info("telemetry: T_i missing from %ss %s", self.unit, obs.missing or "none")
-        await self.kube.apply_status(
-            {
-                "apiVersion": API_VERSION,
-                "kind": self.kind,
-                "metadata": {"name": name, "namespace": namespace},
-                "status": obs.status_patch(),
-            },
-            FIELD_MANAGER,
-        )
+        await self.kube.apply_status(self.body, obs.status_patch(), FIELD_MANAGER)
         self.state = obs.state  # only once written: a failed write repeats the events
         for event in obs.events:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)

@@ -18,6 +18,7 @@ from bigmodel.manifests.pods import (
     env,
     merge,
     owned_settings_errors,
+    recommended_labels,
     resources,
     scheduling,
     shm_mount,
@@ -75,14 +76,7 @@ def torchrun_args(command: list[str], args: list[str]) -> list[str]:
 def job_labels(job: BigModelJob, component: str) -> dict[str, str]:
     """The recommended labels plus `bigmodel.dev/job` of every child of the job."""
     name = job.metadata["name"]
-    return {
-        "app.kubernetes.io/name": "bigmodel-job",
-        "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": "bigmodel",
-        "app.kubernetes.io/managed-by": MANAGER,
-        LABEL_JOB: name,
-    }
+    return {**recommended_labels("bigmodel-job", name, component), LABEL_JOB: name}
 
 
 def pod_selector(job: BigModelJob) -> dict[str, str]:

@@ -35,6 +35,17 @@ def public(items: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in items.items() if not k.startswith(_PRIVATE_KEY_PREFIXES)}
 
 
+def recommended_labels(app: str, name: str, component: str) -> dict[str, str]:
+    """Kubernetes' recommended `app.kubernetes.io/*` labels of a child of resource `name`."""
+    return {
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "bigmodel",
+        "app.kubernetes.io/managed-by": MANAGER,
+    }
+
+
 def child_metadata(
     owner: Mapping[str, Any], name: str, labels: Mapping[str, str]
 ) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from bigmodel.manifests.pods import (
     dump,
     merge,
     owned_settings_errors,
+    recommended_labels,
     resources,
     scheduling,
     shm_mount,
@@ -93,14 +94,7 @@ HEALTH = {
 def service_labels(service: BigModelService, component: str) -> dict[str, str]:
     """The recommended labels plus `bigmodel.dev/service` of every child of the service."""
     name = service.metadata["name"]
-    return {
-        "app.kubernetes.io/name": "bigmodel-service",
-        "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": "bigmodel",
-        "app.kubernetes.io/managed-by": MANAGER,
-        LABEL_SERVICE: name,
-    }
+    return {**recommended_labels("bigmodel-service", name, component), LABEL_SERVICE: name}
 
 
 def replica_selector(service: BigModelService) -> dict[str, str]:

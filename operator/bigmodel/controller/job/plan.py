@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from bigmodel.api import BigModelJob, BigModelJobStatus, ConditionType, Reason
 from bigmodel.api.job import NodeCounts
-from bigmodel.controller.conditions import Event, find, set_condition
+from bigmodel.controller.conditions import Event, StatusStep, find
 from bigmodel.controller.job.pods import FAILED, PENDING, RUNNING, SUCCEEDED, UNKNOWN, NodePod
 from bigmodel.controller.job.timing import Timing
 
@@ -37,31 +37,18 @@ class Plan:
     """Seconds until a timer (back-off, deadline, TTL, grace) is due."""
 
 
-class Step:
+class Step(StatusStep[BigModelJobStatus]):
     """The plan under construction for one look at a job."""
 
     def __init__(
         self, job: BigModelJob, pods: Sequence[NodePod], now: datetime, timing: Timing
     ) -> None:
-        self.job, self.spec, self.now, self.timing = job, job.spec, now, timing
-        self.generation: int | None = job.metadata.get("generation")
+        super().__init__(job.status, job.metadata.get("generation"), now)
+        self.job, self.spec, self.timing = job, job.spec, timing
         self.pods = [p for p in pods if not p.deleting]
         self.leaving = [p for p in pods if p.deleting]
-        status = job.status.model_copy(deep=True)
-        status.observed_generation = self.generation
-        status.nodes = counts(self.pods)
-        self.plan = Plan(status=status)
-
-    @property
-    def status(self) -> BigModelJobStatus:
-        return self.plan.status
-
-    def condition(
-        self, type_: ConditionType, status: bool, reason: Reason, message: str = ""
-    ) -> None:
-        self.status.conditions = set_condition(
-            self.status.conditions, type_, status, reason, message, self.generation, self.now
-        )
+        self.status.nodes = counts(self.pods)
+        self.plan = Plan(status=self.status)
 
     def left(self, type_: ConditionType, seconds: float) -> float:
         """Seconds left until `seconds` after the condition's last transition (now if absent)."""

@@ -13,7 +13,6 @@ from typing import Any
 import kopf
 
 from bigmodel.api import (
-    API_VERSION,
     JOB_CONDITIONS,
     BigModelJob,
     BigModelJobStatus,
@@ -23,6 +22,7 @@ from bigmodel.api import (
     parse_resource,
 )
 from bigmodel.api.core import GPU_RESOURCE
+from bigmodel.controller.conditions import owned_status
 from bigmodel.controller.job.decisions import cluster_problems, decide
 from bigmodel.controller.job.plan import Plan, Problem
 from bigmodel.controller.job.pods import NodePod
@@ -32,13 +32,6 @@ from bigmodel.manifests.job import POD_GROUP_API, build_node_pod, build_pod_grou
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
-
-
-def status_body(status: BigModelJobStatus) -> dict[str, Any]:
-    """The status fields this controller owns, as JSON (telemetry writes the rest)."""
-    owned = status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"telemetry"})
-    owned["conditions"] = [c for c in owned["conditions"] if c["type"] in JOB_CONDITIONS]
-    return owned
 
 
 class JobReconciler:
@@ -109,18 +102,9 @@ class JobReconciler:
     async def _apply(self, job: BigModelJob, plan: Plan) -> None:
         """Write the status first (a restart is counted before its pods go), then events,
         deletions and creations."""
-        new = status_body(plan.status)
-        if new != status_body(job.status):
-            meta = self.body["metadata"]
-            await self.kube.apply_status(
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "BigModelJob",
-                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                    "status": new,
-                },
-                FIELD_MANAGER,
-            )
+        new = owned_status(plan.status, JOB_CONDITIONS)
+        if new != owned_status(job.status, JOB_CONDITIONS):
+            await self.kube.apply_status(self.body, new, FIELD_MANAGER)
         self.status = plan.status
         self._count(job.status, plan.status)
         for event in plan.events:

@@ -22,7 +22,7 @@ from typing import Any
 
 from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, Reason
 from bigmodel.api.service import AutoscalingStatus, ServicePhase
-from bigmodel.controller.conditions import Event, set_condition, transitions
+from bigmodel.controller.conditions import Event, StatusStep, transitions
 from bigmodel.controller.kstatus import service_kstatus
 from bigmodel.controller.podstatus import quote_pods
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
@@ -79,26 +79,13 @@ class Plan:
     events: list[Event] = field(default_factory=list)
 
 
-class _Step:
+class _Step(StatusStep[BigModelServiceStatus]):
     """The plan under construction for one look at a service."""
 
     def __init__(self, service: BigModelService, now: datetime) -> None:
-        self.service, self.now = service, now
-        self.generation: int | None = service.metadata.get("generation")
-        status = service.status.model_copy(deep=True)
-        status.observed_generation = self.generation
-        self.plan = Plan(status=status)
-
-    @property
-    def status(self) -> BigModelServiceStatus:
-        return self.plan.status
-
-    def condition(
-        self, type_: ConditionType, status: bool, reason: Reason, message: str = ""
-    ) -> None:
-        self.status.conditions = set_condition(
-            self.status.conditions, type_, status, reason, message, self.generation, self.now
-        )
+        super().__init__(service.status, service.metadata.get("generation"), now)
+        self.service = service
+        self.plan = Plan(status=self.status)
 
 
 def _outdated(child: ChildView | None, manifest: dict[str, Any], replicas: int | None) -> bool:

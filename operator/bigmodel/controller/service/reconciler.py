@@ -11,7 +11,6 @@ from typing import Any
 import kopf
 
 from bigmodel.api import (
-    API_VERSION,
     SERVICE_CONDITIONS,
     BigModelService,
     BigModelServiceStatus,
@@ -20,6 +19,7 @@ from bigmodel.api import (
     parse_resource,
 )
 from bigmodel.api.service import AutoscalingStatus
+from bigmodel.controller.conditions import owned_status
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.controller.service.autoscaler import (
     Load,
@@ -37,13 +37,6 @@ from bigmodel.telemetry.observe import Observation
 from bigmodel.telemetry.serving import reading_of
 
 FIELD_MANAGER = "bigmodel-service-controller"
-
-
-def status_body(status: BigModelServiceStatus) -> dict[str, Any]:
-    """The status fields this controller owns, as JSON (telemetry writes the rest)."""
-    owned = status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"telemetry"})
-    owned["conditions"] = [c for c in owned["conditions"] if c["type"] in SERVICE_CONDITIONS]
-    return owned
 
 
 def replica_targets(pods: Sequence[ReplicaPod], port: int) -> list[Target]:
@@ -200,18 +193,9 @@ class ServiceReconciler:
         for child in (plan.front, plan.deployment):
             if child is not None:
                 await self._apply_child(child)
-        new = status_body(plan.status)
-        if new != status_body(service.status):
-            meta = self.body["metadata"]
-            await self.kube.apply_status(
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "BigModelService",
-                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-                    "status": new,
-                },
-                FIELD_MANAGER,
-            )
+        new = owned_status(plan.status, SERVICE_CONDITIONS)
+        if new != owned_status(service.status, SERVICE_CONDITIONS):
+            await self.kube.apply_status(self.body, new, FIELD_MANAGER)
         self.status = plan.status
         for event in plan.events:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
