@@ -61,8 +61,9 @@ def test_the_example_service_is_ready_and_answers_both_protocols_through_its_ser
     assert completed["usage"]["completion_tokens"] == 12
     assert completed["choices"][0]["finish_reason"] == "length"
 
-    reasons = [e["reason"] for e in cluster.event_list("chat")]
-    assert Reason.ROLLOUT_COMPLETE in reasons
+    events = cluster.event_list("chat")
+    assert Reason.ROLLOUT_COMPLETE in [e["reason"] for e in events]
+    assert {e["source"]["component"] for e in events} == {"bigmodel-operator"}
 
 
 def test_kubectl_scale_adds_replicas_without_restarting_the_others(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 import kopf
 
 from bigmodel.api import GROUP
 from bigmodel.controller.k8s import connection_info, load_client_config
+
+REPORTING_COMPONENT = "bigmodel-operator"
 
 
 @kopf.on.login()
@@ -38,6 +42,11 @@ async def tune_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.connect_timeout = 10
     # Events are for humans: keep kopf's per-handler chatter (debug/info) out of them.
     settings.posting.level = logging.WARNING
+    # Our events say who posted them (`kubectl describe`'s From column): the operator, by its
+    # pod (the chart sets POD_NAME), not "kopf".
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
+    settings.posting.event_name_prefix = f"{REPORTING_COMPONENT}-"
     # Retry failed handlers with a bounded back-off instead of a tight loop.
     settings.execution.max_workers = 20
     settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
