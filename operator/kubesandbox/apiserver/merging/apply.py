@@ -62,7 +62,7 @@ def server_side_apply(
         raise ApplyInvalid("metadata.managedFields must be nil")
     root = k8s_schemas.object_schema(api_version, kind, schema)
     entries = decode(managed_fields(live))
-    body = without_managed(live or {})
+    body = copy.deepcopy(without_managed(live or {}))  # _remove below changes it in place
     merged = _merge(body, applied, root)
     applied_set = set(field_members(applied, root))
     mine = entry_of(entries, Entry(manager, "Apply", api_version))
