@@ -170,10 +170,11 @@ async def service_daemon(
                 pause = RESYNC_SECONDS
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
-            shared.heartbeats.beat(beat)
             due = shared.telemetry_interval - (time.monotonic() - measured)
+            wait = max(0.0, min(pause, due))
+            shared.heartbeats.beat(beat, wait)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), max(0.0, min(pause, due)))
+                await asyncio.wait_for(wakeup.wait(), wait)
     finally:
         services.wakeups.pop(key, None)
         shared.heartbeats.forget(beat)
