@@ -4,13 +4,13 @@ with metrics enabled a second daemon that collects its telemetry (`telemetry`).
 
 The job daemon sleeps until it is woken: by a change of one of its pods (the index), by a new
 generation of the job (a spec change), by the plan's next timer (back-off, deadline, TTL,
-grace), or at the latest after `Timing.resync`, a safety net. An idle job costs nothing.
+grace), or at the latest after `Timing.resync`, a safety net. An idle job costs nothing. A
+change is looked at `Timing.settle` seconds later, with the changes that came meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -47,6 +47,8 @@ class Wakeup:
     generation: int | None = None
     """The job's generation at the daemon's last look: only a newer one wakes it (not the
     daemon's own status writes coming back from the watch)."""
+    removed: set[int] = field(default_factory=set)
+    """Ranks whose pods left the cluster since the daemon's last look."""
 
 
 @dataclass
@@ -101,9 +103,10 @@ def _removed(**kwargs: Any) -> bool:
 async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
     """A node pod gone from the cluster wakes its job's daemon (kopf drops it from the pod
     index without calling `job_pods`)."""
-    uid = controller_uid(body)
+    uid, pod = controller_uid(body), observe_pod(body)
     wakeup = _jobs(memo).wakeups.get(uid) if uid else None
-    if wakeup is not None:
+    if wakeup is not None and pod is not None:
+        wakeup.removed.add(pod.rank)
         wakeup.event.set()
 
 
@@ -136,17 +139,21 @@ async def job_daemon(
         while not stopped:
             wakeup.event.clear()
             wakeup.generation = body["metadata"].get("generation")
+            removed, wakeup.removed = wakeup.removed, set()
             try:
                 with shared.metrics.reconciling(JOB):
-                    pause = await reconciler.step(list(index.get(uid, ())))
+                    pause = await reconciler.step(list(index.get(uid, ())), removed)
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
                 pause = ERROR_PAUSE
             if pause is None:
                 return
-            shared.heartbeats.beat(beat, pause)
-            with contextlib.suppress(TimeoutError):
+            shared.heartbeats.beat(beat, pause + jobs.timing.settle)
+            try:
                 await asyncio.wait_for(wakeup.event.wait(), pause)
+            except TimeoutError:
+                continue  # a timer is due: look now
+            await asyncio.sleep(jobs.timing.settle)
     finally:
         jobs.wakeups.pop(uid, None)
         shared.heartbeats.forget(beat)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,9 +33,6 @@ from bigmodel.manifests.job import POD_GROUP_API, build_node_pod, build_pod_grou
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
-CREATED_GRACE = 10.0
-"""Seconds a pod this daemon created counts as there while the index does not show it yet
-(after that, a pod that never showed up is created again)."""
 
 
 def status_body(status: BigModelJobStatus) -> dict[str, Any]:
@@ -66,13 +63,17 @@ class JobReconciler:
         """uids of pods deleted by this daemon, whose deletion the index may not show yet."""
         self.created: dict[int, float] = {}
         """Ranks whose pods this daemon created (monotonic time) that the index does not show
-        yet: not created again meanwhile (a burst of pod events would repeat every create)."""
+        yet: not created again while the operator catches up with the watch (under a burst,
+        for many seconds), unless the pod is removed or a resync passes."""
         self.problems: list[Problem] = []
         """Children the API refused as invalid."""
         self.invalid_body = False
 
-    async def step(self, observed: Sequence[NodePod]) -> float | None:
-        """One look at the job; returns seconds until the next, None once it is deleted."""
+    async def step(
+        self, observed: Sequence[NodePod], removed: Collection[int] = ()
+    ) -> float | None:
+        """One look at the job given its pods in the index and the ranks whose pods left the
+        cluster since the last look; returns seconds until the next, None once deleted."""
         try:
             job = parse_resource(BigModelJob, self.body)
         except InvalidResourceError as exc:
@@ -81,9 +82,9 @@ class JobReconciler:
         if self.status is not None:
             job.status = self.status
         self.deleted &= {p.uid for p in observed}
-        ranks, now = {p.rank for p in observed}, time.monotonic()
+        seen, now = {p.rank for p in observed} | set(removed), time.monotonic()
         self.created = {
-            r: t for r, t in self.created.items() if r not in ranks and now - t < CREATED_GRACE
+            r: t for r, t in self.created.items() if r not in seen and now - t < self.timing.resync
         }
         pods = [replace(p, deleting=True) if p.uid in self.deleted else p for p in observed]
         problems, refused = list(self.problems), len(self.problems)
@@ -95,8 +96,7 @@ class JobReconciler:
             return None
         if len(self.problems) > refused:
             return 0.0  # a child was refused: fail the job now, no event will come
-        pause = min(plan.wake_in if plan.wake_in is not None else math.inf, self.timing.resync)
-        return min(pause, CREATED_GRACE) if self.created else pause
+        return min(plan.wake_in if plan.wake_in is not None else math.inf, self.timing.resync)
 
     def _report_invalid(self, exc: InvalidResourceError) -> None:
         """A body the models refuse (an older CRD): one event, no retry loop."""
