@@ -150,7 +150,8 @@ async def job_daemon(
                 return
             shared.heartbeats.beat(beat, pause + jobs.timing.settle)
             try:
-                await asyncio.wait_for(wakeup.event.wait(), pause)
+                async with asyncio.timeout(pause):  # no task per wait, unlike wait_for
+                    await wakeup.event.wait()
             except TimeoutError:
                 continue  # a timer is due: look now
             await asyncio.sleep(jobs.timing.settle)
