@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scale_burst import CHUNK, REPO, alternate
+from scale_burst import REPO, alternate
 from scale_start import start_trials
 from scale_support import BIN, NODES_PER_JOB
 
@@ -50,10 +50,11 @@ def report(results: dict[str, Any], jobs: int) -> None:
               f"({len(rounds)} round(s), medians):")  # fmt: skip
         first, last = _median(rounds, "bare", "first_rate"), _median(rounds, "bare", "last_rate")
         created = _median(rounds, "bare", "create_seconds")
-        print(f"  created in {created:.1f} s; first {CHUNK} objects {first:.0f}/s, "
+        size = bare["chunk"]
+        print(f"  created in {created:.1f} s; first {size} objects {first:.0f}/s, "
               f"last {last:.0f}/s (last/first {last / first:.2f})")  # fmt: skip
         chunks = ", ".join(f"{r:.0f}" for r in bare["chunk_rates"])
-        print(f"  objects/s per {CHUNK} in the last round: {chunks}")
+        print(f"  objects/s per {size} in the last round: {chunks}")
         print(f"  all pods Running after {_median(rounds, 'bare', 'all_running_seconds'):.1f} s"
               f" (sandbox CPU {bare['sandbox_cpu_seconds']:.1f} s in the last round)")  # fmt: skip
         results["sandbox_rate_ratio"] = last / first

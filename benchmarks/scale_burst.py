@@ -38,11 +38,10 @@ def simulated_nodes(jobs: int) -> tuple[str, str]:
     return "--simulated-nodes", str(max(4, -(-jobs * NODES_PER_JOB // PODS_PER_NODE)))
 
 
-def rates(times: list[float], start: float, chunk: int = CHUNK) -> list[float]:
-    """Objects per second over each `chunk` consecutive creations, the last chunk being the
-    last `chunk` creations (`times`: when each returned, in order; `start`: when the first
-    was sent)."""
-    chunk = min(chunk, len(times) // 2) or 1
+def rates(times: list[float], start: float, chunk: int) -> list[float]:
+    """Objects per second over each `chunk` consecutive creations (at most half of them), the
+    last chunk being the last `chunk` creations (`times`: when each returned, in order;
+    `start`: when the first was sent)."""
     ends = [*range(chunk - 1, len(times) - 1, chunk), len(times) - 1]
     if len(ends) > 1 and ends[-1] - ends[-2] < chunk:
         ends.pop(-2)  # the last chunk overlaps the one before: keep it whole
@@ -67,10 +66,12 @@ async def _bare(sandbox: RunningSandbox, jobs: int, concurrency: int) -> dict[st
                 await all_running(count)
     finally:
         await client.close()
-    chunks = rates(done, start)
+    size = min(CHUNK, len(objs) // 2) or 1
+    chunks = rates(done, start, size)
     return {
         "objects": len(objs),
         "create_seconds": done[-1] - start,
+        "chunk": size,
         "chunk_rates": chunks,
         "first_rate": chunks[0],
         "last_rate": chunks[-1],
