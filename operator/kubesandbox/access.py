@@ -7,7 +7,7 @@ types only. The API server's `InProcessClient` implements every interface here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
 
 from kubesandbox.objects import Obj
@@ -60,8 +60,10 @@ class KubeletAccess(ClusterAccess, Protocol):
 class ControllerAccess(ClusterAccess, Protocol):
     """What controllers need besides: the store's indexes."""
 
-    def objects(self, resource: str, namespace: str) -> list[Obj]:
-        """The objects of a resource in one namespace."""
+    def objects(
+        self, resource: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> list[Obj]:
+        """The objects of a resource in one namespace (that carry `labels`, when given)."""
 
     def by_uid(self, uid: str) -> tuple[str, Obj] | None:
         """(resource, object) of a uid, or None."""

@@ -38,11 +38,13 @@ def tool(name: str) -> str:
 
 @dataclass
 class RunningSandbox:
-    """A sandbox started as a subprocess: its kubeconfig, state dir and URL."""
+    """A sandbox started as a subprocess: its kubeconfig, state dir, URL and process id."""
 
     kubeconfig: Path
     state_dir: Path
     url: str
+    pid: int | None = None
+    """The `kubesandbox up` process (benchmarks read its CPU time)."""
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
@@ -187,6 +189,6 @@ def start_sandbox(state_dir: Path, *options: str, timeout: float = 60) -> Iterat
         )
     try:
         url = _wait_ready(proc, log, timeout)
-        yield RunningSandbox(kubeconfig, state_dir, url)
+        yield RunningSandbox(kubeconfig, state_dir, url, proc.pid)
     finally:
         stop_process(proc)

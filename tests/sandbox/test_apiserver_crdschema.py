@@ -436,3 +436,44 @@ def test_field_error_prints_as_kubectl_shows_it() -> None:
         str(FieldError("FieldValueRequired", "spec.image", "Required value"))
         == "spec.image: Required value"
     )
+
+
+# --- ratcheting -----------------------------------------------------------------------------
+
+RATCHETED = obj_schema(
+    {
+        "spec": obj_schema(
+            {"size": {"type": "integer", "maximum": 5}},
+            **{"x-kubernetes-validations": [{"rule": "self.size < 4", "message": "small"}]},
+        ),
+        "status": obj_schema({"phase": {"type": "string"}}),
+    }
+)
+
+
+def test_an_unchanged_invalid_spec_does_not_block_a_status_update() -> None:
+    # e.g. stored before a stricter CRD version: kube-apiserver ratchets unchanged values
+    old = {"spec": {"size": 9}, "status": {}}
+    assert errors_of(RATCHETED, {"spec": {"size": 9}, "status": {"phase": "Running"}}, old) == []
+
+
+def test_a_changed_field_is_validated_again() -> None:
+    found = errors_of(RATCHETED, {"spec": {"size": 8}}, {"spec": {"size": 9}})
+    assert [(kind, field) for kind, field, _ in found] == [
+        ("FieldValueInvalid", "spec.size"),
+        ("FieldValueInvalid", "spec"),
+    ]
+
+
+def test_transition_rules_run_on_unchanged_values_too() -> None:
+    rule = {"rule": "self.size > oldSelf.size", "message": "must grow"}
+    schema = ruled(rule, size={"type": "integer"})
+    assert errors_of(schema, {"spec": {"size": 1}, "status": {}}, {"spec": {"size": 1}}) == [
+        ("FieldValueInvalid", "spec", 'Invalid value: "object": must grow')
+    ]
+
+
+def test_rules_at_the_root_see_only_the_name_of_the_metadata() -> None:
+    rule = {"rule": "!has(self.metadata.labels) && self.metadata.name == 'a'", "message": "m"}
+    schema = obj_schema({}, **{"x-kubernetes-validations": [rule]})
+    assert errors_of(schema, {"metadata": {"name": "a", "labels": {"x": "y"}}}) == []

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from kubesandbox.apiserver.errors import ApiError
-from kubesandbox.apiserver.selectors import parse_field_selector, parse_label_selector
+from kubesandbox.apiserver.selectors import (
+    label_values,
+    parse_field_selector,
+    parse_label_selector,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,3 +47,8 @@ def test_an_unsupported_field_selector_is_400_like_the_real_server() -> None:
         parse_field_selector("spec.nodeName=n1", "configmaps")
     assert exc.value.code == 400
     assert "field label not supported: spec.nodeName" in exc.value.message
+
+
+def test_equality_and_set_requirements_become_label_values_for_the_index() -> None:
+    reqs = parse_label_selector("app=web,tier in (a,b),tier in (b,c),env!=prod,gpu")
+    assert label_values(reqs) == {"app": {"web"}, "tier": {"b"}}

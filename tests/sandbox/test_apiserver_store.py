@@ -1,6 +1,9 @@
-"""The sandbox store: resourceVersions, watch replay, selection transitions and 410."""
+"""The sandbox store: resourceVersions, watch replay, selection transitions, 410 and the
+owner and label indexes."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import pytest
 
@@ -66,3 +69,28 @@ def test_dependents_are_indexed_by_owner_uid() -> None:
     assert [o["metadata"]["name"] for _, o in store.dependents("p")] == ["child"]
     store.remove("configmaps", "ns", "child")
     assert store.dependents("p") == []
+
+
+def _names(objs: Iterable[Obj]) -> list[str]:
+    return sorted(o["metadata"]["name"] for o in objs)
+
+
+def test_objects_are_selected_by_label_through_the_index() -> None:
+    store = Store()
+    store.put("configmaps", _cm("a", "1", app="web", tier="front"))
+    store.put("configmaps", _cm("b", "2", app="web", tier="back"))
+    store.put("configmaps", _cm("c", "3", app="db"))
+    assert _names(store.objects("configmaps", "ns", {"app": {"web"}})) == ["a", "b"]
+    assert _names(store.objects("configmaps", "ns", {"app": {"web"}, "tier": {"back"}})) == ["b"]
+    assert _names(store.objects("configmaps", None, {"app": {"web", "db"}})) == ["a", "b", "c"]
+    assert _names(store.objects("configmaps", "other", {"app": {"web"}})) == []
+
+
+def test_the_label_index_follows_relabelling_and_removal() -> None:
+    store = Store()
+    store.put("configmaps", _cm("a", "1", app="web"))
+    store.put("configmaps", _cm("a", "1", app="db"))
+    store.put("configmaps", _cm("b", "2", app="web"))
+    store.remove("configmaps", "ns", "b")
+    assert _names(store.objects("configmaps", "ns", {"app": {"web"}})) == []
+    assert _names(store.objects("configmaps", "ns", {"app": {"db"}})) == ["a"]

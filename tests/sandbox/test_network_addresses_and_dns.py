@@ -1,7 +1,8 @@
-"""Cluster names, their rewriting in strings, and pod addresses."""
+"""Cluster names, their rewriting in strings, the hosts file, and pod addresses."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,16 @@ def test_the_hosts_file_holds_every_source_records(tmp_path: Path) -> None:
     hosts.set("svc", {"s.ns.svc.cluster.local": "127.96.0.1"})
     hosts.set("pod", {})
     assert (tmp_path / "hosts").read_text() == "127.96.0.1 s.ns.svc.cluster.local\n"
+
+
+async def test_a_stream_of_changes_is_written_at_most_once_per_interval(tmp_path: Path) -> None:
+    hosts = HostsFile(tmp_path / "hosts", interval=0.5)  # written empty: changes now wait
+    hosts.set("a", {"a.s.ns.svc.cluster.local": "127.10.0.1"})
+    hosts.set("b", {"b.s.ns.svc.cluster.local": "127.10.0.2"})
+    assert (tmp_path / "hosts").read_text() == ""
+    assert set(hosts.records) == {"a.s.ns.svc.cluster.local", "b.s.ns.svc.cluster.local"}
+    await asyncio.sleep(1.0)
+    assert (tmp_path / "hosts").read_text().splitlines() == [
+        "127.10.0.1 a.s.ns.svc.cluster.local",
+        "127.10.0.2 b.s.ns.svc.cluster.local",
+    ]

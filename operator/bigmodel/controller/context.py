@@ -31,6 +31,12 @@ class OperatorContext:
     heartbeats: Heartbeats = field(default_factory=Heartbeats)
 
 
+def removed(**kwargs: Any) -> bool:
+    """An event filter (`when=`) keeping only the events of objects gone from the cluster:
+    kopf drops them from an index without calling its handler."""
+    return bool(kwargs["type"] == "DELETED")
+
+
 def context(memo: Any) -> OperatorContext:
     """The operator's context, from kopf's memo."""
     found: OperatorContext = memo.context

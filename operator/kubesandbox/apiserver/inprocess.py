@@ -3,7 +3,7 @@ direct calls on the `Cluster`, built-in resources by storage key, no HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from kubesandbox.access import Event
 from kubesandbox.apiserver.cluster import Cluster
@@ -67,9 +67,12 @@ class InProcessClient:
         """Deleting a pod for which `graceful(pod)` holds only marks it terminating."""
         self.cluster.deletes.pod_deletion_hooks.append(graceful)
 
-    def objects(self, resource: str, namespace: str) -> list[Obj]:
-        """The objects of a resource in one namespace."""
-        return list(self.cluster.store.objects(resource, namespace))
+    def objects(
+        self, resource: str, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> list[Obj]:
+        """The objects of a resource in one namespace (that carry `labels`, when given)."""
+        wanted = {key: (value,) for key, value in (labels or {}).items()}
+        return list(self.cluster.store.objects(resource, namespace, wanted))
 
     def by_uid(self, uid: str) -> tuple[str, Obj] | None:
         """(resource, object) of a uid, or None."""

@@ -67,6 +67,16 @@ def parse_label_selector(text: str) -> list[Requirement]:
     return out
 
 
+def label_values(reqs: list[Requirement]) -> dict[str, frozenset[str]]:
+    """The `=` and `in` requirements as label -> allowed values (what the store's label
+    index can look up; the other requirements are checked on each candidate)."""
+    out: dict[str, frozenset[str]] = {}
+    for req in reqs:
+        if req.op == "in":
+            out[req.key] = out[req.key] & req.values if req.key in out else req.values
+    return out
+
+
 def selector_from_label_selector(selector: Mapping[str, Any]) -> list[Requirement]:
     """Requirements of a `LabelSelector` object (matchLabels + matchExpressions)."""
     out = [

@@ -1,5 +1,7 @@
-"""In-memory object storage: per resource+namespace index, one resourceVersion counter,
-a bounded event history and watchers fed through asyncio queues.
+"""In-memory object storage: objects by resource and namespace, indexed by uid, owner and
+label, one resourceVersion counter, a bounded event history and watchers fed through asyncio
+queues. The indexes keep the cost of a selected list, a garbage collection or a controller's
+lookup independent of how many objects the store holds.
 
 Everything runs on one event loop thread, so no locks: each method is atomic.
 Stored objects are never mutated in place; a write stores a new dict.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kubesandbox.apiserver.errors import ApiError
@@ -17,6 +19,8 @@ from kubesandbox.apiserver.selectors import ObjectFilter
 from kubesandbox.objects import Obj
 
 Ref = tuple[str, str, str]  # (resource key, namespace, name)
+LabelValues = Mapping[str, Collection[str]]
+"""Label constraints: each label must carry one of its values."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,19 @@ def owner_uids(obj: Obj) -> list[str]:
     return [ref["uid"] for ref in obj["metadata"].get("ownerReferences") or () if "uid" in ref]
 
 
+def _labels(obj: Obj) -> Mapping[str, str]:
+    labels: Mapping[str, str] = obj["metadata"].get("labels") or {}
+    return labels
+
+
+def carries(obj: Obj, labels: LabelValues) -> bool:
+    """Whether every label of `labels` is on the object with one of its values."""
+    own = _labels(obj)
+    return all(own.get(key) in values for key, values in labels.items())
+
+
 class Store:
-    """All objects of the sandbox, indexed by resource key, then namespace, then name."""
+    """All objects of the sandbox, by resource key, then namespace, then name."""
 
     def __init__(self, history: int = 20_000) -> None:
         self.rv = 0
@@ -82,6 +97,8 @@ class Store:
         self._watchers: dict[str, set[Watcher]] = {}
         self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents
         self._by_uid: dict[str, Ref] = {}
+        # resource key -> (label, value) -> namespace -> names
+        self._by_label: dict[str, dict[tuple[str, str], dict[str, set[str]]]] = {}
 
     def get(self, key: str, namespace: str, name: str) -> Obj | None:
         """One object, or None."""
@@ -95,14 +112,44 @@ class Store:
         obj = self.get(*ref)
         return None if obj is None else (ref[0], obj)
 
-    def objects(self, key: str, namespace: str | None = None) -> Iterator[Obj]:
-        """Objects of a resource, in one namespace or all."""
+    def objects(
+        self, key: str, namespace: str | None = None, labels: LabelValues | None = None
+    ) -> Iterator[Obj]:
+        """Objects of a resource, in one namespace or all; with `labels`, only those that
+        carry each label with one of its values (looked up in the label index)."""
+        if labels:
+            yield from self._labelled(key, namespace, labels)
+            return
         spaces = self._objects.get(key, {})
         if namespace is not None:
             yield from spaces.get(namespace, {}).values()
             return
         for objs in spaces.values():
             yield from objs.values()
+
+    def _labelled(self, key: str, namespace: str | None, labels: LabelValues) -> Iterator[Obj]:
+        """The objects that carry `labels`, found from the label with the fewest candidates."""
+        index = self._by_label.get(key, {})
+
+        def candidates(label: str) -> list[tuple[str, set[str]]]:
+            out: list[tuple[str, set[str]]] = []
+            for value in labels[label]:
+                spaces = index.get((label, value), {})
+                if namespace is None:
+                    out += spaces.items()
+                elif namespace in spaces:
+                    out.append((namespace, spaces[namespace]))
+            return out
+
+        def size(found: list[tuple[str, set[str]]]) -> int:
+            return sum(len(names) for _, names in found)
+
+        fewest = min((candidates(label) for label in labels), key=size)
+        for ns, names in fewest:
+            for name in list(names):
+                obj = self.get(key, ns, name)
+                if obj is not None and carries(obj, labels):
+                    yield obj
 
     def count(self, key: str, namespace: str | None = None) -> int:
         """How many objects a resource holds (in one namespace or all)."""
@@ -159,6 +206,9 @@ class Store:
         self._by_uid[meta["uid"]] = ref
         for uid in owner_uids(obj):
             self._dependents.setdefault(uid, set()).add(ref)
+        index = self._by_label.setdefault(key, {})
+        for pair in _labels(obj).items():
+            index.setdefault(pair, {}).setdefault(ref[1], set()).add(ref[2])
 
     def _unindex(self, key: str, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -170,6 +220,15 @@ class Store:
                 deps.discard(ref)
                 if not deps:
                     del self._dependents[uid]
+        index = self._by_label.get(key, {})
+        for pair in _labels(obj).items():
+            spaces = index.get(pair, {})
+            names = spaces.get(ref[1], set())
+            names.discard(ref[2])
+            if not names:
+                spaces.pop(ref[1], None)
+                if not spaces:
+                    index.pop(pair, None)
 
     def _emit(self, event: Event) -> None:
         if len(self._history) == self._history.maxlen:

@@ -1,4 +1,9 @@
-"""Endpoints and EndpointSlices of selector services, their DNS names and proxied ports."""
+"""Endpoints and EndpointSlices of selector services, their DNS names and proxied ports.
+
+A pod event syncs only the services that select the pod (found in a `SelectorIndex`), and a
+sync reads only the pods that carry the service's selector (the store's label index): the
+cost of an event does not grow with the number of services or pods.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Iterable
 
 from kubesandbox.access import ControllerAccess
 from kubesandbox.controllers.base import Controller, is_active, is_ready, owner_reference
+from kubesandbox.controllers.selectorindex import Key, SelectorIndex
 from kubesandbox.network.dns import HostsFile, service_records
 from kubesandbox.network.proxy import ServiceProxy
 from kubesandbox.objects import Obj, port_number
@@ -132,17 +138,31 @@ class EndpointsController(Controller):
         super().__init__(api, ["services", "pods"])
         self.hosts = hosts
         self.proxy = proxy
+        self._selectors = SelectorIndex()
+        self._selected_by: dict[str, set[Key]] = {}
+        """Pod uid -> the services whose last sync saw its labels selected: a pod whose labels
+        change, or that goes, must leave them."""
 
     async def handle(self, key: str, kind: str, obj: Obj) -> None:
-        """A service changed: sync it; a pod changed: sync its namespace's services."""
+        """A service changed: sync it; a pod changed: sync the services that select it now
+        or did at their last sync."""
+        meta = obj["metadata"]
         if key == "services":
+            ref = (meta["namespace"], meta["name"])
             if kind == "DELETED":
+                self._selectors.remove(ref)
                 await self._forget(obj)
             else:
+                self._selectors.put(ref, obj.get("spec", {}).get("selector") or {})
                 await self.sync(obj)
             return
-        for service in self.api.objects("services", obj["metadata"]["namespace"]):
-            if service.get("spec", {}).get("selector"):
+        now = self._selectors.matching(meta["namespace"], meta.get("labels") or {})
+        services = now | self._selected_by.pop(meta["uid"], set())
+        if kind != "DELETED" and now:
+            self._selected_by[meta["uid"]] = now
+        for ns, name in sorted(services):
+            service = self.api.get("services", ns, name)
+            if service is not None:
                 await self.sync(service)
 
     async def _forget(self, service: Obj) -> None:
@@ -155,14 +175,17 @@ class EndpointsController(Controller):
     async def sync(self, service: Obj) -> None:
         """Write a service's Endpoints and EndpointSlice, its DNS name and proxy backends."""
         meta, spec = service["metadata"], service.get("spec", {})
-        ns = meta["namespace"]
-        pods = selected(service, self.api.objects("pods", ns))
+        ns, selector = meta["namespace"], spec.get("selector") or {}
+        labelled = self.api.objects("pods", ns, selector) if selector else []
+        for pod in labelled:
+            self._selected_by.setdefault(pod["metadata"]["uid"], set()).add((ns, meta["name"]))
+        pods = selected(service, labelled)
         ready_ips = [p["status"]["podIP"] for p in pods if is_active(p) and is_ready(p)]
         self.hosts.set(meta["uid"], service_records(service, ready_ips))
         cluster_ip = spec.get("clusterIP")
         if cluster_ip and cluster_ip != "None":
             await self.proxy.update(meta["uid"], cluster_ip, backends(service, pods))
-        if not spec.get("selector"):
+        if not selector:
             return
         labels = {**(meta.get("labels") or {}), SERVICE_NAME_LABEL: meta["name"]}
         self.write(

@@ -4,6 +4,7 @@ words. Filters run in kube-scheduler's order: taints, node affinity/selector, re
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 Resources = dict[str, Decimal]
 
 
+@functools.lru_cache(maxsize=4096)
 def quantity(value: Any) -> Decimal:
-    """A Kubernetes quantity ("500m", "1Gi", 2) as a number."""
+    """A Kubernetes quantity ("500m", "1Gi", 2) as a number (the same few values recur on
+    every pod and node: parsed once each)."""
     return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
 
 

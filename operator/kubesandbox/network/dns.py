@@ -6,13 +6,18 @@ current and the network shim reads (see `netshim`).
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from kubesandbox.objects import Obj
 
 CLUSTER_DOMAIN = "cluster.local"
+WRITE_INTERVAL = 0.05
+"""Shortest pause between two writes of the hosts file, in seconds."""
 _NAME = re.compile(
     r"(?<![\w.-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)+)\.?(?![\w-])"
 )
@@ -78,26 +83,50 @@ def hosts_text(records: Mapping[str, str]) -> str:
 
 
 class HostsFile:
-    """Cluster DNS records by source, written to one hosts file on every change."""
+    """Cluster DNS records by source, in one hosts file. A change is written at once, but
+    under a stream of changes at most once per `interval` seconds (each write costs the whole
+    file, so writing on every change would make a change cost as much as the cluster is big).
+    A name belongs to one source (a pod's FQDN has a subdomain, a service's has none)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, interval: float = WRITE_INTERVAL) -> None:
         self.path = path
+        self.interval = interval
         self._by_source: dict[str, dict[str, str]] = {}
         self.records: dict[str, str] = {}
+        self._written = -math.inf  # monotonic time of the last write
+        self._pending: asyncio.TimerHandle | None = None
         self._write()
 
     def set(self, source: str, records: dict[str, str]) -> None:
         """Replace the records that one object (a pod or service uid) contributes."""
-        if self._by_source.get(source, {}) == records:
+        old = self._by_source.get(source, {})
+        if old == records:
             return
+        for name in old:
+            self.records.pop(name, None)
         if records:
-            self._by_source[source] = records
+            self._by_source[source] = dict(records)
+            self.records.update(records)
         else:
             self._by_source.pop(source, None)
-        self.records = {k: v for recs in self._by_source.values() for k, v in recs.items()}
-        self._write()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._pending is not None:
+            return
+        wait = self._written + self.interval - time.monotonic()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to defer on: write now
+            wait = 0
+        if wait <= 0:
+            self._write()
+        else:
+            self._pending = loop.call_later(wait, self._write)
 
     def _write(self) -> None:
+        self._pending = None
+        self._written = time.monotonic()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(hosts_text(self.records))

@@ -1,11 +1,16 @@
-"""kopf handlers of BigModelJob (thin): an index of node pods by job, one daemon per job
-that applies `decisions.decide` whenever its pods change, and at least every second, and
-while the job is Running a second daemon that collects its telemetry (`telemetry`)."""
+"""kopf handlers of BigModelJob (thin): an index of node pods by job, one daemon per job that
+applies `decisions.decide` when something it depends on changes, and while the job is Running
+with metrics enabled a second daemon that collects its telemetry (`telemetry`).
+
+The job daemon sleeps until it is woken: by a change of one of its pods (the index), by a new
+generation of the job (a spec change), by the plan's next timer (back-off, deadline, TTL,
+grace), or at the latest after `Timing.resync`, a safety net. An idle job costs nothing. A
+change is looked at `Timing.settle` seconds later, with the changes that came meanwhile.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -17,7 +22,8 @@ import aiohttp
 import kopf
 
 from bigmodel.api import GROUP, VERSION, JobPhase
-from bigmodel.controller.context import context
+from bigmodel.controller.context import context, removed
+from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.reconciler import JobReconciler
 from bigmodel.controller.job.telemetry import job_round
@@ -29,7 +35,20 @@ from bigmodel.manifests.pods import MANAGER
 from bigmodel.telemetry.export import JOB
 
 PLURAL = "bigmodeljobs"
+NODE_PODS: Mapping[str, Any] = {LABEL_JOB: kopf.PRESENT, "app.kubernetes.io/managed-by": MANAGER}
 ERROR_PAUSE = 5.0
+
+
+@dataclass
+class Wakeup:
+    """What wakes one job's daemon before its next timer."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    generation: int | None = None
+    """The job's generation at the daemon's last look: only a newer one wakes it (not the
+    daemon's own status writes coming back from the watch)."""
+    removed: set[int] = field(default_factory=set)
+    """Ranks whose pods left the cluster since the daemon's last look."""
 
 
 @dataclass
@@ -37,8 +56,10 @@ class JobControllerState:
     """The job controller's own state, kept in kopf's memo."""
 
     timing: Timing
-    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
-    """Set by the pod index when a pod of the job (by uid) changes."""
+    nodes: LargestGpuNode = field(default_factory=LargestGpuNode)
+    wakeups: dict[str, Wakeup] = field(default_factory=dict)
+    """By job uid: set by the pod index when a pod of the job changes, and by
+    `job_generations` when the job's spec does."""
 
 
 def _jobs(memo: Any) -> JobControllerState:
@@ -60,16 +81,38 @@ def controller_uid(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-@kopf.index("pods", labels={LABEL_JOB: kopf.PRESENT, "app.kubernetes.io/managed-by": MANAGER})
+@kopf.index("pods", labels=NODE_PODS)
 async def job_pods(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodePod] | None:
-    """Node pods by the uid of their job; a change wakes the job's daemon."""
+    """Node pods by the uid of their job; a change wakes the job's daemon (their removal:
+    `job_pod_removed`)."""
     uid, pod = controller_uid(body), observe_pod(body)
     if uid is None or pod is None:
         return None
     wakeup = _jobs(memo).wakeups.get(uid)
     if wakeup is not None:
-        wakeup.set()
+        wakeup.event.set()
     return {uid: pod}
+
+
+@kopf.on.event("pods", labels=NODE_PODS, when=removed)
+async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A node pod gone from the cluster wakes its job's daemon (kopf drops it from the pod
+    index without calling `job_pods`)."""
+    uid, pod = controller_uid(body), observe_pod(body)
+    wakeup = _jobs(memo).wakeups.get(uid) if uid else None
+    if wakeup is not None and pod is not None:
+        wakeup.removed.add(pod.rank)
+        wakeup.event.set()
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+async def job_generations(uid: str, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A new generation of a job (its spec changed) wakes its daemon at once. An index
+    handler indexes nothing here: kopf calls it on every event of a job without logging
+    each call, as it logs every call of an event handler (one line per status write)."""
+    wakeup = _jobs(memo).wakeups.get(uid)
+    if wakeup is not None and body["metadata"].get("generation") != wakeup.generation:
+        wakeup.event.set()
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
@@ -82,25 +125,31 @@ async def job_daemon(
     logger: logging.Logger | logging.LoggerAdapter[Any],
     **kwargs: Any,
 ) -> None:
-    """Look at the job whenever its pods change (at least every second) until it is gone."""
+    """Look at the job whenever something it depends on changes, until it is gone."""
     shared, jobs, index = context(memo), _jobs(memo), kwargs["job_pods"]
-    reconciler = JobReconciler(shared.kube, jobs.timing, body, logger, shared.metrics)
-    wakeup = jobs.wakeups.setdefault(uid, asyncio.Event())
+    reconciler = JobReconciler(shared.kube, jobs.timing, jobs.nodes, body, logger, shared.metrics)
+    wakeup = jobs.wakeups.setdefault(uid, Wakeup())
     beat = f"BigModelJob/{uid}"
     try:
         while not stopped:
-            wakeup.clear()
+            wakeup.event.clear()
+            wakeup.generation = body["metadata"].get("generation")
+            removed, wakeup.removed = wakeup.removed, set()
             try:
                 with shared.metrics.reconciling(JOB):
-                    pause = await reconciler.step(list(index.get(uid, ())))
+                    pause = await reconciler.step(list(index.get(uid, ())), removed)
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
                 pause = ERROR_PAUSE
-            shared.heartbeats.beat(beat)
             if pause is None:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), pause)
+            shared.heartbeats.beat(beat, pause + jobs.timing.settle)
+            try:
+                async with asyncio.timeout(pause):  # no task per wait, unlike wait_for
+                    await wakeup.event.wait()
+            except TimeoutError:
+                continue  # a timer is due: look now
+            await asyncio.sleep(jobs.timing.settle)
     finally:
         jobs.wakeups.pop(uid, None)
         shared.heartbeats.forget(beat)
@@ -108,12 +157,14 @@ async def job_daemon(
         shared.metrics.set_phase(meta["namespace"], JOB, meta["name"], None)
 
 
-def _running(status: kopf.Status, **_: Any) -> bool:
-    """The telemetry daemon's filter: kopf starts it when true, stops it when false."""
-    return bool(status.get("phase") == JobPhase.RUNNING.value)
+def _collecting(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    """The telemetry daemon's filter (kopf starts it when true, stops it when false): the job
+    is Running and its node pods expose metrics (`spec.metrics.enabled`)."""
+    enabled = (spec.get("metrics") or {}).get("enabled", True)
+    return bool(status.get("phase") == JobPhase.RUNNING.value and enabled)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, id="telemetry", when=_running, cancellation_timeout=10)
+@kopf.daemon(GROUP, VERSION, PLURAL, id="telemetry", when=_collecting, cancellation_timeout=10)
 async def job_telemetry(
     *,
     body: kopf.Body,
@@ -123,8 +174,9 @@ async def job_telemetry(
     logger: logging.Logger | logging.LoggerAdapter[Any],
     **kwargs: Any,
 ) -> None:
-    """While the job is Running (kopf stops this daemon otherwise): one collection round of
-    its node pods per telemetry interval; its series are dropped when it stops."""
+    """While the job is Running with metrics (kopf stops this daemon otherwise): one
+    collection round of its node pods per telemetry interval; its series are dropped when it
+    stops."""
     shared, index = context(memo), kwargs["job_pods"]
     telemetry = TelemetryRounds(
         shared.kube, shared.scraper, body, shared.telemetry_interval, logger, shared.metrics, "node"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +22,9 @@ from bigmodel.api import (
     Reason,
     parse_resource,
 )
-from bigmodel.api.core import GPU_RESOURCE
 from bigmodel.controller.conditions import owned_status
 from bigmodel.controller.job.decisions import cluster_problems, decide
+from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.plan import Plan, Problem
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
@@ -41,38 +42,53 @@ class JobReconciler:
         self,
         kube: Kube,
         timing: Timing,
+        nodes: LargestGpuNode,
         body: kopf.Body,
         logger: logging.Logger | logging.LoggerAdapter[Any],
         metrics: TelemetryMetrics | None = None,
     ) -> None:
-        self.kube, self.timing, self.body, self.logger = kube, timing, body, logger
+        self.kube, self.timing, self.nodes, self.body = kube, timing, nodes, body
+        self.logger = logger
         self.metrics = metrics or default_metrics()
         self.status: BigModelJobStatus | None = None
         """The status last written: newer than the body's until the watch delivers it."""
         self.deleted: set[str] = set()
         """uids of pods deleted by this daemon, whose deletion the index may not show yet."""
+        self.created: dict[int, float] = {}
+        """Ranks whose pods this daemon created (monotonic time) that the index does not show
+        yet: not created again while the operator catches up with the watch (under a burst,
+        for many seconds), unless the pod is removed or a resync passes."""
         self.problems: list[Problem] = []
         """Children the API refused as invalid."""
         self.invalid_body = False
 
-    async def step(self, observed: Sequence[NodePod]) -> float | None:
-        """One look at the job; returns seconds until the next, None once it is deleted."""
+    async def step(
+        self, observed: Sequence[NodePod], removed: Collection[int] = ()
+    ) -> float | None:
+        """One look at the job given its pods in the index and the ranks whose pods left the
+        cluster since the last look; returns seconds until the next, None once deleted."""
         try:
             job = parse_resource(BigModelJob, self.body)
         except InvalidResourceError as exc:
-            self._report_invalid(exc)
-            return self.timing.resync * 60
+            self._report_invalid(exc)  # a new generation wakes the daemon
+            return self.timing.resync
         if self.status is not None:
             job.status = self.status
         self.deleted &= {p.uid for p in observed}
+        seen, now = {p.rank for p in observed} | set(removed), time.monotonic()
+        self.created = {
+            r: t for r, t in self.created.items() if r not in seen and now - t < self.timing.resync
+        }
         pods = [replace(p, deleting=True) if p.uid in self.deleted else p for p in observed]
-        problems = list(self.problems)
+        problems, refused = list(self.problems), len(self.problems)
         if job.status.phase is None and not pods:
             problems += await self._cluster_problems(job)
         plan = decide(job, pods, datetime.now(UTC), self.timing, problems)
         await self._apply(job, plan)
         if plan.delete_job:
             return None
+        if len(self.problems) > refused:
+            return 0.0  # a child was refused: fail the job now, no event will come
         return min(plan.wake_in if plan.wake_in is not None else math.inf, self.timing.resync)
 
     def _report_invalid(self, exc: InvalidResourceError) -> None:
@@ -84,20 +100,14 @@ class JobReconciler:
 
     async def _cluster_problems(self, job: BigModelJob) -> list[Problem]:
         """Ask the cluster whether it can ever run the job (largest GPU node, gang API)."""
-        try:
-            nodes = await self.kube.request("GET", "/api/v1/nodes")
-        except ApiError as exc:  # no permission to list nodes: skip the check
-            self.logger.info("cannot list nodes (%s): GPU count not checked", exc)
-            nodes = {}
-        gpus = [
-            int(n.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, "0") or 0)
-            for n in nodes.get("items", ())
-        ]
+        largest = await self.nodes.get(self.kube)
+        if 0 < largest < job.spec.gpus_per_node:  # too small a while ago: still so?
+            largest = await self.nodes.get(self.kube, fresh=True)
         gang = job.spec.gang_scheduling
         served = None
         if gang is not None:
             served = await self.kube.served(POD_GROUP_API[gang.scheduler], "podgroups")
-        return cluster_problems(job, max(gpus, default=0), served)
+        return cluster_problems(job, largest, served)
 
     async def _apply(self, job: BigModelJob, plan: Plan) -> None:
         """Write the status first (a restart is counted before its pods go), then events,
@@ -110,8 +120,10 @@ class JobReconciler:
         for event in plan.events:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
         await asyncio.gather(*(self._delete_pod(p) for p in plan.delete))
-        if plan.create:
-            await self._create(job, plan.create)
+        ranks = [r for r in plan.create if r not in self.created]
+        if ranks:
+            await self._create(job, ranks)
+            self.created |= dict.fromkeys(ranks, time.monotonic())
         if plan.delete_job:
             await self.kube.delete(self.body, self.body["metadata"]["uid"], background=True)
 

@@ -16,8 +16,12 @@ class Timing:
     """Longest back-off between two restarts."""
     elastic_grace: float = 60.0
     """How long an elastic job may run below minNodes before its gang restarts."""
-    resync: float = 1.0
-    """Longest pause between two looks at a job (pod changes wake it sooner)."""
+    settle: float = 0.5
+    """After a change wakes a job, how long to let the changes that come with it arrive (a
+    gang's pods change together) before looking: one look and one status write for them."""
+    resync: float = 300.0
+    """Longest pause between two looks at a job: a safety net, as pod changes, spec changes
+    and the plan's timers wake it when something is to be done."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Timing:

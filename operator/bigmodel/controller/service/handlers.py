@@ -17,7 +17,7 @@ import aiohttp
 import kopf
 
 from bigmodel.api import GROUP, VERSION
-from bigmodel.controller.context import context
+from bigmodel.controller.context import context, removed
 from bigmodel.controller.k8s import ApiError
 from bigmodel.controller.service.decisions import Seen
 from bigmodel.controller.service.reconciler import ServiceReconciler
@@ -112,6 +112,15 @@ async def service_fronts(body: kopf.Body, memo: Any, **_: Any) -> dict[str, Chil
     return {key: observe_child(body)}
 
 
+@kopf.on.event("pods", labels=CHILDREN, when=removed)
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN, when=removed)
+@kopf.on.event("", "v1", "services", labels=CHILDREN, when=removed)
+async def service_child_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A child gone from the cluster wakes its service's daemon (kopf drops it from the
+    indexes above without calling them)."""
+    _wake(memo, _owner(body))
+
+
 @kopf.index(GROUP, VERSION, PLURAL)
 async def service_changes(namespace: str | None, name: str | None, memo: Any, **_: Any) -> None:
     """Any change of a service (its spec, a scale, its status) wakes its daemon at once. An
@@ -172,10 +181,11 @@ async def service_daemon(
                 pause = RESYNC_SECONDS
             except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
-            shared.heartbeats.beat(beat)
             due = shared.telemetry_interval - (time.monotonic() - measured)
+            wait = max(0.0, min(pause, due))
+            shared.heartbeats.beat(beat, wait)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), max(0.0, min(pause, due)))
+                await asyncio.wait_for(wakeup.wait(), wait)
     finally:
         services.wakeups.pop(key, None)
         shared.heartbeats.forget(beat)

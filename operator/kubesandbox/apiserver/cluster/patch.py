@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import yaml
 
@@ -16,6 +17,16 @@ from kubesandbox.apiserver.merging import apply
 from kubesandbox.apiserver.merging.patches import APPLY, patched
 from kubesandbox.apiserver.registry import ResourceType
 from kubesandbox.objects import Obj
+
+
+def _apply_body(data: bytes) -> Any:
+    """An apply patch: YAML, or JSON (a subset of YAML, decoded ten times faster as JSON)."""
+    if data.lstrip()[:1] == b"{":
+        try:
+            return json.loads(data)
+        except ValueError:
+            pass
+    return yaml.load(data, Loader=yaml.CSafeLoader)
 
 
 class Patches:
@@ -39,7 +50,7 @@ class Patches:
         """Apply a JSON, merge, strategic-merge or apply patch."""
         kind = content_type.split(";")[0].strip()
         try:
-            patch = yaml.load(data, Loader=yaml.CSafeLoader) if kind == APPLY else json.loads(data)
+            patch = _apply_body(data) if kind == APPLY else json.loads(data)
         except (ValueError, yaml.YAMLError) as exc:
             raise errors.bad_request(f"error decoding patch: {exc}") from exc
         old = self.store.get(rt.key, ns if rt.namespaced else "", name)

@@ -10,6 +10,7 @@ from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.errors import ApiError
 from kubesandbox.apiserver.registry import CRD_KEY, Registry, ResourceType
 from kubesandbox.apiserver.selectors import (
+    label_values,
     object_filter,
     parse_field_selector,
     parse_label_selector,
@@ -68,9 +69,8 @@ class Reads:
         continue_token: str = "",
     ) -> Obj:
         """A List object, filtered and paged (`continue` encodes the last name returned)."""
-        match = object_filter(
-            parse_label_selector(label_selector), parse_field_selector(field_selector, rt.key)
-        )
+        labels = parse_label_selector(label_selector)
+        match = object_filter(labels, parse_field_selector(field_selector, rt.key))
         rv = self.store.rv
         start: tuple[str, str] = ("", "")
         if continue_token:
@@ -79,7 +79,7 @@ class Reads:
                 rv, start = int(state["rv"]), (state["ns"], state["name"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise errors.bad_request("invalid continue token") from exc
-        objs = self.store.objects(rt.key, ns if rt.namespaced else None)
+        objs = self.store.objects(rt.key, ns if rt.namespaced else None, label_values(labels))
         items = sorted(
             (o for o in objs if match is None or match(o)),
             key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]),
@@ -113,16 +113,15 @@ class Reads:
         resource_version: str = "",
     ) -> Watcher:
         """A watcher; without a resourceVersion (or "0") it starts with the current objects."""
-        match = object_filter(
-            parse_label_selector(label_selector), parse_field_selector(field_selector, rt.key)
-        )
+        labels = parse_label_selector(label_selector)
+        match = object_filter(labels, parse_field_selector(field_selector, rt.key))
         try:
             since = int(resource_version or 0)
         except ValueError as exc:
             raise errors.bad_request(f"invalid resource version: {resource_version}") from exc
         watcher = self.store.watch(rt.key, ns if rt.namespaced else None, match, since)
         if not since:
-            for obj in self.store.objects(rt.key, watcher.namespace):
+            for obj in self.store.objects(rt.key, watcher.namespace, label_values(labels)):
                 if match is None or match(obj):
                     watcher.queue.put_nowait(("ADDED", obj))
         return watcher

@@ -186,8 +186,9 @@ class Writes:
         operation: str,
     ) -> WriteResult:
         """Store `new` over `old` with the subresource rules, generation and admission."""
-        if subresource == "status":
-            status_only = copy.deepcopy(old) | {"status": new.get("status", {})}
+        if subresource == "status":  # old's values are shared: stored objects never change
+            status_only = {**old, "metadata": dict(old["metadata"])}
+            status_only["status"] = new.get("status", {})
             if operation == "Apply":  # apply computed the managers' fields: keep them
                 status_only["metadata"]["managedFields"] = new["metadata"].get("managedFields", [])
             new = status_only

@@ -2,9 +2,15 @@
 OpenAPI v3 validation (through jsonschema) and CEL `x-kubernetes-validations` (through the
 `cel` package). Pure: no I/O.
 
-Known gaps versus kube-apiserver: no validation ratcheting on update, no CEL cost limits, the
-CEL Kubernetes library (quantity(), url(), isSorted(), ...) and `.?` optional syntax are not
-available, and date-time fields reach CEL as strings, not timestamps."""
+Validation ratcheting on update, coarser than kube-apiserver's: a top-level field (`spec`,
+`status`, ...) equal to its old value is not validated again against OpenAPI, and an unchanged
+subtree's CEL rules are not evaluated (transition rules always are). A status write thus costs
+no validation of the spec.
+
+Known gaps versus kube-apiserver: OpenAPI errors of unchanged values inside a changed top-level
+field still count, no CEL cost limits, the CEL Kubernetes library (quantity(), url(),
+isSorted(), ...) and `.?` optional syntax are not available, and date-time fields reach CEL as
+strings, not timestamps."""
 
 from __future__ import annotations
 
@@ -34,6 +40,17 @@ _BLOCKED_CEL = (
 )
 
 
+_CEL_METADATA = ("name", "generateName")
+
+
+def _cel_view(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as CEL rules see it: of its metadata only `name` and `generateName`."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return obj
+    return {**obj, "metadata": {k: meta[k] for k in _CEL_METADATA if k in meta}}
+
+
 class CRDSchema:
     """One version's openAPIV3Schema, compiled once; applies it to objects."""
 
@@ -41,7 +58,12 @@ class CRDSchema:
         self._root = compile_schema(copy.deepcopy(openapi_v3_schema))
         checker = jsonschema.FormatChecker(formats=())
         checker.checks("date-time", raises=ValueError)(is_date_time)
-        self._validator = Validator(to_json_schema(openapi_v3_schema), format_checker=checker)
+        json_schema = to_json_schema(openapi_v3_schema)
+        self._validator = Validator(json_schema, format_checker=checker)
+        self._fields: dict[str, Any] = json_schema.get("properties", {})
+        # the root's own keywords (type, required, ...), its fields accepting anything
+        top = {**json_schema, "properties": {key: {} for key in self._fields}}
+        self._top = Validator(top, format_checker=checker)
 
     def default(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A copy of `obj` with schema defaults applied and non-nullable nulls dropped."""
@@ -60,13 +82,21 @@ class CRDSchema:
         return dropped
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[FieldError]:
-        """Every error of `obj` (an update of `old` when given); empty when valid."""
-        errors = [self._field_error(e) for e in self._validator.iter_errors(obj)]
-        errors += list_errors(obj, self._root, "")
+        """Every error of `obj` (an update of `old` when given, ratcheted); empty when valid."""
+        if old is None:
+            errors = [self._field_error(e) for e in self._validator.iter_errors(obj)]
+            errors += list_errors(obj, self._root, "")
+        else:
+            changed = {k: v for k, v in obj.items() if k not in old or old[k] != v}
+            found = list(self._top.iter_errors(obj))
+            for key in changed.keys() & self._fields.keys():
+                found += self._validator.descend(changed[key], self._fields[key], path=key)
+            errors = [self._field_error(e) for e in found]
+            errors += list_errors(changed, self._root, "")
         if any(e.type == "FieldValueTypeInvalid" for e in errors):
             return [*errors, FieldError("FieldValueInvalid", "", _BLOCKED_CEL)]
-        old_root = MISSING if old is None else old
-        return errors + list(cel_errors(obj, old_root, self._root, ""))
+        old_root = MISSING if old is None else _cel_view(old)
+        return errors + list(cel_errors(_cel_view(obj), old_root, self._root, ""))
 
     def _field_error(self, error: ValidationError) -> FieldError:
         """Map a jsonschema error to the cause kube-apiserver reports."""

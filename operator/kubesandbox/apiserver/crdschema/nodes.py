@@ -47,6 +47,8 @@ class Node:
     items: Node | None = None
     additional: Node | None = None
     rules: list[Rule] = field(default_factory=list)
+    transitions: bool = False
+    """Whether a rule of this node or below reads `oldSelf` (those run on unchanged values)."""
 
     @property
     def preserve_unknown(self) -> bool:
@@ -68,6 +70,10 @@ def compile_schema(schema: dict[str, Any]) -> Node:
     if isinstance(schema.get("additionalProperties"), dict):
         node.additional = compile_schema(schema["additionalProperties"])
     node.rules = [_compile_rule(r) for r in schema.get("x-kubernetes-validations", [])]
+    below = [*node.properties.values(), node.items, node.additional]
+    node.transitions = any(r.transition for r in node.rules) or any(
+        child.transitions for child in below if child is not None
+    )
     return node
 
 

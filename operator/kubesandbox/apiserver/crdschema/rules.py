@@ -1,5 +1,5 @@
 """CEL `x-kubernetes-validations` (pure): each rule evaluated at its node, with `oldSelf`
-correlated as kube-apiserver does for transition rules."""
+correlated as kube-apiserver does for transition rules, and unchanged values ratcheted."""
 
 from __future__ import annotations
 
@@ -33,26 +33,56 @@ def _old_child(old: Any, node: Node, value: Any, key: str | int) -> Any:
     return MISSING
 
 
-def cel_errors(value: Any, old: Any, node: Node, path: str) -> Iterator[FieldError]:
-    """Evaluate the rules of `node` on `value`, then of its children, recursively."""
-    for rule in node.rules:
-        error = _evaluate(rule, value, old, node, path)
+def cel_errors(
+    value: Any, old: Any, node: Node, path: str, unchanged: bool | None = None
+) -> Iterator[FieldError]:
+    """Evaluate the rules of `node` on `value`, then of its children, recursively. A value
+    equal to its correlated old value (`unchanged`, computed when None) runs only its
+    transition rules: validation ratcheting, as kube-apiserver ignores the errors of unchanged
+    values but never those of rules that read `oldSelf`."""
+    if unchanged is None:
+        unchanged = old is not MISSING and value == old
+    if unchanged and not node.transitions:
+        return
+    rules = [r for r in node.rules if r.transition or not unchanged]
+    if rules:
+        yield from _node_errors(rules, value, old, node, path)
+    for key, item, child, child_path in children(value, node, path):
+        child_old = _old_child(old, node, value, key)
+        still = (child_old is not MISSING) if unchanged else None  # None: compare
+        yield from cel_errors(item, child_old, child, child_path, still)
+
+
+def _node_errors(
+    rules: list[Rule], value: Any, old: Any, node: Node, path: str
+) -> Iterator[FieldError]:
+    """The errors of some rules of one node, sharing their contexts (building one converts
+    `self` and `oldSelf` to CEL values, which costs more than evaluating a rule)."""
+    contexts: dict[bool, Any] = {}
+
+    def context(optional: bool) -> Any:
+        if optional not in contexts:
+            variables = {"self": value}
+            if optional:
+                wrapped = cel.OptionalValue.none() if old is MISSING else cel.OptionalValue.of(old)
+                variables["oldSelf"] = wrapped
+            elif old is not MISSING:
+                variables["oldSelf"] = old
+            contexts[optional] = cel.Context(
+                variables=variables, functions=cel.stdlib.STDLIB_FUNCTIONS
+            )
+        return contexts[optional]
+
+    for rule in rules:
+        if rule.transition and old is MISSING and not rule.optional_old_self:
+            continue  # a transition rule does not apply to a new value
+        error = _evaluate(rule, context(rule.optional_old_self), node, path)
         if error is not None:
             yield error
-    for key, item, child, child_path in children(value, node, path):
-        yield from cel_errors(item, _old_child(old, node, value, key), child, child_path)
 
 
-def _evaluate(rule: Rule, value: Any, old: Any, node: Node, path: str) -> FieldError | None:
-    """One rule at one node; None when it holds or does not apply."""
-    variables = {"self": value}
-    if rule.transition:
-        if old is MISSING and not rule.optional_old_self:
-            return None
-        if rule.optional_old_self:
-            old = cel.OptionalValue.none() if old is MISSING else cel.OptionalValue.of(old)
-        variables["oldSelf"] = old
-    context = cel.Context(variables=variables, functions=cel.stdlib.STDLIB_FUNCTIONS)
+def _evaluate(rule: Rule, context: Any, node: Node, path: str) -> FieldError | None:
+    """One rule at one node; None when it holds."""
     field_path = (path + rule.field_path).lstrip(".")
     try:
         result = rule.program.execute(context)

@@ -68,8 +68,11 @@ def server_side_apply(
     mine = entry_of(entries, Entry(manager, "Apply", api_version))
     last, mine.fields, mine.api_version = mine.fields, applied_set, api_version
     owned = {path[:i] for e in entries for path in e.fields for i in range(1, len(path) + 1)}
-    for path in sorted(last - applied_set, key=len):
-        if path not in owned and not _is_item_key(path):
+    dropped = [p for p in sorted(last - applied_set, key=len) if p not in owned]
+    dropped = [p for p in dropped if not _is_item_key(p)]
+    if dropped:
+        merged = copy.deepcopy(merged)  # it shares live's values: remove from a copy
+        for path in dropped:
             _remove(merged, path)
     changed, removed = _diff(field_members(body, root), field_members(merged, root))
     transfer(entries, mine.key, changed, removed, force)

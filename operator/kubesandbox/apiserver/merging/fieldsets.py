@@ -18,23 +18,20 @@ from kubesandbox.objects import Obj
 Path = tuple[str, ...]
 
 # Fields never tracked in managedFields (kube-apiserver's stripMetaManager).
-STRIPPED_PATHS: tuple[Path, ...] = (
-    ("f:apiVersion",),
-    ("f:kind",),
-    *(
-        ("f:metadata", f"f:{name}")
-        for name in (
-            "name",
-            "namespace",
-            "creationTimestamp",
-            "selfLink",
-            "uid",
-            "clusterName",
-            "generation",
-            "managedFields",
-            "resourceVersion",
-        )
-    ),
+_STRIPPED_TOP = frozenset({"f:apiVersion", "f:kind"})
+_STRIPPED_METADATA = frozenset(
+    f"f:{name}"
+    for name in (
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+    )
 )
 _ITEM = "<list item>"  # the recorded "value" of a list item member: items are only added/removed
 _TOKEN_ORDER = {".": 0, "f": 1, "k": 2, "v": 3, "i": 4}
@@ -94,7 +91,10 @@ def display_token(token: str) -> str:
 
 
 def _stripped(path: Path) -> bool:
-    return any(path[: len(prefix)] == prefix for prefix in STRIPPED_PATHS)
+    head = path[0]
+    return head in _STRIPPED_TOP or (
+        head == "f:metadata" and len(path) > 1 and path[1] in _STRIPPED_METADATA
+    )
 
 
 def to_fields_v1(paths: set[Path]) -> Obj:

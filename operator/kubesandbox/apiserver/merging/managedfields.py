@@ -85,6 +85,8 @@ class Entry:
     subresource: str = ""
     time: str | None = None
     fields: set[Path] = field(default_factory=set)
+    read: tuple[frozenset[Path], Obj] | None = None
+    """The fields as decoded and their FieldsV1: encoded again as they were while unchanged."""
 
     @property
     def key(self) -> EntryKey:
@@ -96,7 +98,11 @@ class Entry:
         entry["apiVersion"] = self.api_version
         if self.time:
             entry["time"] = self.time
-        entry |= {"fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(self.fields)}
+        if self.read is not None and self.read[0] == self.fields:
+            fields_v1 = self.read[1]
+        else:
+            fields_v1 = to_fields_v1(self.fields)
+        entry |= {"fieldsType": "FieldsV1", "fieldsV1": fields_v1}
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
@@ -125,18 +131,23 @@ def requested_managed_fields(old: Obj | None, new: Obj, subresource: str) -> lis
 
 def decode(managed: list[Obj] | None) -> list[Entry]:
     """The FieldsV1 entries of a managedFields list."""
-    return [
-        Entry(
-            manager=e.get("manager", ""),
-            operation=e.get("operation", "Update"),
-            api_version=e.get("apiVersion", ""),
-            subresource=e.get("subresource", ""),
-            time=e.get("time"),
-            fields=from_fields_v1(e.get("fieldsV1") or {}),
+    entries = []
+    for e in managed or []:
+        if e.get("fieldsType", "FieldsV1") != "FieldsV1" or not e.get("fieldsV1"):
+            continue
+        fields = from_fields_v1(e["fieldsV1"])
+        entries.append(
+            Entry(
+                manager=e.get("manager", ""),
+                operation=e.get("operation", "Update"),
+                api_version=e.get("apiVersion", ""),
+                subresource=e.get("subresource", ""),
+                time=e.get("time"),
+                fields=fields,
+                read=(frozenset(fields), e["fieldsV1"]),
+            )
         )
-        for e in managed or []
-        if e.get("fieldsType", "FieldsV1") == "FieldsV1" and e.get("fieldsV1")
-    ]
+    return entries
 
 
 def entry_of(entries: list[Entry], wanted: Entry) -> Entry:
@@ -149,10 +160,12 @@ def entry_of(entries: list[Entry], wanted: Entry) -> Entry:
 
 
 def without_managed(obj: Obj) -> Obj:
-    """A copy of the object without its managedFields."""
-    body = copy.deepcopy(obj)
-    (body.get("metadata") or {}).pop("managedFields", None)
-    return body
+    """The object without its managedFields: a new top level and metadata, every other value
+    shared with `obj` (objects are never changed in place: read it, do not change it)."""
+    meta = obj.get("metadata")
+    if meta is None:
+        return dict(obj)
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 def transfer(
@@ -174,16 +187,17 @@ def transfer(
 def finish(
     old: Obj | None, body: Obj, entries: list[Entry], mine: Entry, now: datetime | None
 ) -> Obj:
-    """`body` with the encoded entries, or with old's managedFields when nothing changed."""
+    """`body` with the encoded entries, or with old's managedFields when nothing changed (a
+    new top level and metadata; the other values are body's)."""
     mine.time = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     kept = sorted((e for e in entries if e.fields), key=_entry_order)
     encoded = [e.encode() for e in kept]
     previous = managed_fields(old)
     if old is not None and without_managed(old) == body and _untimed(previous) == _untimed(encoded):
         encoded = copy.deepcopy(previous or [])
-    result = copy.deepcopy(body)
+    result = dict(body)
     if encoded:
-        result.setdefault("metadata", {})["managedFields"] = encoded
+        result["metadata"] = {**(body.get("metadata") or {}), "managedFields": encoded}
     return result
 
 

@@ -1,0 +1,24 @@
+"""The job controller's kopf filters: which jobs get a telemetry daemon."""
+
+from __future__ import annotations
+
+import pytest
+
+from bigmodel.controller.job.handlers import _collecting
+
+
+@pytest.mark.parametrize(
+    ("phase", "metrics", "collected"),
+    [
+        ("Running", {}, True),
+        ("Running", {"enabled": True, "port": 9400}, True),
+        ("Running", {"enabled": False}, False),
+        ("Pending", {}, False),
+        ("Succeeded", {"enabled": True}, False),
+    ],
+)
+def test_telemetry_runs_while_running_with_metrics_enabled(
+    phase: str, metrics: dict[str, object], collected: bool
+) -> None:
+    spec = {"image": "x", "metrics": metrics} if metrics else {"image": "x"}
+    assert _collecting(spec=spec, status={"phase": phase}) is collected
