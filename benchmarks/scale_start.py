@@ -58,7 +58,8 @@ def _first_step(log: Path, start: float) -> float:
 
 def trainer_spec(repo: Path) -> dict[str, Any]:
     """examples/cpu-job.yaml's spec with a short run that logs every step."""
-    example = yaml.safe_load((repo / "examples" / "cpu-job.yaml").read_text())
+    documents = yaml.safe_load_all((repo / "examples" / "cpu-job.yaml").read_text())
+    [example] = [d for d in documents if d and d["kind"] == "BigModelJob"]
     spec: dict[str, Any] = {**example["spec"], "args": TRAINER_ARGS}
     return spec
 
