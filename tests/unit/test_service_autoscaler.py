@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bigmodel.api.service import Autoscaling, ScalingMetric
@@ -155,6 +155,16 @@ def simulate(
     load_rounds=st.integers(0, 4),
     noise=st.lists(st.floats(-0.04, 0.04), min_size=1, max_size=5),
 )
+@example(  # S stays above its target whatever the replicas: down one window at a time
+    metric=ScalingMetric.SERVICE_QUALITY,
+    target=13.0,
+    total=0.0,
+    bounds=(1, 6),
+    windows=(0, 120),
+    start=7,
+    load_rounds=0,
+    noise=[0.0],
+)
 def test_constant_load_never_flaps_and_stays_in_bounds(
     metric: ScalingMetric,
     target: float,
@@ -174,7 +184,12 @@ def test_constant_load_never_flaps_and_stays_in_bounds(
         scaleUpStabilizationSeconds=windows[0],
         scaleDownStabilizationSeconds=windows[1],
     )
-    decisions = simulate(rules, total, 120, noise, start, load_rounds)
+    # Each change waits for its window and for loading replicas: enough rounds for every step
+    # from `start` to a bound, then 40 to show it settled (a service whose request time does
+    # not grow with its load walks down to its fewest replicas one down-window at a time).
+    per_step = max(windows) // 5 + load_rounds + 2
+    rounds = 40 + (start + low + extra) * per_step
+    decisions = simulate(rules, total, rounds, noise, start, load_rounds)
     assert all(low <= d <= low + extra for d in decisions)
     steps = [b - a for a, b in itertools.pairwise(decisions) if b != a]
     assert all(s > 0 for s in steps) or all(s < 0 for s in steps), decisions
