@@ -40,10 +40,11 @@ def context(memo: Any) -> OperatorContext:
 @kopf.on.startup()
 async def start(memo: Any, **_: Any) -> None:
     """Connect to the cluster and read `BIGMODEL_TELEMETRY_INTERVAL`."""
+    metrics = default_metrics()
     memo.context = OperatorContext(
-        Kube(load_client_config()),
+        Kube(load_client_config(), metrics),
         new_session(),
-        default_metrics(),
+        metrics,
         interval_from_env(os.environ),
     )
 

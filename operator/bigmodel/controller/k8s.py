@@ -15,6 +15,7 @@ import kopf
 import kubernetes
 
 from bigmodel import __version__
+from bigmodel.telemetry.export import TelemetryMetrics
 
 JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
@@ -78,10 +79,12 @@ def connection_info(config: Any) -> kopf.ConnectionInfo:
 
 
 class Kube:
-    """JSON requests to the API server; one session, created on first use in the loop."""
+    """JSON requests to the API server; one session, created on first use in the loop. Every
+    failed request is counted in `metrics` (`bigmodel_api_errors_total`)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, metrics: TelemetryMetrics | None = None) -> None:
         self.client_config = config
+        self.metrics = metrics
         self._session: aiohttp.ClientSession | None = None
         self._discovered: dict[str, tuple[float, dict[str, str]]] = {}
         """Per apiVersion: when it was discovered, and the plural of each kind."""
@@ -118,18 +121,30 @@ class Kube:
             connector = aiohttp.TCPConnector(ssl=self._ssl())
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         data = None if body is None else json.dumps(body)
-        async with self._session.request(
-            method,
-            self.client_config.host + path,
-            data=data,
-            params=params,
-            headers=self._headers(content_type),
-        ) as response:
-            text = await response.text()
+        try:
+            async with self._session.request(
+                method,
+                self.client_config.host + path,
+                data=data,
+                params=params,
+                headers=self._headers(content_type),
+            ) as response:
+                text = await response.text()
+        except TimeoutError:  # before ClientError: aiohttp's timeouts are both
+            self._count(method, "timeout")
+            raise
+        except aiohttp.ClientError:
+            self._count(method, "connection")
+            raise
         result: dict[str, Any] = json.loads(text) if text.startswith("{") else {}
         if response.status >= 400:
+            self._count(method, str(response.status))
             raise ApiError(response.status, str(result.get("message") or text[:200]))
         return result
+
+    def _count(self, method: str, code: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count_api_error(method, code)
 
     async def create(self, obj: Mapping[str, Any]) -> bool:
         """Create `obj`; False when it already exists (created before, maybe by an earlier
