@@ -7,7 +7,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,8 @@ JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
 USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
+_GONE = (404, 409)
+"""A delete's answers when the object is gone already (409: a newer one has its name)."""
 DISCOVERY_REFRESH_SECONDS = 60.0
 """Shortest pause between two discoveries of one apiVersion (a kind or API not found)."""
 
@@ -114,8 +116,11 @@ class Kube:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         content_type: str = JSON,
+        expected: Collection[int] = (),
     ) -> dict[str, Any]:
-        """Send one request; a refusal raises ApiError with the API's message."""
+        """Send one request; a refusal raises ApiError with the API's message. A refusal
+        whose status is `expected` (an outcome the caller handles, such as 409 for a
+        create-if-absent) still raises, but is not counted as an error."""
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=60, connect=10)
             connector = aiohttp.TCPConnector(ssl=self._ssl())
@@ -138,7 +143,8 @@ class Kube:
             raise
         result: dict[str, Any] = json.loads(text) if text.startswith("{") else {}
         if response.status >= 400:
-            self._count(method, str(response.status))
+            if response.status not in expected:
+                self._count(method, str(response.status))
             raise ApiError(response.status, str(result.get("message") or text[:200]))
         return result
 
@@ -150,7 +156,7 @@ class Kube:
         """Create `obj`; False when it already exists (created before, maybe by an earlier
         run of the operator)."""
         try:
-            await self.request("POST", await self.path(obj, name=False), obj)
+            await self.request("POST", await self.path(obj, name=False), obj, expected=(409,))
         except ApiError as exc:
             if exc.status == 409:
                 return False
@@ -168,9 +174,9 @@ class Kube:
         if background:
             options["propagationPolicy"] = "Background"
         try:
-            await self.request("DELETE", await self.path(obj), options)
+            await self.request("DELETE", await self.path(obj), options, expected=_GONE)
         except ApiError as exc:
-            if exc.status not in (404, 409):  # 409: the uid no longer matches
+            if exc.status not in _GONE:
                 raise
 
     async def apply(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
@@ -218,7 +224,7 @@ class Kube:
         if fetched is not None and not stale:
             return fetched[1]
         try:
-            found = await self.request("GET", api_root(api_version))
+            found = await self.request("GET", api_root(api_version), expected=(404,))
         except ApiError as exc:
             if exc.status != 404:
                 raise

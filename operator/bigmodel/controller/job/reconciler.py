@@ -27,6 +27,7 @@ from bigmodel.controller.job.decisions import cluster_problems, decide
 from bigmodel.controller.job.plan import Plan, Problem
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
+from bigmodel.controller.job.vanished import VanishedPods
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.manifests.job import POD_GROUP_API, build_node_pod, build_pod_group, build_service
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
@@ -61,6 +62,8 @@ class JobReconciler:
         self.problems: list[Problem] = []
         """Children the API refused as invalid."""
         self.invalid_body = False
+        meta = body["metadata"]
+        self.vanished = VanishedPods(kube, meta["namespace"], meta["name"])
 
     async def step(self, observed: Sequence[NodePod]) -> float | None:
         """One look at the job; returns seconds until the next, None once it is deleted."""
@@ -73,6 +76,7 @@ class JobReconciler:
             job.status = self.status
         self.deleted &= {p.uid for p in observed}
         pods = [replace(p, deleting=True) if p.uid in self.deleted else p for p in observed]
+        pods = await self.vanished.drop(pods)
         problems = list(self.problems)
         if job.status.phase is None and not pods:
             problems += await self._cluster_problems(job)
@@ -92,7 +96,7 @@ class JobReconciler:
     async def _cluster_problems(self, job: BigModelJob) -> list[Problem]:
         """Ask the cluster whether it can ever run the job (largest GPU node, gang API)."""
         try:
-            nodes = await self.kube.request("GET", "/api/v1/nodes")
+            nodes = await self.kube.request("GET", "/api/v1/nodes", expected=(403,))
         except ApiError as exc:  # no permission to list nodes: skip the check
             self.logger.info("cannot list nodes (%s): GPU count not checked", exc)
             nodes = {}
