@@ -107,10 +107,11 @@ def test_a_pod_reaches_the_api_with_its_own_token_which_dies_with_it(
             "metadata": {"name": "client"},
             "spec": {
                 "restartPolicy": "Never",
-                "containers": [{"name": "main", "image": "python",
-                                "command": ["python", "-c", POD_CLIENT]}],
+                "containers": [
+                    {"name": "main", "image": "python", "command": ["python", "-c", POD_CLIENT]}
+                ],
             },
-        }  # fmt: skip
+        }
         sandbox.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
         wait_for(
             "the pod to finish",

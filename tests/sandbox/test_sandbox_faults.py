@@ -171,11 +171,22 @@ def test_a_lost_node_evicts_its_pods_and_takes_no_new_ones_until_it_returns(
         on_node = {"nodeName": "sandbox-node-0"}
         sandbox.kubectl("apply", "-f", "-", input=_pod("lost", "exec sleep 600", **on_node))
         sandbox.kubectl(
-            "apply", "-f", "-",
-            input=_pod("stays", "exec sleep 600", **on_node, tolerations=[
-                {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-                 "effect": "NoExecute"}]),
-        )  # fmt: skip
+            "apply",
+            "-f",
+            "-",
+            input=_pod(
+                "stays",
+                "exec sleep 600",
+                **on_node,
+                tolerations=[
+                    {
+                        "key": "node.kubernetes.io/unreachable",
+                        "operator": "Exists",
+                        "effect": "NoExecute",
+                    }
+                ],
+            ),
+        )
         for pod in ("lost", "stays"):
             wait_for(pod, lambda p=pod: _status(sandbox, "default", p).get("phase") == "Running")  # type: ignore[misc]
         assert sandbox.faults.node_ready("sandbox-node-0", False) == ["lost"]
@@ -186,10 +197,13 @@ def test_a_lost_node_evicts_its_pods_and_takes_no_new_ones_until_it_returns(
         wait_for("the pod gone", lambda: "lost" not in sandbox.kubectl("get", "pods").stdout)
         selector = {"nodeSelector": {"kubernetes.io/hostname": "sandbox-node-0"}}
         sandbox.kubectl("apply", "-f", "-", input=_pod("later", "exec sleep 600", **selector))
-        wait_for("unschedulable", lambda: any(
-            c.get("reason") == "Unschedulable"
-            for c in _status(sandbox, "default", "later").get("conditions", ())
-        ))  # fmt: skip
+        wait_for(
+            "unschedulable",
+            lambda: any(
+                c.get("reason") == "Unschedulable"
+                for c in _status(sandbox, "default", "later").get("conditions", ())
+            ),
+        )
         sandbox.faults.node_ready("sandbox-node-0", True)
         wait_for(
             "scheduled", lambda: _status(sandbox, "default", "later").get("phase") == "Running"
