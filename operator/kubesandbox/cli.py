@@ -1,5 +1,6 @@
 """The `kubesandbox` command (also `python -m kubesandbox` and `bigmodel sandbox`):
-`up` runs a sandbox in the foreground until SIGINT/SIGTERM."""
+`up` runs a sandbox in the foreground until SIGINT/SIGTERM; `fault` injects faults into a
+running one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from kubesandbox.faults import command as fault_command
 from kubesandbox.faults.plan import Kind, Rule, parse_rule
 from kubesandbox.instance import Sandbox
 from kubesandbox.kubelet.host import MIN_NODE_CPUS
@@ -47,6 +49,7 @@ FAULT_HELP = (
     "429/503: Retry-After), every (stall: period), and selectors verbs, resources, "
     "namespaces, user_agents (prefixes), several joined with + "
     "(e.g. error:code=503,rate=0.1,user_agents=kopf/+bigmodel-operator/); "
+    "`kubesandbox fault set|show|clear` changes them while it runs; "
     "see docs/sandbox.md#fault-injection"
 )
 
@@ -113,6 +116,7 @@ def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
         help="seed of the faults' draws: the same seed faults the same requests (default 0)",
     )
     up.set_defaults(func=cmd_up)
+    fault_command.add_parser(sub, FAULT_HELP)
     return parser
 
 

@@ -1,6 +1,6 @@
 """A client of the admin routes (`faults.admin`): set or clear the API's fault plan, kill a
 pod's processes, evict a pod, take a node away. The test helpers (`RunningSandbox.faults`)
-and `kubesandbox fault` use it; it reads the URL and admin token from the kubeconfig."""
+and `kubesandbox fault` use it; it reads the URL, CA and admin token from the kubeconfig."""
 
 from __future__ import annotations
 
