@@ -127,6 +127,16 @@ def test_a_pod_reaches_the_api_with_its_own_token_which_dies_with_it(
         assert _status(sandbox, f"/api/v1/namespaces/{ns}/pods", said["token"])[0] == 401
 
 
+@pytest.mark.parametrize(
+    "stream", ["exec?command=true&stdout=true", "portforward?ports=80", "attach"]
+)
+def test_exec_attach_and_port_forward_without_credentials_are_refused(
+    sandbox: RunningSandbox, stream: str
+) -> None:
+    path = f"/api/v1/namespaces/default/pods/any/{stream}"
+    assert _status(sandbox, path, None)[0] == 401
+
+
 def test_only_the_admin_reaches_the_admin_routes(sandbox: RunningSandbox) -> None:
     assert _status(sandbox, "/sandbox/v1/faults", None)[0] == 401
     assert _status(sandbox, "/sandbox/v1/faults", sandbox.faults.token)[0] == 200
