@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, seed, settings
@@ -147,6 +147,7 @@ def crashes(args: argparse.Namespace) -> int:
 
 def faults_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trainers", type=int, default=1, help="real torchrun jobs per run")
+    parser.add_argument("--copies", type=int, default=3, help="of each simulated job per run")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run")
 
 
@@ -180,7 +181,8 @@ def _fault_run(
     log = running.state_dir / requestlog.FILENAME
     since = len(requestlog.read(log))
     trainers = tuple(trainer(f"train-{i}") for i in range(args.trainers))
-    jobs = ScriptedJobs(view, (*SCRIPTS, *trainers))
+    copies = tuple(replace(s, name=f"{s.name}-{i}") for s in SCRIPTS for i in range(args.copies))
+    jobs = ScriptedJobs(view, (*copies, *trainers))
     rules = [] if kinds is None else operator_faults(namespace, *kinds)
     began = time.monotonic()
     try:

@@ -60,9 +60,9 @@ FAULTS = {
     "error:503": "error:code=503,rate=0.1",
     "error:429": "error:code=429,rate=0.1,seconds=1",
     "conflict": "conflict:rate=0.2",
-    "gone": "gone:rate=0.3",
+    "gone": "gone:rate=0.5",
     "drop": "drop:seconds=3",
-    "stall": "stall:seconds=2,every=5",
+    "stall": "stall:seconds=2,every=4",
     "slow": "slow:seconds=0.2,rate=0.3",
 }
 """One rule per kind of API fault, at the rates the suites inject."""
