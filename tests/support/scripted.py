@@ -62,7 +62,7 @@ FAULTS = {
     "conflict": "conflict:rate=0.2",
     "gone": "gone:rate=0.5",
     "drop": "drop:seconds=3",
-    "stall": "stall:seconds=2,every=4",
+    "stall": "stall:seconds=1,every=4",
     "slow": "slow:seconds=0.2,rate=0.3",
 }
 """One rule per kind of API fault, at the rates the suites inject."""
