@@ -139,7 +139,10 @@ async def main(pods: int, crs: int, rounds: int) -> None:
         sandbox = Sandbox(Path(tmp), Path(tmp) / "kubeconfig", simulated_nodes=4, history=100_000)
         base = await sandbox.start()
         try:
-            async with aiohttp.ClientSession() as http:
+            # the kubeconfig's credentials: the admin token, over TLS to the sandbox's CA
+            headers = {"Authorization": f"Bearer {sandbox.tokens.admin}"}
+            tls = aiohttp.TCPConnector(ssl=sandbox.pki.client_context())
+            async with aiohttp.ClientSession(headers=headers, connector=tls) as http:
                 async with http.post(base + PODS, json=_pod(0, 4)) as r:
                     assert r.status == 201
                 baseline = await _measure(http, base, rounds)

@@ -53,7 +53,7 @@ def rates(times: list[float], start: float, chunk: int) -> list[float]:
 
 
 async def _bare(sandbox: RunningSandbox, jobs: int, concurrency: int) -> dict[str, Any]:
-    client = Client(sandbox.url, concurrency)
+    client = Client(sandbox, concurrency)
     await client.namespace()
     objs = [c for i in range(jobs) for c in job_children(f"job-{i}")]
     count = PodCount(jobs * NODES_PER_JOB)
@@ -99,7 +99,7 @@ async def _all_jobs_running(client: Client, jobs: int) -> None:
 async def _through_operator(
     sandbox: RunningSandbox, args: argparse.Namespace, pid: int, steady: bool, profile: Path | None
 ) -> dict[str, Any]:
-    client = Client(sandbox.url, args.concurrency)
+    client = Client(sandbox, args.concurrency)
     out: dict[str, Any] = {"idle": vars(await usage(pid, args.idle_window))}
     count = PodCount(args.jobs * NODES_PER_JOB)
     assert sandbox.pid is not None

@@ -65,7 +65,7 @@ def trainer_spec(repo: Path) -> dict[str, Any]:
 
 
 async def _through_operator(sandbox: RunningSandbox, name: str, spec: dict[str, Any]) -> float:
-    client = Client(sandbox.url, 1)
+    client = Client(sandbox, 1)
     try:
         log = container_log_path(sandbox.state_dir, NAMESPACE, f"{name}-node-0", "main")
         start = time.monotonic()

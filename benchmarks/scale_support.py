@@ -23,7 +23,7 @@ from bigmodel.api import API_VERSION, BigModelJob, parse_resource
 from bigmodel.manifests.job import build_node_pod, build_service
 from kubesandbox.testing import (
     RunningSandbox,
-    answers_health,
+    answers_ready,
     free_port,
     stop_process,
     wait_for,
@@ -72,9 +72,13 @@ def path_of(obj: Mapping[str, Any]) -> str:
 class Client:
     """JSON over one aiohttp session, at most `concurrency` requests in flight."""
 
-    def __init__(self, base: str, concurrency: int) -> None:
-        self.base = base
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
+    def __init__(self, sandbox: RunningSandbox, concurrency: int) -> None:
+        self.base = sandbox.url
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=600),
+            headers=sandbox.headers(),
+            connector=aiohttp.TCPConnector(ssl=sandbox.tls(), limit=concurrency),
+        )
         self.slots = asyncio.Semaphore(concurrency)
 
     async def close(self) -> None:
@@ -229,7 +233,7 @@ def operator(sandbox: RunningSandbox, log: Path) -> Iterator[int]:
     with log.open("ab") as out:
         proc = subprocess.Popen(command, env=sandbox.env(), stdout=out, stderr=out)
     try:
-        wait_for("the operator's /healthz", lambda: answers_health(health), timeout=120)
+        wait_for("the operator's /readyz", lambda: answers_ready(health), timeout=120)
         yield proc.pid
     finally:
         stop_process(proc, timeout=60)

@@ -1,5 +1,6 @@
 """The `kubesandbox` command (also `python -m kubesandbox` and `bigmodel sandbox`):
-`up` runs a sandbox in the foreground until SIGINT/SIGTERM."""
+`up` runs a sandbox in the foreground until SIGINT/SIGTERM; `fault` injects faults into a
+running one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from kubesandbox.faults import command as fault_command
+from kubesandbox.faults.plan import Kind, Rule, parse_rule
 from kubesandbox.instance import Sandbox
 from kubesandbox.kubelet.host import MIN_NODE_CPUS
 from kubesandbox.kubelet.scheduler import quantity
@@ -29,6 +32,26 @@ def _cpus(value: str) -> str:
     if not ok:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive CPU quantity (e.g. 4, 500m)")
     return value
+
+
+def _fault(value: str) -> Rule:
+    """`--fault`: a fault rule."""
+    try:
+        return parse_rule(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+
+
+FAULT_HELP = (
+    "inject API faults by rule, KIND[:key=value,...] (repeatable): KIND is "
+    f"{', '.join(Kind)}; keys rate (share of selected requests, default 1), code (error: "
+    "429, 500, 503, 504), seconds (drop: a watch's life; stall: its length; slow: the delay; "
+    "429/503: Retry-After), every (stall: period), and selectors verbs, resources, "
+    "namespaces, user_agents (prefixes), several joined with + "
+    "(e.g. error:code=503,rate=0.1,user_agents=kopf/+bigmodel-operator/); "
+    "`kubesandbox fault set|show|clear` changes them while it runs; "
+    "see docs/sandbox.md#fault-injection"
+)
 
 
 def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
@@ -85,7 +108,15 @@ def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
         default=20_000,
         help="changes kept for watches to resume from (older: 410 Gone)",
     )
+    up.add_argument("--fault", type=_fault, action="append", default=[], help=FAULT_HELP)
+    up.add_argument(
+        "--fault-seed",
+        type=int,
+        default=0,
+        help="seed of the faults' draws: the same seed faults the same requests (default 0)",
+    )
     up.set_defaults(func=cmd_up)
+    fault_command.add_parser(sub, FAULT_HELP)
     return parser
 
 
@@ -121,6 +152,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, kubeconfig: Path) ->
         history=args.watch_history,
         restart_backoff=args.restart_backoff,
         cpus_per_node=args.cpus_per_node,
+        faults=args.fault,
+        fault_seed=args.fault_seed,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

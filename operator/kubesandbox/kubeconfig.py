@@ -1,7 +1,10 @@
-"""The kubeconfig the sandbox writes for kubectl, helm and the Python clients."""
+"""The kubeconfigs the sandbox writes: the user's, for kubectl, helm and the Python clients, and
+each pod's own (its token), for the clients that run in pods."""
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +13,22 @@ import yaml
 CONTEXT = "bigmodel-sandbox"
 
 
-def kubeconfig(server: str) -> dict[str, Any]:
-    """A kubeconfig for a plain-http server on localhost with one all-powerful user."""
+def kubeconfig(
+    server: str, ca_pem: bytes, token: str, namespace: str = "default"
+) -> dict[str, Any]:
+    """A kubeconfig for the https server on localhost whose certificates `ca_pem` signs and
+    whose user sends `token`, in `namespace` by default (a pod's is its own, as in-cluster
+    clients assume)."""
+    cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {"server": server}}],
-        "users": [{"name": CONTEXT, "user": {}}],
+        "clusters": [{"name": CONTEXT, "cluster": cluster}],
+        "users": [{"name": CONTEXT, "user": {"token": token}}],
         "contexts": [
             {
                 "name": CONTEXT,
-                "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": "default"},
+                "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace},
             }
         ],
         "current-context": CONTEXT,
@@ -28,9 +36,15 @@ def kubeconfig(server: str) -> dict[str, Any]:
     }
 
 
-def write_kubeconfig(path: Path, server: str) -> Path:
-    """Write the kubeconfig (mode 0600) and return its path."""
+def write_kubeconfig(
+    path: Path, server: str, ca_pem: bytes, token: str, namespace: str = "default"
+) -> Path:
+    """Write the kubeconfig, readable by its owner only (it holds the token: mode 0600 from
+    its creation, never readable by others even for a moment); returns its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(kubeconfig(server), sort_keys=False), encoding="utf-8")
-    path.chmod(0o600)
+    text = yaml.safe_dump(kubeconfig(server, ca_pem, token, namespace), sort_keys=False)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+    path.chmod(0o600)  # an existing file keeps its mode through O_CREAT
     return path

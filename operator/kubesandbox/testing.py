@@ -1,8 +1,10 @@
 """Run a sandbox for tests: `with start_sandbox(dir) as sb: sb.kubectl("get", "pods")`.
 
 The sandbox runs as `kubesandbox up` in a subprocess (the same entry point a user starts),
-so tests exercise exactly what users run. kubectl and helm are looked up next to the Python
-interpreter first (where `make` installs them into .venv/bin), then on PATH.
+so tests exercise exactly what users run. `RunningSandbox.faults` turns fault injection
+on and off at run time and kills, evicts or takes away pods and nodes. kubectl and helm are
+looked up next to the Python interpreter first (where `make` installs them into
+.venv/bin), then on PATH.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -23,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from kubesandbox.faults.client import FaultClient
 
 T = TypeVar("T")
 
@@ -91,6 +96,25 @@ class RunningSandbox:
         """The environment of a client process that should use this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
+    @property
+    def faults(self) -> FaultClient:
+        """The admin routes: API faults on and off, pods killed or evicted, nodes lost."""
+        return FaultClient.from_kubeconfig(self.kubeconfig)
+
+    def headers(self) -> dict[str, str]:
+        """The `Authorization` header of the kubeconfig's user, for raw HTTP calls."""
+        return {"Authorization": f"Bearer {self.faults.token}"}
+
+    def tls(self) -> ssl.SSLContext:
+        """A TLS context that trusts the sandbox's CA, for raw HTTPS calls."""
+        tls = self.faults.tls
+        assert tls is not None
+        return tls
+
+    def urlopen(self, request: urllib.request.Request | str, timeout: float = 10) -> Any:
+        """`urllib.request.urlopen` of a request to this sandbox, trusting its CA."""
+        return urllib.request.urlopen(request, timeout=timeout, context=self.tls())
+
 
 def wait_for(
     what: str,
@@ -141,9 +165,10 @@ def free_port() -> int:
         return port
 
 
-def answers_health(port: int) -> bool:
-    """Whether `/healthz` on 127.0.0.1:`port` answers 200 (the operator's liveness endpoint)."""
-    url = f"http://127.0.0.1:{port}/healthz"
+def answers_ready(port: int) -> bool:
+    """Whether `/readyz` on 127.0.0.1:`port` answers 200 (the operator's readiness: started,
+    and the API server answers it)."""
+    url = f"http://127.0.0.1:{port}/readyz"
     with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
         return bool(response.status == 200)
     return False

@@ -74,9 +74,11 @@ def test_the_metrics_service_and_the_health_port_answer(installed: RunningSandbo
     url = f"http://{service['spec']['clusterIP']}:{port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert "# TYPE" in response.read().decode()
-    health = f"http://{pod['status']['podIP']}:8081/healthz"
-    with urllib.request.urlopen(health, timeout=10) as response:
-        assert response.status == 200
+    for path in ("healthz", "readyz"):
+        health = f"http://{pod['status']['podIP']}:8081/{path}"
+        with urllib.request.urlopen(health, timeout=10) as response:
+            assert response.status == 200
+            assert json.load(response)["status"] == "ok"
 
 
 def test_the_cpu_example_trains_to_success_under_the_installed_operator(

@@ -28,6 +28,7 @@ def test_a_record_names_verb_group_resource_and_object() -> None:
         "namespace": "ns",
         "name": "j",
         "userAgent": "kopf/1",
+        "user": None,
         "code": 200,
     }
 

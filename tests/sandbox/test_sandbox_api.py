@@ -796,10 +796,10 @@ def test_server_side_apply_to_status_removes_fields_the_manager_stopped_applying
         request = urllib.request.Request(
             f"{sandbox.url}{path}?fieldManager=telemetry&force=true",
             data=json.dumps({**body, "status": {"telemetry": telemetry}}).encode(),
-            headers={"Content-Type": "application/apply-patch+yaml"},
+            headers={"Content-Type": "application/apply-patch+yaml", **sandbox.headers()},
             method="PATCH",
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with sandbox.urlopen(request) as response:
             return dict(json.load(response)["status"]["telemetry"])
 
     assert apply_status({"n": 2, "stragglers": ["a"]}) == {"n": 2, "stragglers": ["a"]}

@@ -245,10 +245,10 @@ def test_attach_follows_the_container_and_feeds_its_stdin(
 
 def test_a_spdy_upgrade_is_refused_saying_why(sandbox: RunningSandbox, ns: str) -> None:
     url = f"{sandbox.url}/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true"
-    headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+    headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1", **sandbox.headers()}
     request = urllib.request.Request(url, method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        sandbox.urlopen(request)
     assert refused.value.code == 400
     body = json.loads(refused.value.read())
     assert "WebSocket only" in body["message"] and "SPDY is not supported" in body["message"]

@@ -17,7 +17,7 @@ def install_operator(sandbox: RunningSandbox, *values: str) -> None:
     """`helm install --wait` of the chart, as docs/install.md tells a user to.
 
     `--wait` returns once the Deployment is available, i.e. the operator pod passed its
-    readiness probe (kopf's /healthz, which asks the API server for /version)."""
+    readiness probe (/readyz: started, and the API server answers it)."""
     sandbox.helm(
         "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
         "--wait", "--timeout", "120s", *values,

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubesandbox.testing import (
     RunningSandbox,
-    answers_health,
+    answers_ready,
     free_port,
     stop_process,
     wait_for,
@@ -45,7 +45,7 @@ def fresh_namespace(sandbox: RunningSandbox) -> Iterator[str]:
 
 
 class Operator:
-    """`bigmodel run --namespace NS` as a subprocess, ready once /healthz answers; `env`
+    """`bigmodel run --namespace NS` as a subprocess, ready once /readyz answers; `env`
     adds to the fast timers (`BIGMODEL_*` settings)."""
 
     def __init__(
@@ -57,24 +57,28 @@ class Operator:
     ) -> None:
         self.sandbox, self.namespace, self.log = sandbox, namespace, log
         self.env = {**FAST_TIMERS, **(env or {})}
-        self.metrics_port = free_port()
+        self.metrics_port, self.health_port = free_port(), free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        health = free_port()
         command = [BIGMODEL, "run", "--namespace", self.namespace]
-        command += ["--health-port", str(health), "--metrics-port", str(self.metrics_port)]
+        command += [
+            "--health-port",
+            str(self.health_port),
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 command, env={**self.sandbox.env(), **self.env}, stdout=out, stderr=out
             )
-        wait_for("the operator's /healthz", lambda: self._healthy(health), timeout=60)
+        wait_for("the operator's /readyz", lambda: self._healthy(self.health_port), timeout=60)
 
     def _healthy(self, port: int) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
             pytest.fail(f"operator exited {self.proc.returncode}:\n{self.log.read_text()}")
-        return answers_health(port)
+        return answers_ready(port)
 
     def metrics(self) -> str:
         """The operator's /metrics page."""

@@ -194,5 +194,5 @@ def values_table() -> str:
 
 
 if __name__ == "__main__":
-    # `python tests/unit/helmchart.py` prints the values table for docs/install.md.
+    # `python tests/support/helmchart.py` prints the values table for docs/install.md.
     print(values_table(), end="")

@@ -386,8 +386,8 @@ def test_operator_command_is_explicit_bigmodel_run_with_the_ports() -> None:
     assert container["args"] == ["run", "--health-port=9091", "--metrics-port=9090"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 9091, "metrics": 9090}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "health"}
 
 
 def test_command_line_is_accepted_by_the_bigmodel_parser() -> None:

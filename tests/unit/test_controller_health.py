@@ -1,8 +1,22 @@
-"""The operator's liveness: daemons are stuck only once late for their own next look."""
+"""The operator's own health: liveness fails only for what a restart cures (a blocked event
+loop, stuck daemons, a watch that stopped delivering), readiness also for an API server that
+stopped answering; the endpoints answer from their own thread, also while the loop is
+blocked."""
 
 from __future__ import annotations
 
-from bigmodel.controller.health import Heartbeats
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from bigmodel.controller.health import Health, Heartbeats, WatchLag, serving
+from kubesandbox.testing import free_port
 
 
 def test_a_daemon_sleeping_until_its_next_timer_is_not_stuck() -> None:
@@ -21,3 +35,122 @@ def test_a_daemon_that_looks_again_is_due_again_and_an_ended_one_is_forgotten() 
     assert beats.stuck(first + 120) == []
     beats.forget("a")
     assert beats.stuck(first + 10_000) == []
+
+
+def obj(uid: str, version: str) -> dict[str, Any]:
+    return {"metadata": {"uid": uid, "resourceVersion": version}}
+
+
+def test_a_write_the_watch_delivers_is_not_lagging() -> None:
+    lag = WatchLag(stale_after=120)
+    lag.wrote(obj("a", "10"), now=0)
+    lag.delivered("a", "10")
+    lag.wrote(obj("b", "12"), now=0)
+    lag.delivered("b", "15")  # a later change (the watch coalesces nothing, kopf may batch)
+    assert lag.lagging(now=1000) == []
+
+
+def test_a_write_never_delivered_lags_from_its_first_unseen_write() -> None:
+    lag = WatchLag(stale_after=120)
+    lag.wrote(obj("a", "10"), now=0)
+    lag.wrote(obj("a", "11"), now=100)
+    lag.delivered("a", "10")  # the first came back, the second never does
+    assert lag.lagging(now=200) == []
+    assert lag.lagging(now=221) == ["a"]
+    lag.forget("a")  # the object was deleted
+    assert lag.lagging(now=1000) == []
+
+
+def test_a_write_that_changed_nothing_expects_nothing() -> None:
+    lag = WatchLag(stale_after=120)
+    lag.delivered("a", "10")
+    lag.wrote(obj("a", "10"), now=0)  # a no-op apply returns the version already seen
+    assert lag.lagging(now=1000) == []
+
+
+def test_opaque_versions_only_match_equal() -> None:
+    lag = WatchLag(stale_after=1)
+    lag.wrote(obj("a", "v-b"), now=0)
+    lag.delivered("a", "v-c")
+    assert lag.lagging(now=5) == ["a"]
+    lag.delivered("a", "v-b")
+    assert lag.lagging(now=5) == []
+
+
+def test_api_errors_fail_readiness_after_the_grace_never_liveness() -> None:
+    health = Health(api_grace=30)
+    health.tick, health.api_failing, health.api_error = 100.0, 90.0, "500 Internal Server Error"
+    assert health.liveness(now=101) == {}
+    assert health.readiness(now=110) == {}  # failing since 20 s: within the grace
+    assert "apiServer" in health.readiness(now=121)
+    assert health.liveness(now=121) == {}
+
+
+def test_liveness_names_a_blocked_loop_stuck_daemons_and_lagging_watches() -> None:
+    health = Health(loop_stall=30)
+    assert "started" in health.readiness()  # before the first tick
+    health.tick = 1000.0
+    health.heartbeats.due["BigModelJob/x"] = 900.0
+    health.watches.written["y"] = ("5", 800.0)
+    failing = health.liveness(now=1031)
+    assert set(failing) == {"eventLoop", "daemons", "watches"}
+    assert "BigModelJob/x" in failing["daemons"]
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def late_get(port: int, path: str, after: float) -> tuple[int, dict[str, Any]]:
+    time.sleep(after)
+    return get(port, path)
+
+
+def test_the_endpoints_answer_while_the_event_loop_is_blocked() -> None:
+    health, port = Health(loop_stall=0.5), free_port()
+    calls: list[int] = []
+
+    async def api() -> None:
+        calls.append(1)
+
+    async def block_the_loop() -> tuple[int, dict[str, Any]]:
+        checks = asyncio.create_task(health.run_checks(api))
+        await asyncio.sleep(0.2)
+        assert get(port, "/readyz")[0] == 200
+        with ThreadPoolExecutor(1) as probe:  # the kubelet's probe, while the loop is blocked
+            answer = probe.submit(late_get, port, "/healthz", 1.2)
+            time.sleep(2.0)  # noqa: ASYNC251 - a handler that blocks the loop
+            checks.cancel()
+            return answer.result()
+
+    with serving(health, port, host="127.0.0.1"):
+        code, body = asyncio.run(block_the_loop())
+        assert get(port, "/nope")[0] == 404
+    assert calls
+    assert code == 503 and body["status"] == "failing", body
+    assert "eventLoop" in body["failing"]
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("500 boom"), TimeoutError()])
+def test_a_failed_api_check_is_recorded_and_retried(failure: Exception) -> None:
+    health = Health()
+    answers = [failure, None]
+
+    async def api() -> None:
+        if (answer := answers.pop(0)) is not None:
+            raise answer
+
+    async def two_checks() -> str:
+        checks = asyncio.create_task(health.run_checks(api))
+        await asyncio.sleep(0.1)
+        error = health.api_error
+        await asyncio.sleep(1.2)  # the retry comes one tick later
+        checks.cancel()
+        return error
+
+    assert asyncio.run(two_checks())
+    assert health.api_error == "" and health.api_failing is None

@@ -218,6 +218,15 @@ def test_a_node_deleted_while_the_gang_runs_restarts_it(deleting: bool) -> None:
     assert "t-node-1 was deleted" in message(plan, "Restarting")
 
 
+def test_a_node_pod_the_cluster_stopped_and_deleted_is_named_with_the_reason() -> None:
+    job = make_job(phase="Running")
+    plan = decide(job, [pod(0)], NOW, TIMING, gone={1: "DeletionByTaintManager"})
+    assert plan.status.phase is JobPhase.RESTARTING
+    assert "t-node-1 was stopped by the cluster (DeletionByTaintManager)" in message(
+        plan, "Restarting"
+    )
+
+
 def test_restarting_deletes_leftovers_and_waits_for_them() -> None:
     job = make_job(phase="Restarting", restarts=1, conditions=[cond("Restarting", True, "X", 99)])
     plan = run(job, [pod(0), pod(1, deleting=True)])

@@ -16,8 +16,10 @@ class Nodes:
     def __init__(self, *gpus: int, refuse: bool = False) -> None:
         self.gpus, self.refuse, self.lists = list(gpus), refuse, 0
 
-    async def request(self, method: str, path: str) -> dict[str, Any]:
-        assert (method, path) == ("GET", "/api/v1/nodes")
+    async def request(
+        self, method: str, path: str, expected: tuple[int, ...] = ()
+    ) -> dict[str, Any]:
+        assert (method, path, expected) == ("GET", "/api/v1/nodes", (403,))
         self.lists += 1
         await asyncio.sleep(0.01)
         if self.refuse:

@@ -1,12 +1,20 @@
-"""Where the operator connects: KUBECONFIG wins over in-cluster settings, as in client-go."""
+"""The operator's API client: where it connects (KUBECONFIG wins over in-cluster settings,
+as in client-go), and the failed requests it counts."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import kubernetes
 import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from bigmodel.controller.k8s import connection_info, load_client_config
+from bigmodel.controller.k8s import ApiError, Kube, connection_info, load_client_config
+from bigmodel.telemetry.export import TelemetryMetrics
 
 KUBECONFIG = """
 apiVersion: v1
@@ -36,3 +44,66 @@ def test_kubeconfig_wins_over_the_in_cluster_address(kubeconfig: Path) -> None:
 def test_kopf_logs_in_with_the_same_server_and_token(kubeconfig: Path) -> None:
     info = connection_info(load_client_config())
     assert (info.server, info.scheme, info.token) == ("http://127.0.0.1:6443", "Bearer", "s3cret")
+
+
+@pytest.fixture
+async def refusing() -> AsyncIterator[str]:
+    """An API server that serves discovery of v1 pods, answers a create 409 (it exists), a
+    delete 404 (it is gone) and anything else 503; its URL."""
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path == "/api/v1":
+            return web.json_response({"resources": [{"kind": "Pod", "name": "pods"}]})
+        status = {"POST": 409, "DELETE": 404}.get(request.method, 503)
+        return web.json_response({"message": "no"}, status=status)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+def _config(host: str) -> Any:
+    """A client configuration for `host` (no kubeconfig: its refresh hook would reset it)."""
+    config = kubernetes.client.Configuration()
+    config.host = host
+    return config
+
+
+async def test_failed_requests_are_counted_by_method_and_code(refusing: str) -> None:
+    config = _config(refusing)
+    metrics = TelemetryMetrics(CollectorRegistry())
+    kube = Kube(config, metrics)
+    try:
+        with pytest.raises(ApiError):
+            await kube.request("PATCH", "/api/v1/namespaces/ns/pods/p", {})
+        config.host = "http://127.0.0.1:9"  # nothing listens: no answer at all
+        with pytest.raises(aiohttp.ClientError):
+            await kube.request("GET", "/api/v1/pods")
+    finally:
+        await kube.close()
+    count = metrics.registry.get_sample_value
+    assert count("bigmodel_api_errors_total", {"method": "PATCH", "code": "503"}) == 1
+    assert count("bigmodel_api_errors_total", {"method": "GET", "code": "connection"}) == 1
+
+
+async def test_a_create_that_exists_and_a_delete_that_is_gone_are_no_errors(
+    refusing: str,
+) -> None:
+    config = _config(refusing)
+    metrics = TelemetryMetrics(CollectorRegistry())
+    kube = Kube(config, metrics)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}}
+    try:
+        assert await kube.create(pod) is False
+        await kube.delete(pod, uid="u")
+    finally:
+        await kube.close()
+    errors = [
+        s for f in metrics.registry.collect() if f.name == "bigmodel_api_errors" for s in f.samples
+    ]
+    assert errors == []

@@ -145,12 +145,22 @@ def test_names_follow_prometheus_conventions(metrics: TelemetryMetrics) -> None:
             assert family.name.endswith("_seconds")
 
 
+def test_api_errors_are_counted_by_method_and_code(metrics: TelemetryMetrics) -> None:
+    metrics.count_api_error("patch", "503")
+    metrics.count_api_error("PATCH", "503")
+    metrics.count_api_error("GET", "timeout")
+    found = samples(metrics)
+    assert value(found, "bigmodel_api_errors_total", method="PATCH", code="503") == 2
+    assert value(found, "bigmodel_api_errors_total", method="GET", code="timeout") == 1
+
+
 def test_label_names_are_bounded(metrics: TelemetryMetrics) -> None:
     metrics.record(demo())
     metrics.record_round(JOB, [MissingReason.TIMEOUT], 0.1)
+    metrics.count_api_error("GET", "500")
     with metrics.reconciling(JOB):
         pass
-    allowed = {"namespace", "kind", "name", "node", "phase", "reason", "le"}
+    allowed = {"namespace", "kind", "name", "node", "phase", "reason", "le", "method", "code"}
     assert {k for _, labels in samples(metrics) for k, _ in labels} <= allowed
 
 

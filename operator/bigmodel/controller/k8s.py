@@ -7,7 +7,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import aiohttp
@@ -15,11 +15,14 @@ import kopf
 import kubernetes
 
 from bigmodel import __version__
+from bigmodel.telemetry.export import TelemetryMetrics
 
 JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
 USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
+_GONE = (404, 409)
+"""A delete's answers when the object is gone already (409: a newer one has its name)."""
 DISCOVERY_REFRESH_SECONDS = 60.0
 """Shortest pause between two discoveries of one apiVersion (a kind or API not found)."""
 
@@ -78,10 +81,20 @@ def connection_info(config: Any) -> kopf.ConnectionInfo:
 
 
 class Kube:
-    """JSON requests to the API server; one session, created on first use in the loop."""
+    """JSON requests to the API server; one session, created on first use in the loop. Every
+    failed request is counted in `metrics` (`bigmodel_api_errors_total`)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(
+        self,
+        config: Any,
+        metrics: TelemetryMetrics | None = None,
+        written: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.client_config = config
+        self.metrics = metrics
+        self.written = written
+        """Called with the object each status write returns (the health checks expect the
+        watch to bring it back)."""
         self._session: aiohttp.ClientSession | None = None
         self._discovered: dict[str, tuple[float, dict[str, str]]] = {}
         """Per apiVersion: when it was discovered, and the plural of each kind."""
@@ -111,31 +124,47 @@ class Kube:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         content_type: str = JSON,
+        expected: Collection[int] = (),
     ) -> dict[str, Any]:
-        """Send one request; a refusal raises ApiError with the API's message."""
+        """Send one request; a refusal raises ApiError with the API's message. A refusal
+        whose status is `expected` (an outcome the caller handles, such as 409 for a
+        create-if-absent) still raises, but is not counted as an error."""
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=60, connect=10)
             connector = aiohttp.TCPConnector(ssl=self._ssl())
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         data = None if body is None else json.dumps(body)
-        async with self._session.request(
-            method,
-            self.client_config.host + path,
-            data=data,
-            params=params,
-            headers=self._headers(content_type),
-        ) as response:
-            text = await response.text()
+        try:
+            async with self._session.request(
+                method,
+                self.client_config.host + path,
+                data=data,
+                params=params,
+                headers=self._headers(content_type),
+            ) as response:
+                text = await response.text()
+        except TimeoutError:  # before ClientError: aiohttp's timeouts are both
+            self._count(method, "timeout")
+            raise
+        except aiohttp.ClientError:
+            self._count(method, "connection")
+            raise
         result: dict[str, Any] = json.loads(text) if text.startswith("{") else {}
         if response.status >= 400:
+            if response.status not in expected:
+                self._count(method, str(response.status))
             raise ApiError(response.status, str(result.get("message") or text[:200]))
         return result
+
+    def _count(self, method: str, code: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count_api_error(method, code)
 
     async def create(self, obj: Mapping[str, Any]) -> bool:
         """Create `obj`; False when it already exists (created before, maybe by an earlier
         run of the operator)."""
         try:
-            await self.request("POST", await self.path(obj, name=False), obj)
+            await self.request("POST", await self.path(obj, name=False), obj, expected=(409,))
         except ApiError as exc:
             if exc.status == 409:
                 return False
@@ -153,9 +182,9 @@ class Kube:
         if background:
             options["propagationPolicy"] = "Background"
         try:
-            await self.request("DELETE", await self.path(obj), options)
+            await self.request("DELETE", await self.path(obj), options, expected=_GONE)
         except ApiError as exc:
-            if exc.status not in (404, 409):  # 409: the uid no longer matches
+            if exc.status not in _GONE:
                 raise
 
     async def apply(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
@@ -176,7 +205,10 @@ class Kube:
             "status": status,
         }
         params = {"fieldManager": manager, "force": "true"}
-        return await self.request("PATCH", await self.path(obj) + "/status", obj, params, APPLY)
+        result = await self.request("PATCH", await self.path(obj) + "/status", obj, params, APPLY)
+        if self.written is not None:
+            self.written(result)
+        return result
 
     async def path(self, obj: Mapping[str, Any], name: bool = True) -> str:
         """Path of an object (or of its collection, with `name=False`) from its apiVersion,
@@ -213,7 +245,7 @@ class Kube:
         if fetched is not None and not stale:
             return fetched[1]
         try:
-            found = await self.request("GET", api_root(api_version))
+            found = await self.request("GET", api_root(api_version), expected=(404,))
         except ApiError as exc:
             if exc.status != 404:
                 raise

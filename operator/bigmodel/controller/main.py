@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 import kopf
 import prometheus_client
 
+from bigmodel.controller.health import Health, serving
 from bigmodel.telemetry.export import default_metrics
 
 logger = logging.getLogger("bigmodel")
@@ -16,7 +18,7 @@ logger = logging.getLogger("bigmodel")
 def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int) -> int:
     """Run until SIGINT/SIGTERM against KUBECONFIG or the in-cluster configuration."""
     # Importing the handler modules registers them with kopf's default registry.
-    from bigmodel.controller import context, health, kopf_settings  # noqa: F401
+    from bigmodel.controller import context, kopf_settings  # noqa: F401
     from bigmodel.controller.job import handlers as job_handlers  # noqa: F401
     from bigmodel.controller.service import handlers as service_handlers  # noqa: F401
 
@@ -26,11 +28,18 @@ def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int)
     default_metrics()
     prometheus_client.start_http_server(metrics_port)
     scope = f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces"
-    logger.info("starting: %s, /healthz on :%d, /metrics on :%d", scope, health_port, metrics_port)
-    kopf.run(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=list(namespaces),
-        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz",
+    logger.info(
+        "starting: %s, /healthz and /readyz on :%d, /metrics on :%d",
+        scope,
+        health_port,
+        metrics_port,
     )
+    health = Health.from_env(os.environ)
+    with serving(health, health_port):
+        kopf.run(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            memo=kopf.Memo(health=health, namespaces=list(namespaces)),
+        )
     return 0

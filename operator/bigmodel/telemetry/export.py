@@ -4,8 +4,8 @@ Per resource (labels `namespace`, `kind`, `name`; per node also `node`), only wh
 resource is live: `forget()` drops every series of a finished or deleted one, and a node
 that did not answer this round has no `bigmodel_node_*` series (absent, never zero).
 Operator health: reconciles, errors and their duration by `kind`, resources by `namespace`
-and `phase`,
-restarts and failures by `namespace`, scrape failures by `reason`: bounded label values.
+and `phase`, restarts and failures by `namespace`, scrape failures by `reason`, API errors
+by `method` and `code`: bounded label values.
 
 Nothing is registered at import time: `default_metrics()` registers the instance used by the
 controller in `prometheus_client.REGISTRY` on first use (the registry main.py's
@@ -232,6 +232,14 @@ class TelemetryMetrics:
         self.scrapes = Counter(
             "bigmodel_telemetry_scrapes_total", "Scrapes of pods.", ["kind"], registry=registry
         )
+        self.api_errors = Counter(
+            "bigmodel_api_errors_total",
+            "Requests of the operator's API client that failed, by HTTP method and status code "
+            "(`connection` or `timeout` when no answer came); kopf's own watches and patches "
+            "retry inside kopf and are not counted.",
+            ["method", "code"],
+            registry=registry,
+        )
         self.round_duration = Histogram(
             "bigmodel_telemetry_round_duration_seconds",
             "Wall time of one collection round of one resource (scrape all, aggregate).",
@@ -298,6 +306,11 @@ class TelemetryMetrics:
             raise
         finally:
             self.reconcile_duration.labels(kind).observe(time.perf_counter() - began)
+
+    def count_api_error(self, method: str, code: str) -> None:
+        """One failed request of the operator's API client: `code` is the HTTP status, or
+        `connection` / `timeout` (bounded: a handful of methods, the HTTP codes)."""
+        self.api_errors.labels(method.upper(), code).inc()
 
     def count_restart(self, namespace: str) -> None:
         """One gang restart of a job in `namespace`."""

@@ -26,6 +26,7 @@ from bigmodel.api import Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec
 from bigmodel.manifests.job import LABEL_RANK
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
+from bigmodel.settings import seconds_from_env
 from bigmodel.telemetry.aggregate import (
     StragglerPolicy,
     StragglerState,
@@ -65,16 +66,7 @@ INTERVAL_ENV = "BIGMODEL_TELEMETRY_INTERVAL"
 
 def interval_from_env(env: Mapping[str, str]) -> float:
     """`BIGMODEL_TELEMETRY_INTERVAL` in seconds (a positive number), else 15."""
-    raw = env.get(INTERVAL_ENV)
-    if not raw:
-        return INTERVAL_SECONDS
-    try:
-        interval = float(raw)
-    except ValueError:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: not a number") from None
-    if not interval > 0:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r}: must be above 0")
-    return interval
+    return seconds_from_env(env, INTERVAL_ENV, INTERVAL_SECONDS, allow_zero=False)
 
 
 def node_target(rank: int, pod: str, ip: str, port: int) -> Target:

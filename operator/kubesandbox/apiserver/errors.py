@@ -9,6 +9,7 @@ from kubesandbox.access import Rejected
 
 _REASONS = {
     400: "BadRequest",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
@@ -17,8 +18,11 @@ _REASONS = {
     410: "Expired",
     415: "UnsupportedMediaType",
     422: "Invalid",
+    429: "TooManyRequests",
     500: "InternalError",
     501: "NotImplemented",
+    503: "ServiceUnavailable",
+    504: "Timeout",
 }
 
 
@@ -40,6 +44,8 @@ class ApiError(Rejected):
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     causes: list[Cause] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    """Response headers besides the body (`Retry-After`)."""
 
     def __str__(self) -> str:
         return self.message

@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 
 from kubesandbox.access import KubeletAccess, Rejected
-from kubesandbox.kubelet import processes, volumes
+from kubesandbox.auth import Tokens
+from kubesandbox.kubelet import credentials, processes, volumes
 from kubesandbox.kubelet.host import Host, gpu_indices, host_gpus, memory_ki
 from kubesandbox.kubelet.nodes import Capacity, NodeAgent, node_object
 from kubesandbox.kubelet.reach import Reach
@@ -37,19 +38,20 @@ class ProcessAgent(NodeAgent):
         api: KubeletAccess,
         state_dir: Path,
         hosts: HostsFile,
-        kubeconfig: Path,
+        tokens: Tokens,
         count: int,
         gpus_per_node: int,
         cpus: str,
         backoff_base: float = 10.0,
     ) -> None:
-        self.host = Host(api, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, kubeconfig)
+        self.host = Host(api, state_dir, hosts, uuid.uuid4().hex[:12], backoff_base, tokens)
         # leased host-wide: another sandbox on this host never gets the same pod address
         self.pool = addresses.AddressPool(leases=addresses.AddressLeases())
         self._reaping: set[asyncio.Task[None]] = set()  # addresses held for leftover processes
         # the free GPU indices of each node, taken by containers and given back
         self.node_gpus = gpu_indices(count, host_gpus(), gpus_per_node) if count else []
         self.workers: dict[str, PodWorker] = {}
+        self._tokens: dict[str, str] = {}  # pod uid -> its token (revoked with the pod)
         self._nodes = [
             node_object(
                 f"sandbox-node-{i}",
@@ -65,9 +67,9 @@ class ProcessAgent(NodeAgent):
         """The process nodes, with their CPUs, the host's memory and their GPUs."""
         return self._nodes
 
-    def start(self, api_port: int) -> None:
-        """Build the network shim and learn the API server's port."""
-        self.host.api_port = api_port
+    def start(self, api_port: int, ca_pem: bytes) -> None:
+        """Build the network shim and learn the API server's port and CA."""
+        self.host.api_port, self.host.ca_pem = api_port, ca_pem
         self.host.shim = netshim.build_shim(self.host.state_dir / "network")
 
     def terminates_gracefully(self) -> bool:
@@ -90,14 +92,31 @@ class ProcessAgent(NodeAgent):
             index = int(pod["spec"]["nodeName"].rsplit("-", 1)[1])
             node = self._nodes[index]
             ip = self.pool.allocate(meta["uid"])
+            host = self.host
+            self._tokens[meta["uid"]] = credentials.issue(
+                host.tokens, host.state_dir, host.api_port, host.ca_pem, pod
+            )
             worker = PodWorker(self.host, node, self.node_gpus[index], pod, ip)
             self.workers[meta["uid"]] = worker
             return
         worker.pod = {**pod, "status": worker.pod.get("status")}
-        if meta.get("deletionTimestamp") and worker.terminating is None:
+        if meta.get("deletionTimestamp") and not worker.deleting:
+            worker.deleting = True  # its processes may be stopped already (an eviction)
             grace = float(meta.get("deletionGracePeriodSeconds") or 0)
             task = worker.terminate(grace)
             task.add_done_callback(lambda _: self._delete(pod))
+
+    async def kill(self, api: KubeletAccess, pod: Obj, children_only: bool) -> int:
+        """SIGKILL the pod's processes: its containers exit 137 (unless `children_only`,
+        where the container decides what its children's death means)."""
+        worker = self.workers.get(pod["metadata"]["uid"])
+        return 0 if worker is None else worker.kill(children_only)
+
+    async def evict(self, api: KubeletAccess, pod: Obj, message: str) -> None:
+        """Stop the pod's processes at once and report it Evicted."""
+        worker = self.workers.get(pod["metadata"]["uid"])
+        if worker is not None:
+            await worker.evict(message)
 
     def _delete(self, pod: Obj) -> None:
         """Remove the pod object (its processes are gone)."""
@@ -112,6 +131,9 @@ class ProcessAgent(NodeAgent):
         """Stop whatever still runs and remove the pod's directories and logs."""
         uid = pod["metadata"]["uid"]
         worker = self.workers.pop(uid, None)
+        token = self._tokens.pop(uid, None)
+        if token is not None:
+            self.host.tokens.revoke(token)
         if worker is not None:
             await worker.terminate(0)
         if worker is None or worker.reaped:

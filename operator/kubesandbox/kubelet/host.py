@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubesandbox.access import KubeletAccess
+from kubesandbox.auth import Tokens
 from kubesandbox.network.dns import HostsFile
 
 
@@ -58,6 +59,9 @@ class Host:
     hosts: HostsFile
     sandbox_id: str
     backoff_base: float
-    kubeconfig: Path
+    tokens: Tokens
+    """Where each pod's own token is minted (`credentials`)."""
     shim: Path | None = None
     api_port: int = 0
+    ca_pem: bytes = b""
+    """The certificate of the CA that signed the API server's (for the pods' kubeconfigs)."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubesandbox.kubelet import podenv, processes, termination, volumes
+from kubesandbox.kubelet import credentials, podenv, processes, termination, volumes
 from kubesandbox.kubelet.host import Host
 from kubesandbox.network import addresses, dns, netshim
 from kubesandbox.objects import Obj
@@ -100,7 +100,7 @@ def _kubelet_env(site: PodSite, pod: Obj, container: Obj, gpus: Sequence[str]) -
         "HOSTNAME": hostname,
         "KUBERNETES_SERVICE_HOST": addresses.HOST_IP,
         "KUBERNETES_SERVICE_PORT": str(host.api_port),
-        "KUBECONFIG": str(host.kubeconfig),
+        "KUBECONFIG": str(credentials.kubeconfig_path(host.state_dir, pod)),
         processes.MARKER_ENV: container_marker(host, pod, container["name"]),
         netshim.POD_IP_ENV: site.ip,
         netshim.HOSTNAME_ENV: hostname,

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 
 from kubesandbox.access import KubeletAccess, Rejected
+from kubesandbox.kubelet import disruption
 from kubesandbox.kubelet.nodes import FINISHED, NodeAgent, RunningPod
 from kubesandbox.kubelet.scheduler import DEFAULT_SCHEDULER, Resources, add, pod_requests, schedule
 from kubesandbox.objects import Obj, now
@@ -35,6 +36,7 @@ class NodeHost:
         self._placed: dict[str, tuple[str, Resources]] = {}  # pod uid -> (node, requests)
         self._used: dict[str, Resources] = {}  # node name -> requested resources
         self._pending: dict[str, Obj] = {}  # pod uid -> unschedulable pod
+        self._bound: dict[str, Obj] = {}  # pod uid -> the latest of each active bound pod
         self._task: asyncio.Task[None] | None = None
         for agent in agents:
             for node in agent.nodes():
@@ -73,6 +75,56 @@ class NodeHost:
         """Connect to a port of the pod (`PodStreams`)."""
         return await self._running(pod).connect(port)
 
+    def node_objects(self) -> list[Obj]:
+        """The registered nodes, as the scheduler sees them."""
+        return list(self._nodes)
+
+    # -- faults: what happens to pods and nodes that the kubelet or the cluster causes ---------
+
+    async def kill(self, pod: Obj, children_only: bool = False) -> int:
+        """SIGKILL the pod's processes (`NodeAgent.kill`); how many were killed."""
+        agent = self._agent(pod)
+        return 0 if agent is None else await agent.kill(self.api, pod, children_only)
+
+    async def evict(self, pod: Obj, message: str = disruption.EVICTION_MESSAGE) -> None:
+        """Evict the pod as node pressure makes the kubelet do: Failed, reason Evicted."""
+        agent = self._agent(pod)
+        if agent is not None:
+            await agent.evict(self.api, pod, message)
+
+    async def set_ready(self, name: str, ready: bool) -> list[str]:
+        """Mark node `name` Ready, or lost: Unknown and tainted unreachable, as the node
+        lifecycle controller marks a node that stopped reporting. The active pods of a lost
+        node that do not tolerate that lose their processes (SIGKILL: the machine is gone)
+        and are deleted, as the taint manager does; returns their names."""
+        index = next(i for i, n in enumerate(self._nodes) if n["metadata"]["name"] == name)
+        live = self.api.get("nodes", "", name) or self._nodes[index]
+        wanted = disruption.node_status(live, ready, now())
+        stored = self.api.update("nodes", "", name, wanted, _USER_AGENT)  # the taints
+        body = {**stored, "status": wanted["status"]}
+        self._nodes[index] = self.api.update("nodes", "", name, body, _USER_AGENT, status=True)
+        if ready:
+            for waiting in list(self._pending.values()):
+                self._schedule(waiting)
+            return []
+        lost = [p for p in self._bound.values() if p["spec"].get("nodeName") == name]
+        return [await self._evict_lost(p) for p in lost if not disruption.tolerates_unreachable(p)]
+
+    async def _evict_lost(self, pod: Obj) -> str:
+        """The taint manager's eviction of a pod of a lost node; returns its name."""
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        why = f"Taint manager: deleting due to NoExecute taint key {disruption.UNREACHABLE}"
+        status = disruption.disruption_target(
+            pod.get("status") or {}, "DeletionByTaintManager", why, now()
+        )
+        with contextlib.suppress(Rejected):
+            self.api.update("pods", ns, name, {**pod, "status": status}, _USER_AGENT, status=True)
+        await self.kill(pod)
+        with contextlib.suppress(Rejected):
+            self.api.delete("pods", ns, name, grace_seconds=0)
+        return str(name)
+
     def start(self) -> None:
         """Start dispatching pod changes."""
         self._task = asyncio.create_task(self._run())
@@ -103,7 +155,9 @@ class NodeHost:
         before = self._placed.pop(uid, None)
         if before is not None:
             self._used[before[0]] = add(self._used[before[0]], before[1], -1)
+        self._bound.pop(uid, None)
         if active:
+            self._bound[uid] = pod
             self._placed[uid] = (node, pod_requests(pod))
             self._used[node] = add(self._used.get(node, {}), self._placed[uid][1])
         return before is not None and not active

@@ -146,6 +146,15 @@ class NodeAgent(abc.ABC):
         """Whether deleting its pods waits for the agent (which then deletes with grace 0)."""
         return False
 
+    @abc.abstractmethod
+    async def kill(self, api: KubeletAccess, pod: Obj, children_only: bool) -> int:
+        """SIGKILL the pod's processes (with `children_only`, not the containers' own
+        processes); how many were killed."""
+
+    @abc.abstractmethod
+    async def evict(self, api: KubeletAccess, pod: Obj, message: str) -> None:
+        """Stop the pod at once and report it Failed with reason Evicted."""
+
     def running(self, pod: Obj) -> RunningPod | None:
         """The pod's processes, for exec, attach and port-forward (None: it has none)."""
         return None

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 
 from kubesandbox.access import KubeletAccess, Rejected
+from kubesandbox.kubelet.disruption import KILLED, evicted
 from kubesandbox.kubelet.nodes import FINISHED, Capacity, NodeAgent, node_object
 from kubesandbox.kubelet.scheduler import SIMULATED_TAINT
 from kubesandbox.objects import Obj, now
@@ -129,3 +130,25 @@ class SimulatedAgent(NodeAgent):
 
     async def remove_pod(self, api: KubeletAccess, pod: Obj) -> None:
         """Nothing runs, so nothing to stop."""
+
+    async def kill(self, api: KubeletAccess, pod: Obj, children_only: bool) -> int:
+        """The pod's one "process" ends with 137, as SIGKILL ends one (its children, which
+        it has none of, are nothing to kill)."""
+        if children_only or (pod.get("status") or {}).get("phase") in FINISHED:
+            return 0
+        meta = pod["metadata"]
+        annotations = {**(meta.get("annotations") or {}), EXIT_CODE_ANNOTATION: str(KILLED)}
+        body = {**pod, "metadata": {**meta, "annotations": annotations}}
+        with contextlib.suppress(Rejected):
+            api.update("pods", meta["namespace"], meta["name"], body, _USER_AGENT)
+            return 1
+        return 0
+
+    async def evict(self, api: KubeletAccess, pod: Obj, message: str) -> None:
+        """Report the pod Failed with reason Evicted."""
+        if (pod.get("status") or {}).get("phase") in FINISHED:
+            return
+        meta, status = pod["metadata"], evicted(pod.get("status") or {}, message, now())
+        with contextlib.suppress(Rejected):
+            body = {**pod, "status": status}
+            api.update("pods", meta["namespace"], meta["name"], body, _USER_AGENT, status=True)

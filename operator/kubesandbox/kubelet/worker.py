@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kubesandbox.access import Rejected
 from kubesandbox.kubelet import (
+    disruption,
     hooks,
     launch,
     podenv,
@@ -62,6 +65,8 @@ class PodWorker:
         self.dirs: dict[str, Path] = {}
         self.started = now()
         self.terminating: asyncio.Task[None] | None = None
+        self.deleting = False  # the pod object is being deleted
+        self.evicted: str | None = None  # why the kubelet evicted the pod
         self.reaped = False  # every process of the pod is gone (after terminating)
         self._kills: set[asyncio.Task[None]] = set()  # liveness failures being acted on
         self.task = asyncio.create_task(self._run())
@@ -96,7 +101,7 @@ class PodWorker:
         }
         if self.init:
             out["initContainerStatuses"] = [r.status(self.uid) for r in self.init]
-        return out
+        return out if self.evicted is None else disruption.evicted(out, self.evicted, now())
 
     def publish(self) -> None:
         """Write the pod status when it changed (a deleted pod is left alone)."""
@@ -292,6 +297,22 @@ class PodWorker:
             self.host.api.create("events", meta["namespace"], event, _USER_AGENT)
 
     # -- stopping ------------------------------------------------------------------------
+
+    def kill(self, children_only: bool) -> int:
+        """SIGKILL the pod's processes (with `children_only`, not the containers' own
+        processes: e.g. torchrun's workers, not torchrun); how many there were."""
+        spared = {p.pid for p in self.processes.values()} if children_only else set()
+        pids = [pid for pid in processes.marked_pids(self.marker) if pid not in spared]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
+
+    async def evict(self, message: str) -> None:
+        """Stop the pod at once and report it Failed, reason Evicted (node pressure)."""
+        self.evicted = message
+        await self.terminate(0)
+        self.publish()
 
     def terminate(self, grace: float) -> asyncio.Task[None]:
         """Stop the pod's processes (SIGTERM, then SIGKILL after `grace`) once."""

@@ -20,8 +20,9 @@ phase, restart count and condition times are in `status`, the rest is in the pod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from bigmodel.api import (
     BigModelJob,
@@ -244,7 +245,7 @@ def _active(step: Step, cluster: Sequence[Problem]) -> None:
     if spec.elastic is None and status.phase is JobPhase.RUNNING:
         gone = sorted(blocked.union(missing) - by_rank.keys())
         failed += [NodePod(node_pod_name(step.job.metadata["name"], r), "", r, FAILED,
-                           disruption=DELETED) for r in gone]  # fmt: skip
+                           disruption=step.gone.get(r, DELETED)) for r in gone]  # fmt: skip
         missing = []
     if failed and _permanent(step, failed):
         return
@@ -306,10 +307,12 @@ def decide(
     now: datetime,
     timing: Timing,
     cluster: Sequence[Problem] = (),
+    gone: Mapping[int, str] = MappingProxyType({}),
 ) -> Plan:
     """The next step of a job given its observed node pods; `cluster` lists what keeps the
-    cluster from running it (checked only when pods are to be created)."""
-    step = Step(job, pods, now, timing)
+    cluster from running it (checked only when pods are to be created); `gone`: why the
+    cluster stopped a node's pod that has left it since (its last state's disruption)."""
+    step = Step(job, pods, now, timing, gone)
     phase = step.status.phase
     if phase in TERMINAL:
         _finished(step)

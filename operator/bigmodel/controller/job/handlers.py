@@ -47,8 +47,9 @@ class Wakeup:
     generation: int | None = None
     """The job's generation at the daemon's last look: only a newer one wakes it (not the
     daemon's own status writes coming back from the watch)."""
-    removed: set[int] = field(default_factory=set)
-    """Ranks whose pods left the cluster since the daemon's last look."""
+    removed: dict[int, str | None] = field(default_factory=dict)
+    """Ranks whose pods left the cluster since the daemon's last look, with the disruption
+    their last state showed (why the cluster stopped them; None: none)."""
 
 
 @dataclass
@@ -97,11 +98,12 @@ async def job_pods(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodePod] |
 @kopf.on.event("pods", labels=NODE_PODS, when=removed)
 async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
     """A node pod gone from the cluster wakes its job's daemon (kopf drops it from the pod
-    index without calling `job_pods`)."""
+    index without calling `job_pods`), telling why the cluster stopped it: a watch may bring
+    its deletion before the job has looked at its last state."""
     uid, pod = controller_uid(body), observe_pod(body)
     wakeup = _jobs(memo).wakeups.get(uid) if uid else None
     if wakeup is not None and pod is not None:
-        wakeup.removed.add(pod.rank)
+        wakeup.removed[pod.rank] = pod.disruption
         wakeup.event.set()
 
 
@@ -109,7 +111,9 @@ async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
 async def job_generations(uid: str, body: kopf.Body, memo: Any, **_: Any) -> None:
     """A new generation of a job (its spec changed) wakes its daemon at once. An index
     handler indexes nothing here: kopf calls it on every event of a job without logging
-    each call, as it logs every call of an event handler (one line per status write)."""
+    each call, as it logs every call of an event handler (one line per status write). The
+    health checks learn which of the operator's own writes the watch has delivered."""
+    context(memo).health.watches.delivered(uid, body["metadata"].get("resourceVersion"))
     wakeup = _jobs(memo).wakeups.get(uid)
     if wakeup is not None and body["metadata"].get("generation") != wakeup.generation:
         wakeup.event.set()
@@ -134,7 +138,7 @@ async def job_daemon(
         while not stopped:
             wakeup.event.clear()
             wakeup.generation = body["metadata"].get("generation")
-            removed, wakeup.removed = wakeup.removed, set()
+            removed, wakeup.removed = wakeup.removed, {}
             try:
                 with shared.metrics.reconciling(JOB):
                     pause = await reconciler.step(list(index.get(uid, ())), removed)
@@ -143,7 +147,7 @@ async def job_daemon(
                 pause = ERROR_PAUSE
             if pause is None:
                 return
-            shared.heartbeats.beat(beat, pause + jobs.timing.settle)
+            shared.health.heartbeats.beat(beat, pause + jobs.timing.settle)
             try:
                 async with asyncio.timeout(pause):  # no task per wait, unlike wait_for
                     await wakeup.event.wait()
@@ -152,7 +156,8 @@ async def job_daemon(
             await asyncio.sleep(jobs.timing.settle)
     finally:
         jobs.wakeups.pop(uid, None)
-        shared.heartbeats.forget(beat)
+        shared.health.heartbeats.forget(beat)
+        shared.health.watches.forget(uid)
         meta = body["metadata"]
         shared.metrics.set_phase(meta["namespace"], JOB, meta["name"], None)
 

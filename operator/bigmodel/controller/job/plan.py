@@ -3,9 +3,10 @@ deletions and creations) and the helpers every lifecycle step uses (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from bigmodel.api import BigModelJob, BigModelJobStatus, ConditionType, Reason
 from bigmodel.api.job import NodeCounts
@@ -41,10 +42,15 @@ class Step(StatusStep[BigModelJobStatus]):
     """The plan under construction for one look at a job."""
 
     def __init__(
-        self, job: BigModelJob, pods: Sequence[NodePod], now: datetime, timing: Timing
+        self,
+        job: BigModelJob,
+        pods: Sequence[NodePod],
+        now: datetime,
+        timing: Timing,
+        gone: Mapping[int, str] = MappingProxyType({}),
     ) -> None:
         super().__init__(job.status, job.metadata.get("generation"), now)
-        self.job, self.spec, self.timing = job, job.spec, timing
+        self.job, self.spec, self.timing, self.gone = job, job.spec, timing, gone
         self.pods = [p for p in pods if not p.deleting]
         self.leaving = [p for p in pods if p.deleting]
         self.status.nodes = counts(self.pods)

@@ -6,9 +6,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -28,6 +29,7 @@ from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.plan import Plan, Problem
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
+from bigmodel.controller.job.vanished import VanishedPods
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.manifests.job import POD_GROUP_API, build_node_pod, build_pod_group, build_service
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
@@ -60,13 +62,18 @@ class JobReconciler:
         for many seconds), unless the pod is removed or a resync passes."""
         self.problems: list[Problem] = []
         """Children the API refused as invalid."""
+        self.gone: dict[int, str] = {}
+        """Ranks without a pod whose last pod the cluster stopped, and why (its disruption)."""
         self.invalid_body = False
+        meta = body["metadata"]
+        self.vanished = VanishedPods(kube, meta["namespace"], meta["name"])
 
     async def step(
-        self, observed: Sequence[NodePod], removed: Collection[int] = ()
+        self, observed: Sequence[NodePod], removed: Mapping[int, str | None] = MappingProxyType({})
     ) -> float | None:
         """One look at the job given its pods in the index and the ranks whose pods left the
-        cluster since the last look; returns seconds until the next, None once deleted."""
+        cluster since the last look (with the disruption their last state showed); returns
+        seconds until the next, None once deleted."""
         try:
             job = parse_resource(BigModelJob, self.body)
         except InvalidResourceError as exc:
@@ -76,14 +83,18 @@ class JobReconciler:
             job.status = self.status
         self.deleted &= {p.uid for p in observed}
         seen, now = {p.rank for p in observed} | set(removed), time.monotonic()
+        here = {p.rank for p in observed}
+        reasons: dict[int, str | None] = {**self.gone, **removed}
+        self.gone = {r: why for r, why in reasons.items() if why and r not in here}
         self.created = {
             r: t for r, t in self.created.items() if r not in seen and now - t < self.timing.resync
         }
         pods = [replace(p, deleting=True) if p.uid in self.deleted else p for p in observed]
+        pods = await self.vanished.drop(pods)
         problems, refused = list(self.problems), len(self.problems)
         if job.status.phase is None and not pods:
             problems += await self._cluster_problems(job)
-        plan = decide(job, pods, datetime.now(UTC), self.timing, problems)
+        plan = decide(job, pods, datetime.now(UTC), self.timing, problems, self.gone)
         await self._apply(job, plan)
         if plan.delete_job:
             return None

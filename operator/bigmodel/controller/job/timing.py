@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from bigmodel.settings import seconds_from_env
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -26,17 +28,15 @@ class Timing:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Timing:
         """Defaults overridden by `BIGMODEL_RESTART_BACKOFF`, `BIGMODEL_ELASTIC_GRACE`, ..."""
-        values = {}
-        for field in fields(cls):
-            raw = env.get(f"BIGMODEL_{field.name.upper()}")
-            if raw:
-                try:
-                    values[field.name] = float(raw)
-                except ValueError:
-                    raise ValueError(
-                        f"BIGMODEL_{field.name.upper()}={raw!r}: not a number"
-                    ) from None
-        return cls(**values)
+        defaults = cls()
+        return cls(
+            **{
+                f.name: seconds_from_env(
+                    env, f"BIGMODEL_{f.name.upper()}", getattr(defaults, f.name)
+                )
+                for f in fields(cls)
+            }
+        )
 
     def backoff(self, restarts: int) -> float:
         """Seconds to wait before restart number `restarts` (1, 2, ...)."""

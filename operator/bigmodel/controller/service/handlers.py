@@ -122,10 +122,14 @@ async def service_child_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-async def service_changes(namespace: str | None, name: str | None, memo: Any, **_: Any) -> None:
+async def service_changes(
+    namespace: str | None, name: str | None, uid: str, body: kopf.Body, memo: Any, **_: Any
+) -> None:
     """Any change of a service (its spec, a scale, its status) wakes its daemon at once. An
     index handler that stores nothing: kopf calls it on every watch event, without the log
-    line per call that an event handler gets."""
+    line per call that an event handler gets. The health checks learn which of the
+    operator's own writes the watch has delivered."""
+    context(memo).health.watches.delivered(uid, body["metadata"].get("resourceVersion"))
     _wake(memo, _key(namespace, name))
 
 
@@ -183,11 +187,12 @@ async def service_daemon(
                 logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
             due = shared.telemetry_interval - (time.monotonic() - measured)
             wait = max(0.0, min(pause, due))
-            shared.heartbeats.beat(beat, wait)
+            shared.health.heartbeats.beat(beat, wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), wait)
     finally:
         services.wakeups.pop(key, None)
-        shared.heartbeats.forget(beat)
+        shared.health.heartbeats.forget(beat)
+        shared.health.watches.forget(uid)
         rounds.forget()
         shared.metrics.set_phase(namespace or "", SERVICE, name, None)

@@ -34,8 +34,10 @@ def json_response(
 
 
 def error_response(exc: ApiError) -> web.Response:
-    """The Status object of an error, with its HTTP code."""
-    return json_response(exc.status(), exc.code)
+    """The Status object of an error, with its HTTP code and headers."""
+    response = json_response(exc.status(), exc.code)
+    response.headers.update(exc.headers)
+    return response
 
 
 class EncodedObjects:

@@ -1,7 +1,8 @@
 """The sandbox's request log: one JSON line per API request, and what RBAC it implies.
 
 Every request the API server answers is recorded in `<state-dir>/requests.log` with its
-verb, apiGroup, resource, subresource, namespace, name, user agent and status code.
+verb, apiGroup, resource, subresource, namespace, name, user agent, user, status code and
+the faults injected into it, if any.
 `permissions` turns such a log into the (apiGroup, resource, verb) triples a client used,
 from which a minimal Role/ClusterRole can be derived.
 """
@@ -9,6 +10,7 @@ from which a minimal Role/ClusterRole can be derived.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +37,12 @@ def record(
     user_agent: str,
     code: int,
     when: datetime | None = None,
+    user: str | None = None,
+    fault: str | None = None,
 ) -> dict[str, Any]:
-    """The log entry of one request (non-resource paths have null resource fields)."""
-    return {
+    """The log entry of one request (non-resource paths have null resource fields): `user`
+    is who the credentials say (None: none valid), `fault` what the fault plan injected."""
+    entry: dict[str, Any] = {
         "time": (when or datetime.now(UTC)).isoformat(timespec="milliseconds"),
         "method": method,
         "path": path,
@@ -48,8 +53,12 @@ def record(
         "namespace": target.namespace if target else None,
         "name": (target.name or None) if target else None,
         "userAgent": user_agent,
+        "user": user,
         "code": code,
     }
+    if fault:
+        entry["fault"] = fault
+    return entry
 
 
 def permissions(
@@ -95,7 +104,8 @@ class RequestLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
 
     def write(self, entry: dict[str, Any]) -> None:
         """Append one entry."""

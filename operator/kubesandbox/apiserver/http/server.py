@@ -1,18 +1,22 @@
-"""The HTTP face of the sandbox (aiohttp): routes requests to the `Cluster`'s verbs and logs
-each one in the request log."""
+"""The HTTP face of the sandbox (aiohttp): authenticates each request, applies the fault
+plan, routes it to the `Cluster`'s verbs (or the admin routes under `/sandbox/`), and logs
+it in the request log."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
+from kubesandbox import auth
 from kubesandbox.apiserver import discovery, openapi
 from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.cluster.scale import to_scale
 from kubesandbox.apiserver.errors import ApiError
-from kubesandbox.apiserver.http import requestlog
+from kubesandbox.apiserver.http import authn, faulting, requestlog
 from kubesandbox.apiserver.http.codec import (
     EncodedObjects,
     as_table,
@@ -29,6 +33,7 @@ from kubesandbox.apiserver.http.connect import portforward, remotecommand
 from kubesandbox.apiserver.http.paths import Target, parse_resource_path
 from kubesandbox.apiserver.http.streams import Streams
 from kubesandbox.apiserver.registry import ResourceType
+from kubesandbox.faults.plan import FaultPlan
 from kubesandbox.objects import Obj
 from kubesandbox.podstreams import PodStreams
 
@@ -46,16 +51,35 @@ VERSION = {
 _NOT_FOUND = "the server could not find the requested resource"
 CONNECT = ("exec", "attach", "portforward")
 _NOT_ALLOWED = "the server does not allow this method on the requested resource"
+_USER = "sandbox-user"
+
+
+class AdminRoutes(Protocol):
+    """What serves the paths under `authn.ADMIN_PREFIX` (`faults.admin.Admin`)."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one admin request."""
 
 
 class ApiServer:
     """aiohttp application serving one Cluster."""
 
-    def __init__(self, cluster: Cluster, state_dir: Path, pods: PodStreams | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        state_dir: Path,
+        tokens: auth.Tokens,
+        pods: PodStreams | None = None,
+        faults: FaultPlan | None = None,
+        admin: AdminRoutes | None = None,
+    ) -> None:
         self.cluster = cluster
         self.state_dir = state_dir
+        self.tokens = tokens
         self.pods = pods
         """The nodes' side of exec, attach and port-forward (None: those answer 404)."""
+        self.faults = faults or FaultPlan()
+        self.admin = admin
         self.address = ""
         self._log = requestlog.RequestLog(state_dir / requestlog.FILENAME)
         self._encoded = EncodedObjects()
@@ -68,14 +92,16 @@ class ApiServer:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen; returns the base URL."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> str:
+        """Listen (over TLS with `tls`); returns the base URL."""
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=tls)
         await site.start()
         self.address = f"{host}:{self._runner.addresses[0][1]}"
-        return f"http://{self.address}"
+        return f"{'https' if tls else 'http'}://{self.address}"
 
     async def stop(self) -> None:
         """Close watches and stop listening."""
@@ -89,6 +115,10 @@ class ApiServer:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
+            request[_USER] = authn.authenticate(self.tokens, request)
+            target = parse_resource_path(request.path)
+            if target is not None:
+                await faulting.apply(self.faults, request, target)
             response = await handler(request)
         except ApiError as exc:
             response = error_response(exc)
@@ -112,11 +142,15 @@ class ApiServer:
                 flag(request.query.get("watch")),
                 request.headers.get("User-Agent", ""),
                 code,
+                user=request.get(_USER),
+                fault=faulting.labels(request),
             )
         )
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
+        if path.startswith(authn.ADMIN_PREFIX) and self.admin is not None:
+            return await self.admin.handle(request)
         static = self._static(request, path)
         if static is not None:
             return static

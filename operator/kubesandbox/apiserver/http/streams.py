@@ -16,6 +16,7 @@ from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.cluster.reads import view
 from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.http import faulting
 from kubesandbox.apiserver.http.codec import (
     EncodedObjects,
     as_table,
@@ -83,7 +84,10 @@ class Streams:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         store = self.cluster.store
+        fault = faulting.decision_of(request)
         try:
+            if fault.gone:
+                raise faulting.gone(request, store.rv)
             watcher = self.cluster.reads.watch(
                 rt,
                 target.namespace,
@@ -102,6 +106,11 @@ class Streams:
         await self._start(request, response)
         self._watchers.add(watcher.queue)
         deadline = time.monotonic() + timeout
+        cut = None if fault.drop_after is None else time.monotonic() + fault.drop_after
+        if cut is not None and cut < deadline:  # the plan drops the connection then
+            deadline = cut
+        else:
+            cut = None
 
         def bookmark(rv: str, end_of_initial: bool = False) -> bytes:
             meta: Obj = {"resourceVersion": rv}
@@ -138,6 +147,9 @@ class Streams:
         finally:
             store.unwatch(watcher)
             self._watchers.discard(watcher.queue)
+        if cut is not None and time.monotonic() >= cut and request.transport is not None:
+            request.transport.abort()  # no end of the chunked stream: a dropped connection
+            return response
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
         return response

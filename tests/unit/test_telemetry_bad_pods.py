@@ -1,0 +1,65 @@
+"""A telemetry round over pods that answer slowly, with garbage, with huge pages, or not at
+all: each is missing with its reason, never a zero T_i, and T and S are of the pod that
+answered (`support.badpods`; `benchmarks/chaos.py telemetry` measures the round's time)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from bigmodel.telemetry.aggregate import StragglerPolicy
+from bigmodel.telemetry.collect import ScrapeLimits, new_session
+from bigmodel.telemetry.export import JOB, TelemetryMetrics
+from bigmodel.telemetry.observe import TelemetryState, observe
+from support.badpods import EXPECTED, GOOD_SECONDS, BadPods
+
+
+async def test_each_bad_pod_is_missing_with_its_reason_and_never_counted_as_zero() -> None:
+    pods = await BadPods().start(list(EXPECTED))
+    metrics = TelemetryMetrics(CollectorRegistry())
+    try:
+        async with new_session() as session:
+            seen = await observe(
+                JOB,
+                "ns",
+                "job",
+                pods.targets,
+                StragglerPolicy(),
+                TelemetryState(),
+                session,
+                limits=ScrapeLimits(timeout=1.0),
+                metrics=metrics,
+            )
+    finally:
+        await pods.close()
+    assert {pods.kinds[key]: scrape.reason for key, scrape in seen.scrapes.items()} == EXPECTED
+    assert (seen.telemetry["n"], seen.summary.total) == (1, GOOD_SECONDS)
+    assert [n["taskSeconds"] for n in seen.telemetry["perNode"]] == [GOOD_SECONDS]
+    exported = {
+        sample.labels["node"]: sample.value
+        for family in metrics.registry.collect()
+        if family.name == "bigmodel_node_task_seconds"
+        for sample in family.samples
+    }
+    assert exported == {"0": GOOD_SECONDS}
+
+
+async def test_a_pod_that_trickles_its_page_forever_is_cut_at_the_scrape_timeout() -> None:
+    pods = await BadPods().start(["trickle", "good"])
+    try:
+        async with new_session() as session:
+            seen = await observe(
+                JOB,
+                "ns",
+                "job",
+                pods.targets,
+                StragglerPolicy(),
+                TelemetryState(),
+                session,
+                limits=ScrapeLimits(timeout=0.5),
+                metrics=TelemetryMetrics(CollectorRegistry()),
+            )
+    finally:
+        await pods.close()
+    trickled = seen.scrapes["0"]
+    assert trickled.reason is not None and "no answer" in trickled.detail
+    assert seen.scrapes["1"].value == GOOD_SECONDS
