@@ -111,6 +111,17 @@ def test_a_running_job_reports_t_and_s_in_status_and_metrics_until_it_finishes(
     assert operator.samples("bigmodel_jobs", namespace=namespace, phase="Succeeded") == {(): 1.0}
     assert cluster.condition("steady", "StragglerDetected")["status"] == "False"
     assert cluster.condition("steady", "Succeeded")["status"] == "True"  # both managers' kept
+    # The finished job keeps its last measurement and the whole run's figures.
+    kept = cluster.status("steady")["telemetry"]
+    assert kept["n"] == 2 and kept["totalTaskSeconds"] >= 0.5, kept
+    assert_consistent(kept, "steady")
+    run = kept["run"]
+    assert run["rounds"] >= 2 and run["meanTotalTaskSeconds"] >= 0.5, run
+    assert 0 < run["meanServiceQuality"] <= 4.0, run  # T_i >= 0.25 s: S at most 4/s
+    [row] = cluster.kubectl("get", "bmj", "steady", "--no-headers").splitlines()
+    t, s_ = row.split()[4:6]  # NAME PHASE NODES RESTARTS T S AGE
+    assert (t, s_) == (kept["readable"]["total"], kept["readable"]["quality"]), row
+    assert t.endswith(("ms", "s")) and s_.endswith("/s") and len(t) <= 7, row
 
 
 def test_prometheus_scraping_the_operator_sees_the_status_t_and_s(

@@ -27,6 +27,8 @@ from bigmodel.telemetry.observe import (
 )
 from bigmodel.telemetry.status import (
     MAX_NAMED,
+    rate_text,
+    seconds_text,
     straggler_condition,
     straggler_events,
     telemetry_status,
@@ -62,6 +64,12 @@ def test_status_lists_t_s_slowest_and_every_node_slowest_first() -> None:
             {"name": "demo-node-2", "taskSeconds": 0.25},
             {"name": "demo-node-0", "taskSeconds": 0.2},
         ],
+        "run": {
+            "rounds": 1,
+            "meanTotalTaskSeconds": pytest.approx(0.95),
+            "meanServiceQuality": pytest.approx((5 + 2 + 4) / 3),
+        },
+        "readable": {"total": "950ms", "quality": "3.67/s"},
     }
     TelemetrySummary.model_validate(status)  # the CRD's own model accepts it
 
@@ -76,6 +84,47 @@ def test_no_answer_leaves_t_and_s_out_never_zero() -> None:
     times: dict[str, float | None] = {"0": None}
     status = telemetry_status(summarize(times), times, (), pods(1), NOW)
     assert status == {"n": 0, "stragglers": [], "updatedAt": "2026-11-28T12:00:00Z", "perNode": []}
+
+
+def test_a_round_without_answers_keeps_the_last_measurement_and_the_run() -> None:
+    first: dict[str, float | None] = {"0": 0.5, "1": 1.0}
+    before = telemetry_status(summarize(first), first, (), pods(2), NOW)
+    later = NOW + timedelta(minutes=5)
+    gone: dict[str, float | None] = {"0": None, "1": None}
+    after = telemetry_status(
+        summarize(gone), gone, (), pods(2), later, TelemetrySummary.model_validate(before)
+    )
+    assert after == before  # T, S, T_i and updatedAt of the last measurement
+
+
+def test_the_run_means_t_and_s_over_the_rounds_that_measured() -> None:
+    last = TelemetrySummary()
+    for total in (1.0, None, 3.0, 2.0):  # None: a round without answers
+        times: dict[str, float | None] = {"0": total}
+        status = telemetry_status(summarize(times), times, (), pods(1), NOW, last)
+        last = TelemetrySummary.model_validate(status)
+    assert last.run is not None
+    assert last.run.rounds == 3
+    assert last.run.mean_total_task_seconds == pytest.approx(2.0)
+    assert last.run.mean_service_quality == pytest.approx((1 + 1 / 3 + 1 / 2) / 3)
+    assert last.total_task_seconds == 2.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1234.5, "1234s"), (123.4, "123s"), (12.345, "12.3s"), (1.0, "1s"), (0.4123, "412ms"),
+     (0.0004123, "0.412ms")],
+)  # fmt: skip
+def test_t_reads_with_three_digits_and_a_unit(seconds: float, text: str) -> None:
+    assert seconds_text(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("rate", "text"),
+    [(2434.2, "2434/s"), (24.34, "24.3/s"), (2.4342, "2.43/s"), (0.0412, "0.0412/s")],
+)
+def test_s_reads_with_three_digits_and_a_unit(rate: float, text: str) -> None:
+    assert rate_text(rate) == text
 
 
 def test_stragglers_are_listed_in_rank_order() -> None:

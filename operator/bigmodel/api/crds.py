@@ -115,8 +115,8 @@ def job_crd() -> dict[str, Any]:
         _column("Nodes", "integer", ".spec.nodes", "Desired nodes"),
         _column("Running", "integer", ".status.nodes.running", "Running node pods", 1),
         _column("Restarts", "integer", ".status.restarts", "Restarts so far"),
-        _column("T", "number", ".status.telemetry.totalTaskSeconds", "Sum of node task seconds"),
-        _column("S", "number", ".status.telemetry.serviceQuality", "Mean of 1/T_i"),
+        _column("T", "string", ".status.telemetry.readable.total", "Sum of node task times"),
+        _column("S", "string", ".status.telemetry.readable.quality", "Mean of 1/T_i"),
     ]
     return _crd("BigModelJob", "bmj", schema, columns, {"status": {}})
 
@@ -128,8 +128,8 @@ def service_crd() -> dict[str, Any]:
         _column("Phase", "string", ".status.phase", "Lifecycle phase"),
         _column("Desired", "integer", ".status.desiredReplicas", "Replicas wanted now"),
         _column("Ready", "integer", ".status.readyReplicas", "Replicas ready"),
-        _column("S", "number", ".status.telemetry.serviceQuality", "Mean of 1/T_i"),
-        _column("T", "number", ".status.telemetry.totalTaskSeconds", "Sum of replica T_i"),
+        _column("S", "string", ".status.telemetry.readable.quality", "Mean of 1/T_i"),
+        _column("T", "string", ".status.telemetry.readable.total", "Sum of replica T_i"),
         _column("Replicas", "integer", ".status.replicas", "Replicas that exist", 1),
         _column("URL", "string", ".status.url", "In-cluster URL", 1),
     ]

@@ -32,8 +32,30 @@ class NodeTelemetry(ApiModel):
     """T_i: seconds of its latest unit of work (a training step, or the mean request)."""
 
 
+class RunTelemetry(ApiModel):
+    """T and S over the whole run (a job's, restarts included; a service's life), to compare
+    runs by."""
+
+    rounds: int = Field(0, ge=0)
+    """Telemetry rounds that measured at least one T_i."""
+    mean_total_task_seconds: float | None = Field(None, ge=0)
+    """Mean of T over those rounds, in seconds."""
+    mean_service_quality: float | None = Field(None, ge=0)
+    """Mean of S over those rounds, in tasks per second."""
+
+
+class ReadableTelemetry(ApiModel):
+    """T and S as `kubectl get` shows them: three significant digits and a unit."""
+
+    total: str | None = Field(None, max_length=32)
+    """T, e.g. `1.23s` or `412ms`."""
+    quality: str | None = Field(None, max_length=32)
+    """S, e.g. `2.43/s`."""
+
+
 class TelemetrySummary(ApiModel):
-    """T_i, T and S as last collected from the pods."""
+    """T_i, T and S as last measured from the pods (kept once the pods are gone or stop
+    answering: `updatedAt` says when), and their means over the run."""
 
     n: int = Field(0, ge=0)
     """Number of nodes (replicas) that reported a task time."""
@@ -51,3 +73,7 @@ class TelemetrySummary(ApiModel):
         default_factory=list, max_length=MAX_PER_NODE, json_schema_extra=list_map("name")
     )
     """T_i of the slowest nodes, slowest first (at most 32)."""
+    run: RunTelemetry | None = None
+    """T and S over the whole run."""
+    readable: ReadableTelemetry | None = None
+    """T and S for people (the `kubectl get` columns)."""

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from bigmodel.api import Condition, ConditionType
-from bigmodel.api.telemetry import TelemetrySpec
+from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.manifests.job import LABEL_RANK
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.settings import seconds_from_env
@@ -49,6 +49,7 @@ from bigmodel.telemetry.collect import (
 from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics, default_metrics
 from bigmodel.telemetry.status import (
     TelemetryEvent,
+    previous_telemetry,
     straggler_condition,
     straggler_events,
     telemetry_status,
@@ -104,6 +105,8 @@ class TelemetryState:
     stragglers: StragglerState = field(default_factory=StragglerState)
     condition: Condition | None = None
     scrapes: Mapping[str, Scrape] = field(default_factory=lambda: MappingProxyType({}))
+    last: TelemetrySummary = field(default_factory=TelemetrySummary)
+    """`status.telemetry` as last written (kept by a round that measures nothing)."""
 
     @classmethod
     def resume(cls, status: Mapping[str, Any] | None, targets: Sequence[Target]) -> TelemetryState:
@@ -119,9 +122,10 @@ class TelemetryState:
             ),
             None,
         )
-        listed = set((status.get("telemetry") or {}).get("stragglers") or ())
+        last = previous_telemetry(status.get("telemetry"))
+        listed = set(last.stragglers)
         flagged = frozenset(t.key for t in targets if t.pod in listed)
-        return cls(StragglerState(dict.fromkeys(flagged, ()), flagged), condition)
+        return cls(StragglerState(dict.fromkeys(flagged, ()), flagged), condition, last=last)
 
 
 @dataclass(frozen=True)
@@ -215,11 +219,17 @@ async def observe(
         )
     )
     metrics.record_round(kind, (s.reason for s in scrapes.values()), time.monotonic() - began)
+    telemetry = telemetry_status(summary, times, stragglers.flagged, pods, now, state.last)
     return Observation(
-        state=TelemetryState(stragglers, condition, MappingProxyType(scrapes)),
+        state=TelemetryState(
+            stragglers,
+            condition,
+            MappingProxyType(scrapes),
+            TelemetrySummary.model_validate(telemetry),
+        ),
         summary=summary,
         scrapes=MappingProxyType(scrapes),
-        telemetry=telemetry_status(summary, times, stragglers.flagged, pods, now),
+        telemetry=telemetry,
         condition=condition,
         events=events,
     )

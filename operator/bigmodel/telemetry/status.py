@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from bigmodel.api import Condition, ConditionStatus, ConditionType, Reason
-from bigmodel.api.telemetry import MAX_PER_NODE, NodeTelemetry, TelemetrySummary
+from bigmodel.api.telemetry import (
+    MAX_PER_NODE,
+    NodeTelemetry,
+    ReadableTelemetry,
+    RunTelemetry,
+    TelemetrySummary,
+)
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, TaskTimeSummary
 
 MAX_NAMED = 10
@@ -49,16 +57,76 @@ def describe(key: str, pods: Mapping[str, str], unit: str = "node") -> str:
     return f"{unit} {pod}" if pod == key else f"{unit} {key} (pod {pod})"
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration for people: `1.23s`, `12.3s`, `123s`, `4123s`, `412ms`, `0.412ms`."""
+    if seconds >= 100:
+        return f"{seconds:.0f}s"
+    if seconds >= 0.9995:  # 999.5ms and up read 1s
+        return f"{seconds:.3g}s"
+    return f"{seconds * 1000:.3g}ms"
+
+
+def rate_text(per_second: float) -> str:
+    """A rate for people: `2.43/s`, `0.0412/s`, `1234/s`."""
+    return f"{per_second:.0f}/s" if per_second >= 100 else f"{per_second:.3g}/s"
+
+
+def readable(total: float | None, quality: float | None) -> ReadableTelemetry | None:
+    """T and S as `kubectl get` shows them (None: not measured)."""
+    if total is None or quality is None:
+        return None
+    return ReadableTelemetry(total=seconds_text(total), quality=rate_text(quality))
+
+
+def _running_mean(mean: float | None, count: int, value: float | None) -> float | None:
+    """The mean of `count` values, the last of them `value`, from the mean of the others."""
+    if value is None:
+        return mean
+    if mean is None:
+        return value
+    return mean + (value - mean) / count
+
+
+def run_telemetry(run: RunTelemetry | None, summary: TaskTimeSummary) -> RunTelemetry | None:
+    """The whole run's figures once this round is counted (a round that measured nothing
+    does not count; None until one did)."""
+    run = run or RunTelemetry()
+    if summary.n == 0:
+        return run if run.rounds else None
+    rounds = run.rounds + 1
+    return RunTelemetry(
+        rounds=rounds,
+        mean_total_task_seconds=_running_mean(run.mean_total_task_seconds, rounds, summary.total),
+        mean_service_quality=_running_mean(run.mean_service_quality, rounds, summary.quality),
+    )
+
+
+def previous_telemetry(status_telemetry: Mapping[str, Any] | None) -> TelemetrySummary:
+    """What an earlier round (maybe of an earlier operator) wrote, or nothing if unreadable."""
+    try:
+        return TelemetrySummary.model_validate(status_telemetry or {})
+    except ValidationError:
+        return TelemetrySummary()
+
+
 def telemetry_status(
     summary: TaskTimeSummary,
     times: Mapping[str, float | None],
     flagged: Collection[str],
     pods: Mapping[str, str],
     now: datetime,
+    previous: TelemetrySummary | None = None,
     max_per_node: int = MAX_PER_NODE,
 ) -> dict[str, Any]:
     """The `status.telemetry` object (JSON, camelCase, unset fields left out) of the round
-    `summary = summarize(times)`; per-node T_i of the `max_per_node` slowest, slowest first."""
+    `summary = summarize(times)`; per-node T_i of the `max_per_node` slowest, slowest first.
+    A round that measured nothing keeps the `previous` measurement (its `updatedAt` says
+    when it was made): a finished job keeps its last T, S and T_i."""
+    previous = previous or TelemetrySummary()
+    stragglers = [_pod(pods, key) for key in ordered(flagged)]
+    if summary.n == 0 and previous.total_task_seconds is not None:
+        kept = previous.model_copy(update={"stragglers": stragglers})
+        return kept.model_dump(mode="json", by_alias=True, exclude_none=True)
     answered = {
         key: t for key, t in times.items() if t is not None and key in summary.relative_speed
     }
@@ -72,9 +140,11 @@ def telemetry_status(
         total_task_seconds=summary.total,
         service_quality=summary.quality,
         slowest_node=_pod(pods, summary.slowest) if summary.slowest is not None else None,
-        stragglers=[_pod(pods, key) for key in ordered(flagged)],
+        stragglers=stragglers,
         updated_at=now,
         per_node=per_node,
+        run=run_telemetry(previous.run, summary),
+        readable=readable(summary.total, summary.quality),
     )
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
