@@ -28,6 +28,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -162,6 +163,8 @@ class FaultRun:
     problems: list[str]
     errors_logged: dict[str, int]
     errors_counted: dict[str, int]
+    liveness: dict[str, int]
+    """Liveness probes during the run, by HTTP code (every half second, as a kubelet would)."""
 
     @property
     def counted_right(self) -> bool:
@@ -189,7 +192,8 @@ def _fault_run(
         with running.faults.injecting(rules, seed=args.seed) as faults:
             operator.start()  # under faults from its first request: watches too
             jobs.start()
-            run_until(jobs.done, jobs.step, (0.2, 0.5), random.Random(args.seed), args.timeout)
+            with probing(operator) as liveness:
+                run_until(jobs.done, jobs.step, (0.2, 0.5), random.Random(args.seed), args.timeout)
             injected = faults.injected()
         seconds = time.monotonic() - began
         logged, counted = logged_errors(log, since), counted_errors(operator)
@@ -199,8 +203,35 @@ def _fault_run(
     statuses = {s.name: snap.jobs[s.name].get("status") or {} for s in jobs.scripts}
     endings = {n: (st.get("phase", ""), st.get("restarts", 0)) for n, st in statuses.items()}
     return FaultRun(
-        name, round(seconds, 1), injected, endings, jobs.problems(), dict(logged), dict(counted)
+        name,
+        round(seconds, 1),
+        injected,
+        endings,
+        jobs.problems(),
+        dict(logged),
+        dict(counted),
+        {str(code): n for code, n in liveness.items()},
     )
+
+
+@contextlib.contextmanager
+def probing(operator: Operator, every: float = 0.5) -> Iterator[Counter[int]]:
+    """The operator's /healthz answers by HTTP code, probed every `every` seconds from a
+    thread while the block runs."""
+    codes: Counter[int] = Counter()
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.wait(every):
+            codes[operator.probe("/healthz")[0]] += 1
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    try:
+        yield codes
+    finally:
+        done.set()
+        thread.join()
 
 
 def faults(args: argparse.Namespace) -> int:
@@ -211,13 +242,15 @@ def faults(args: argparse.Namespace) -> int:
         for kinds in [[kind] for kind in FAULTS] + [list(FAULTS)]:
             result = _fault_run(running, work, args, kinds)
             same = result.endings == baseline.endings
-            failed += bool(result.problems) or not same or not result.counted_right
+            alive = set(result.liveness) <= {"200"}
+            failed += bool(result.problems) or not same or not result.counted_right or not alive
             report(
                 {
                     "suite": "faults",
                     **asdict(result),
                     "same_endings": same,
                     "errors_counted_right": result.counted_right,
+                    "liveness_never_failed": alive,
                 }
             )
     return 1 if failed else 0

@@ -4,12 +4,8 @@ has not answered the operator for the grace, and recovers when it answers again.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,19 +19,11 @@ GRACE = 12.0
 OUTAGE = "error:code=503,user_agents=bigmodel-operator/"
 
 
-def probe(port: int, path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
-
-
-def probes_during(port: int, seconds: float) -> list[tuple[int, int]]:
+def probes_during(operator: Operator, seconds: float) -> list[tuple[int, int]]:
     """(liveness, readiness) codes, sampled twice a second for `seconds`."""
     codes, end = [], time.monotonic() + seconds
     while time.monotonic() < end:
-        codes.append((probe(port, "/healthz")[0], probe(port, "/readyz")[0]))
+        codes.append((operator.probe("/healthz")[0], operator.probe("/readyz")[0]))
         time.sleep(0.5)
     return codes
 
@@ -47,22 +35,21 @@ def test_api_errors_never_fail_liveness_and_an_outage_fails_readiness_only(
         sandbox, namespace, tmp_path / "operator.log", {"BIGMODEL_HEALTH_API_GRACE": str(GRACE)}
     )
     operator.start()
-    port = operator.health_port
     try:
         # A blip shorter than the grace: at least one check fails, nothing else does.
         with sandbox.faults.injecting([OUTAGE]) as faults:
-            codes = probes_during(port, GRACE - 1.5)
+            codes = probes_during(operator, GRACE - 1.5)
             assert faults.injected(), "no API check in the blip"
         assert all(pair == (200, 200) for pair in codes), codes
         # An outage: every request of the operator fails. Readiness goes after the grace,
         # liveness stays; both are fine again once the API answers.
         with sandbox.faults.injecting([OUTAGE]):
-            codes = probes_during(port, GRACE + 5)
-            status, body = probe(port, "/readyz")
+            codes = probes_during(operator, GRACE + 5)
+            status, body = operator.probe("/readyz")
         assert all(live == 200 for live, _ in codes), codes
         assert codes[-1][1] == 503 and status == 503, codes
         assert "apiServer" in body["failing"] and "503" in body["failing"]["apiServer"], body
-        wait_for("readiness back", lambda: probe(port, "/readyz")[0] == 200, timeout=15)
+        wait_for("readiness back", lambda: operator.probe("/readyz")[0] == 200, timeout=15)
         errors = operator.samples("bigmodel_api_errors_total", method="GET")
         assert errors.get(("503",), 0) > 0, errors
     finally:

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -79,6 +80,15 @@ class Operator:
         if self.proc.poll() is not None:
             pytest.fail(f"operator exited {self.proc.returncode}:\n{self.log.read_text()}")
         return answers_ready(port)
+
+    def probe(self, path: str) -> tuple[int, dict[str, Any]]:
+        """The HTTP code and JSON body of the operator's `/healthz` or `/readyz`."""
+        url = f"http://127.0.0.1:{self.health_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
 
     def metrics(self) -> str:
         """The operator's /metrics page."""

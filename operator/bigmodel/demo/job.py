@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bigmodel.demo.kubectl import EXAMPLES, DemoError, Kubectl
+from bigmodel.demo.kubectl import EXAMPLES, DemoError, Kubectl, task_times
 
 JOB = "cpu-demo"
 TIMEOUT_SECONDS = 600
@@ -28,10 +28,7 @@ def follow(kubectl: Kubectl) -> dict[str, Any]:
         status, trained = kubectl.status("bmj", JOB), losses(kubectl)
         nodes = status.get("nodes") or {}
         step = f"step {trained[-1][0]:>3} loss {trained[-1][1]:.4f}" if trained else "starting"
-        telemetry = status.get("telemetry") or {}
-        if "totalTaskSeconds" in telemetry:
-            t, q = telemetry["totalTaskSeconds"], telemetry["serviceQuality"]
-            step += f"  T {t:.3f}s S {q:.1f}/s"
+        step += task_times(status)
         line = (
             f"phase {status.get('phase', '-'):<10} nodes running {nodes.get('running', 0)}"
             f" succeeded {nodes.get('succeeded', 0)} failed {nodes.get('failed', 0)}"
@@ -52,6 +49,7 @@ def train(kubectl: Kubectl, state: Path, metrics_port: int) -> None:
     kubectl("apply", "-f", str(EXAMPLES / "cpu-job.yaml"))
     print(f"applied examples/cpu-job.yaml: {JOB}, 2 nodes x 2 processes", flush=True)
     status = follow(kubectl)
+    print(f"\n$ kubectl get bmj {JOB}\n{kubectl('get', 'bmj', JOB).rstrip()}", flush=True)
     print(kubectl.events("bmj", JOB), flush=True)
     trained = losses(kubectl)
     print(

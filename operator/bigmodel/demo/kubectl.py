@@ -28,6 +28,12 @@ def wait(what: str, check: Callable[[], Any], timeout: float, pause: float = 0.5
     return found
 
 
+def task_times(status: dict[str, Any]) -> str:
+    """`  T 412ms S 4.87/s` as `kubectl get` shows them (empty before the first round)."""
+    shown = (status.get("telemetry") or {}).get("readable") or {}
+    return f"  T {shown['total']} S {shown['quality']}" if shown else ""
+
+
 class Kubectl:
     """kubectl against the demo's sandbox, in its default namespace."""
 

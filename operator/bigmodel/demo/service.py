@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from bigmodel.demo.kubectl import EXAMPLES, DemoError, Kubectl
+from bigmodel.demo.kubectl import EXAMPLES, DemoError, Kubectl, task_times
 from bigmodel.demo.load import Load, completion
 
 SERVICE = "cpu-chat"
@@ -25,19 +25,15 @@ PROMPT = "the cat "
 
 
 def describe(status: dict[str, Any]) -> str:
-    """`phase Ready  replicas 2 desired, 2 ready  in flight 3.5 (target 4)  T 0.412s S 4.9/s`"""
+    """`phase Ready  replicas 2 desired, 2 ready  in flight 3.5 (target 4)  T 412ms S 4.87/s`"""
     auto = status.get("autoscaling") or {}
-    telemetry = status.get("telemetry") or {}
     flight = auto.get("current")
     load = f"in flight {flight:.1f} per replica" if flight is not None else "in flight -"
     line = (
         f"phase {status.get('phase', '-'):<11} replicas {status.get('desiredReplicas', 0)}"
         f" desired, {status.get('readyReplicas', 0)} ready  {load} (target {auto.get('target')})"
     )
-    if telemetry.get("n"):
-        t, q = telemetry["totalTaskSeconds"], telemetry["serviceQuality"]
-        line += f"  T {t:.3f}s S {q:.1f}/s"
-    return line
+    return line + task_times(status)
 
 
 def follow(
