@@ -28,7 +28,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from bigmodel.telemetry.collect import ScrapeLimits, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
 from bigmodel.telemetry.observe import TelemetryState, observe
 from kubesandbox.apiserver.http import requestlog
-from kubesandbox.testing import RunningSandbox, start_sandbox
+from kubesandbox.testing import RunningSandbox, probing, start_sandbox
 from support.badpods import EXPECTED, BadPods
 from support.chaos import (
     CHAOS_TIMERS,
@@ -192,7 +191,7 @@ def _fault_run(
         with running.faults.injecting(rules, seed=args.seed) as faults:
             operator.start()  # under faults from its first request: watches too
             jobs.start()
-            with probing(operator) as liveness:
+            with probing(operator.health_port) as liveness:
                 run_until(jobs.done, jobs.step, (0.2, 0.5), random.Random(args.seed), args.timeout)
             injected = faults.injected()
         seconds = time.monotonic() - began
@@ -212,26 +211,6 @@ def _fault_run(
         dict(counted),
         {str(code): n for code, n in liveness.items()},
     )
-
-
-@contextlib.contextmanager
-def probing(operator: Operator, every: float = 0.5) -> Iterator[Counter[int]]:
-    """The operator's /healthz answers by HTTP code, probed every `every` seconds from a
-    thread while the block runs."""
-    codes: Counter[int] = Counter()
-    done = threading.Event()
-
-    def probe() -> None:
-        while not done.wait(every):
-            codes[operator.probe("/healthz")[0]] += 1
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    try:
-        yield codes
-    finally:
-        done.set()
-        thread.join()
 
 
 def faults(args: argparse.Namespace) -> int:

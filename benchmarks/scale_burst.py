@@ -140,8 +140,10 @@ def through_operator(
         # before the operator: kopf misses a namespace created while it starts (between its
         # first listing of namespaces and the watch that follows)
         sandbox.kubectl("create", "namespace", NAMESPACE)
-        with operator(sandbox, state / "operator.log") as pid:
-            return asyncio.run(_through_operator(sandbox, args, pid, steady, profile))
+        with operator(sandbox, state / "operator.log") as running:
+            out = asyncio.run(_through_operator(sandbox, args, running.pid, steady, profile))
+            out["liveness"] = {str(code): n for code, n in sorted(running.liveness.items())}
+            return out
 
 
 def alternate(args: argparse.Namespace, state: Path) -> list[dict[str, Any]]:

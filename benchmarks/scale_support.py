@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from kubesandbox.testing import (
     RunningSandbox,
     answers_ready,
     free_port,
+    probing,
     stop_process,
     wait_for,
 )
@@ -224,9 +226,18 @@ def cpu_of(pid: int) -> Iterator[list[float]]:
         out.append(cpu_seconds(pid) - start)
 
 
+@dataclass
+class RunningOperator:
+    """The operator's process, and its liveness answers by HTTP code while it ran."""
+
+    pid: int
+    liveness: Counter[int]
+
+
 @contextlib.contextmanager
-def operator(sandbox: RunningSandbox, log: Path) -> Iterator[int]:
-    """`bigmodel run --namespace bench` (the image's entry point) until the block ends."""
+def operator(sandbox: RunningSandbox, log: Path) -> Iterator[RunningOperator]:
+    """`bigmodel run --namespace bench` (the image's entry point) until the block ends, its
+    /healthz probed every half second (it must never fail, however loaded)."""
     health = free_port()
     command = [str(BIN / "bigmodel"), "run", "--namespace", NAMESPACE]
     command += ["--health-port", str(health), "--metrics-port", str(free_port())]
@@ -234,7 +245,8 @@ def operator(sandbox: RunningSandbox, log: Path) -> Iterator[int]:
         proc = subprocess.Popen(command, env=sandbox.env(), stdout=out, stderr=out)
     try:
         wait_for("the operator's /readyz", lambda: answers_ready(health), timeout=120)
-        yield proc.pid
+        with probing(health) as liveness:
+            yield RunningOperator(proc.pid, liveness)
     finally:
         stop_process(proc, timeout=60)
 

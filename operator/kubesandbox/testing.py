@@ -19,9 +19,12 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +175,38 @@ def answers_ready(port: int) -> bool:
     with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
         return bool(response.status == 200)
     return False
+
+
+def health_code(port: int, path: str) -> int:
+    """The HTTP code of GET `path` on 127.0.0.1:`port` (0: no answer within 5 s)."""
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+@contextlib.contextmanager
+def probing(port: int, path: str = "/healthz", every: float = 0.5) -> Iterator[Counter[int]]:
+    """Probe an operator's `path` every `every` seconds from a thread while the block runs,
+    as a kubelet would; the answers by HTTP code (0: none within 5 s)."""
+    codes: Counter[int] = Counter()
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.wait(every):
+            codes[health_code(port, path)] += 1
+
+    thread = threading.Thread(target=probe, name="probing", daemon=True)
+    thread.start()
+    try:
+        yield codes
+    finally:
+        done.set()
+        thread.join()
 
 
 def stop_process(
