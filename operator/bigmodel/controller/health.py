@@ -36,6 +36,7 @@ WATCH_STALL_SECONDS = 120.0
 API_GRACE_SECONDS = 30.0
 """The API server may fail the operator's checks this long before readiness fails."""
 API_GRACE_ENV = "BIGMODEL_HEALTH_API_GRACE"
+WATCH_STALL_ENV = "BIGMODEL_HEALTH_WATCH_STALL"
 TICK_SECONDS = 1.0
 """Period of the event loop's tick and of the API check's retries."""
 API_CHECK_SECONDS = 10.0
@@ -85,17 +86,24 @@ class WatchLag:
     `stale_after` seconds means that watch stopped delivering events."""
 
     stale_after: float = WATCH_STALL_SECONDS
+    tracked: set[str] = field(default_factory=set)
+    """Uids of the objects whose daemons run: writes to others are not followed (a write
+    racing an object's deletion may never come back)."""
     written: dict[str, tuple[str, float]] = field(default_factory=dict)
     """Per object uid: the latest resourceVersion written and when its oldest write not yet
     seen was made (monotonic)."""
     seen: dict[str, str] = field(default_factory=dict)
     """Per object uid: the latest resourceVersion the watch delivered."""
 
+    def track(self, uid: str) -> None:
+        """Follow the writes to the object `uid` (its daemon started)."""
+        self.tracked.add(uid)
+
     def wrote(self, obj: Mapping[str, Any], now: float | None = None) -> None:
         """A write returned `obj` (a write that changed nothing returns the version seen)."""
         meta = obj.get("metadata") or {}
         uid, version = meta.get("uid"), meta.get("resourceVersion")
-        if not uid or not version:
+        if not uid or not version or uid not in self.tracked:
             return
         if uid in self.seen and _newer_or_same(self.seen[uid], version):
             return
@@ -104,14 +112,15 @@ class WatchLag:
 
     def delivered(self, uid: str, version: str | None) -> None:
         """The watch brought the object `uid` at `version`."""
-        if not version:
+        if not version or uid not in self.tracked:
             return
         self.seen[uid] = version
         if uid in self.written and _newer_or_same(version, self.written[uid][0]):
             del self.written[uid]
 
     def forget(self, uid: str) -> None:
-        """The object is gone (or no longer handled)."""
+        """The object is gone (or no longer handled): its writes are no longer followed."""
+        self.tracked.discard(uid)
         self.written.pop(uid, None)
         self.seen.pop(uid, None)
 
@@ -141,8 +150,13 @@ class Health:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Health:
-        """Defaults, with the API grace from `BIGMODEL_HEALTH_API_GRACE` (seconds)."""
-        return cls(api_grace=seconds_from_env(env, API_GRACE_ENV, API_GRACE_SECONDS))
+        """Defaults, with the API grace from `BIGMODEL_HEALTH_API_GRACE` and the watch stall
+        from `BIGMODEL_HEALTH_WATCH_STALL` (seconds)."""
+        stall = seconds_from_env(env, WATCH_STALL_ENV, WATCH_STALL_SECONDS, allow_zero=False)
+        return cls(
+            watches=WatchLag(stale_after=stall),
+            api_grace=seconds_from_env(env, API_GRACE_ENV, API_GRACE_SECONDS),
+        )
 
     def liveness(self, now: float | None = None) -> dict[str, str]:
         """Failing checks of liveness, each with why (empty: alive)."""

@@ -134,6 +134,7 @@ async def job_daemon(
     reconciler = JobReconciler(shared.kube, jobs.timing, jobs.nodes, body, logger, shared.metrics)
     wakeup = jobs.wakeups.setdefault(uid, Wakeup())
     beat = f"BigModelJob/{uid}"
+    shared.health.watches.track(uid)
     try:
         while not stopped:
             wakeup.event.clear()

@@ -158,6 +158,7 @@ async def service_daemon(
     interval measure its replicas (and autoscale), until it is gone."""
     shared, services = context(memo), _services(memo)
     key, beat = _key(namespace, name), f"BigModelService/{uid}"
+    shared.health.watches.track(uid)
     rounds = TelemetryRounds(
         shared.kube,
         shared.scraper,
