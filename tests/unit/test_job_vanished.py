@@ -62,3 +62,22 @@ async def test_running_pods_are_never_looked_up() -> None:
     pods = [pod("a", deleting=False)]
     assert await vanished.drop(pods) == pods
     assert api.lists == 0
+
+
+async def test_the_job_looks_again_when_a_leaving_pod_is_due_for_a_lookup() -> None:
+    # No watch event may ever come for a pod the index missed: the next look is a timer.
+    api, clock = Api("b"), Clock()
+    vanished = VanishedPods(api, "ns", "job", clock)  # type: ignore[arg-type]
+    assert vanished.next_look() is None
+    clock.now = 3.0
+    await vanished.drop([pod("a"), pod("b"), pod("c", deleting=False)])
+    assert vanished.next_look() == LEAVING_CHECK_SECONDS
+    clock.now = 3.0 + LEAVING_CHECK_SECONDS
+    await vanished.drop([pod("a"), pod("b")])  # a is gone; b is looked up again 10 s later
+    assert vanished.next_look() == LEAVING_CHECK_SECONDS
+    api.uids = set()
+    clock.now += LEAVING_CHECK_SECONDS
+    assert await vanished.drop([pod("a"), pod("b")]) == []
+    assert vanished.next_look() is None
+    vanished.leaving("d")  # deleted by the job itself, after the look that decided it
+    assert vanished.next_look() == LEAVING_CHECK_SECONDS

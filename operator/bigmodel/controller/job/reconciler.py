@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -100,7 +99,8 @@ class JobReconciler:
             return None
         if len(self.problems) > refused:
             return 0.0  # a child was refused: fail the job now, no event will come
-        return min(plan.wake_in if plan.wake_in is not None else math.inf, self.timing.resync)
+        timers = (plan.wake_in, self.vanished.next_look(), self.timing.resync)
+        return min(t for t in timers if t is not None)
 
     def _report_invalid(self, exc: InvalidResourceError) -> None:
         """A body the models refuse (an older CRD): one event, no retry loop."""
@@ -152,6 +152,7 @@ class JobReconciler:
         meta = {"name": pod.name, "namespace": self.body["metadata"]["namespace"]}
         await self.kube.delete({"apiVersion": "v1", "kind": "Pod", "metadata": meta}, pod.uid)
         self.deleted.add(pod.uid)
+        self.vanished.leaving(pod.uid)
 
     async def _create(self, job: BigModelJob, ranks: Sequence[int]) -> None:
         """Create the Service and PodGroup, then the node pods, all owned by the job and

@@ -51,6 +51,19 @@ class VanishedPods:
             self.gone |= overdue - await self._live()
         return [p for p in pods if p.uid not in self.gone]
 
+    def leaving(self, uid: str) -> None:
+        """The pod `uid` has just been deleted: it is leaving from now on."""
+        self._since.setdefault(uid, self.clock())
+
+    def next_look(self) -> float | None:
+        """Seconds until a pod leaving now is due to be looked up (None: none is leaving):
+        the job must look again by then, as no watch event may ever come for it."""
+        waiting = [since for uid, since in self._since.items() if uid not in self.gone]
+        if not waiting:
+            return None
+        due = max(min(waiting), self._checked) + LEAVING_CHECK_SECONDS
+        return max(0.0, due - self.clock())
+
     async def _live(self) -> set[str]:
         """uids of the job's pods the API has now."""
         path = resource_path("v1", "pods", self.namespace)
