@@ -67,7 +67,8 @@ class Heartbeats:
     def stuck(self, now: float | None = None) -> list[str]:
         """Keys of the daemons more than `stale_after` seconds late for their next look."""
         now = time.monotonic() if now is None else now
-        return [key for key, due in self.due.items() if now - due > self.stale_after]
+        due = dict(self.due)  # a copy: the health thread reads while the loop writes
+        return [key for key, at in due.items() if now - at > self.stale_after]
 
 
 def _newer_or_same(seen: str, written: str) -> bool:
@@ -127,7 +128,8 @@ class WatchLag:
     def lagging(self, now: float | None = None) -> list[str]:
         """Uids whose written version the watch has not delivered for `stale_after` seconds."""
         now = time.monotonic() if now is None else now
-        return [uid for uid, (_, at) in self.written.items() if now - at > self.stale_after]
+        written = dict(self.written)  # a copy: the health thread reads while the loop writes
+        return [uid for uid, (_, at) in written.items() if now - at > self.stale_after]
 
 
 @dataclass
