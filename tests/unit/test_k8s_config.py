@@ -13,7 +13,13 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from bigmodel.controller.k8s import ApiError, Kube, connection_info, load_client_config
+from bigmodel.controller.k8s import (
+    CONNECTIONS,
+    ApiError,
+    Kube,
+    kopf_session,
+    load_client_config,
+)
 from bigmodel.telemetry.export import TelemetryMetrics
 
 KUBECONFIG = """
@@ -41,9 +47,18 @@ def test_kubeconfig_wins_over_the_in_cluster_address(kubeconfig: Path) -> None:
     assert load_client_config().host == "http://127.0.0.1:6443"
 
 
-def test_kopf_logs_in_with_the_same_server_and_token(kubeconfig: Path) -> None:
-    info = connection_info(load_client_config())
-    assert (info.server, info.scheme, info.token) == ("http://127.0.0.1:6443", "Bearer", "s3cret")
+async def test_kopf_logs_in_with_the_same_server_and_token_and_bounded_connections(
+    kubeconfig: Path,
+) -> None:
+    info = kopf_session(load_client_config(), watches=5)
+    session = info.aiohttp_session
+    try:
+        assert info.server == "http://127.0.0.1:6443"
+        assert session.headers["Authorization"] == "Bearer s3cret"
+        assert "User-Agent" not in session.headers  # kopf adds its own
+        assert session.connector is not None and session.connector.limit == CONNECTIONS + 5
+    finally:
+        await session.close()
 
 
 @pytest.fixture

@@ -23,6 +23,10 @@ USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
 _GONE = (404, 409)
 """A delete's answers when the object is gone already (409: a newer one has its name)."""
+CONNECTIONS = 32
+"""Requests in flight to the API server at most, per client (ours, and kopf's besides its
+watches): more would cost memory the process keeps and a TLS handshake each, for nothing
+the API server can serve faster."""
 DISCOVERY_REFRESH_SECONDS = 60.0
 """Shortest pause between two discoveries of one apiVersion (a kind or API not found)."""
 
@@ -65,19 +69,33 @@ def load_client_config() -> Any:
     return config
 
 
-def connection_info(config: Any) -> kopf.ConnectionInfo:
-    """The same endpoint and credentials for kopf's own watches and patches."""
-    header = config.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
-    scheme, _, token = header.partition(" ")
-    return kopf.ConnectionInfo(
-        server=config.host,
-        ca_path=config.ssl_ca_cert,
-        insecure=not config.verify_ssl,
-        scheme=scheme or None,
-        token=token or None,
-        certificate_path=config.cert_file,
-        private_key_path=config.key_file,
-    )
+def tls(config: Any) -> ssl.SSLContext | bool:
+    """The TLS context of the client configuration's server (False for plain HTTP)."""
+    if not config.host.startswith("https"):
+        return False
+    context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    if not config.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def authorization(config: Any) -> dict[str, str]:
+    """The `Authorization` header of the client configuration (none without a token)."""
+    token = config.get_api_key_with_prefix("BearerToken", alias="authorization")
+    return {"Authorization": token} if token else {}
+
+
+def kopf_session(config: Any, watches: int) -> kopf.AiohttpSession:
+    """kopf's own client: the same server and credentials as ours, with at most CONNECTIONS
+    requests in flight besides its `watches` long-lived watch streams (kopf's built-in
+    session has no limit: a burst of new jobs opened hundreds of connections at once).
+    kopf adds its own User-Agent."""
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS + watches, ssl=tls(config))
+    session = aiohttp.ClientSession(connector=connector, headers=authorization(config))
+    return kopf.AiohttpSession(server=config.host, aiohttp_session=session)
 
 
 class Kube:
@@ -99,23 +117,9 @@ class Kube:
         self._discovered: dict[str, tuple[float, dict[str, str]]] = {}
         """Per apiVersion: when it was discovered, and the plural of each kind."""
 
-    def _ssl(self) -> ssl.SSLContext | bool:
-        if not self.client_config.host.startswith("https"):
-            return False
-        context = ssl.create_default_context(cafile=self.client_config.ssl_ca_cert)
-        if self.client_config.cert_file:
-            context.load_cert_chain(self.client_config.cert_file, self.client_config.key_file)
-        if not self.client_config.verify_ssl:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"Content-Type": content_type, "Accept": JSON, "User-Agent": USER_AGENT}
-        token = self.client_config.get_api_key_with_prefix("BearerToken", alias="authorization")
-        if token:
-            headers["Authorization"] = token
-        return headers
+        return headers | authorization(self.client_config)
 
     async def request(
         self,
@@ -131,7 +135,7 @@ class Kube:
         create-if-absent) still raises, but is not counted as an error."""
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=60, connect=10)
-            connector = aiohttp.TCPConnector(ssl=self._ssl())
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS, ssl=tls(self.client_config))
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         data = None if body is None else json.dumps(body)
         try:

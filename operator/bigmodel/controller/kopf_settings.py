@@ -10,15 +10,21 @@ from typing import Any
 import kopf
 
 from bigmodel.api import GROUP
-from bigmodel.controller.k8s import connection_info, load_client_config
+from bigmodel.controller.k8s import kopf_session, load_client_config
 
 REPORTING_COMPONENT = "bigmodel-operator"
 
 
+WATCHED_RESOURCES = 5
+"""Resources kopf watches: both kinds, their pods, Deployments and Services."""
+
+
 @kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
-    """Log kopf in exactly as our own client: KUBECONFIG first when set, then in-cluster."""
-    return connection_info(load_client_config())
+async def login(memo: Any, **_: Any) -> kopf.AiohttpSession:
+    """Log kopf in exactly as our own client (KUBECONFIG first when set, then in-cluster),
+    with room for one watch per resource and namespace besides its requests."""
+    namespaces = len(getattr(memo, "namespaces", None) or ()) or 1
+    return kopf_session(load_client_config(), WATCHED_RESOURCES * namespaces)
 
 
 @kopf.on.startup()
