@@ -80,9 +80,7 @@ def test_training_killed_or_evicted_resumes_from_its_checkpoint_and_completes(
     sandbox: RunningSandbox, namespace: str, tmp_path: Path
 ) -> None:
     view = JobsView(sandbox, namespace)
-    operator = Operator(sandbox, namespace, tmp_path / "operator.log", CHAOS_TIMERS)
-    operator.start()
-    try:
+    with Operator(sandbox, namespace, tmp_path / "operator.log", CHAOS_TIMERS):
         view.create("trained", trainer_spec("trained", steps=40, restarts=2, step_seconds=0.1))
         run = Disruptions(sandbox, view, "trained", random.Random(14))
         for kind in ("kill", "evict"):
@@ -90,17 +88,13 @@ def test_training_killed_or_evicted_resumes_from_its_checkpoint_and_completes(
         assert run.finish()["restarts"] == 2
         for before, resumed in run.resumed:
             assert resumed >= before > 0  # the latest checkpoint, never step zero
-    finally:
-        operator.stop()
 
 
 def test_a_lost_node_restarts_the_gang_once_on_the_nodes_left(
     sandbox: RunningSandbox, namespace: str, tmp_path: Path
 ) -> None:
     view = JobsView(sandbox, namespace)
-    operator = Operator(sandbox, namespace, tmp_path / "operator.log", CHAOS_TIMERS)
-    operator.start()
-    try:
+    with Operator(sandbox, namespace, tmp_path / "operator.log", CHAOS_TIMERS):
         view.create("lost", {**SIMULATED, "nodes": 2})
         expected = Expectations(restarts={"lost": 0})
         wait_for("running", lambda: expected.settled(view.snapshot(), "lost"))
@@ -112,8 +106,6 @@ def test_a_lost_node_restarts_the_gang_once_on_the_nodes_left(
         assert wait_converged(expected, view, timeout=60) == []
         events = view.events("lost")
         assert any(r == "GangRestart" and "DeletionByTaintManager" in m for r, m in events)
-    finally:
-        operator.stop()
 
 
 def test_a_gang_restart_is_not_stuck_on_pods_whose_deletion_the_watch_missed(

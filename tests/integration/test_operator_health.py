@@ -34,11 +34,9 @@ def probes_during(operator: Operator, seconds: float) -> list[tuple[int, int]]:
 def test_api_errors_never_fail_liveness_and_an_outage_fails_readiness_only(
     sandbox: RunningSandbox, namespace: str, tmp_path: Path
 ) -> None:
-    operator = Operator(
+    with Operator(
         sandbox, namespace, tmp_path / "operator.log", {"BIGMODEL_HEALTH_API_GRACE": str(GRACE)}
-    )
-    operator.start()
-    try:
+    ) as operator:
         # A blip shorter than the grace: at least one check fails, nothing else does.
         with sandbox.faults.injecting([OUTAGE]) as faults:
             codes = probes_during(operator, GRACE - 1.5)
@@ -55,8 +53,6 @@ def test_api_errors_never_fail_liveness_and_an_outage_fails_readiness_only(
         wait_for("readiness back", lambda: operator.probe("/readyz")[0] == 200, timeout=15)
         errors = operator.samples("bigmodel_api_errors_total", method="GET")
         assert errors.get(("503",), 0) > 0, errors
-    finally:
-        operator.stop()
 
 
 def test_a_watch_that_stops_delivering_fails_liveness_until_it_delivers_again(

@@ -111,6 +111,14 @@ class Operator:
             stop_process(self.proc, sig)
             self.proc = None
 
+    def __enter__(self) -> Operator:
+        """Started (and ready) for the block, stopped after it."""
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
 
 class Cluster:
     """kubectl helpers for one test namespace."""
