@@ -155,6 +155,16 @@ def simulate(
     load_rounds=st.integers(0, 4),
     noise=st.lists(st.floats(-0.04, 0.04), min_size=1, max_size=5),
 )
+@example(  # a first scale-up overshoots by one (latency has a fixed part), then corrects
+    metric=ScalingMetric.LATENCY,
+    target=33.0,
+    total=297.0,
+    bounds=(1, 9),
+    windows=(0, 0),
+    start=1,
+    load_rounds=0,
+    noise=[-0.03125, 0.0],
+)
 @example(  # S stays above its target whatever the replicas: down one window at a time
     metric=ScalingMetric.SERVICE_QUALITY,
     target=13.0,
@@ -191,6 +201,9 @@ def test_constant_load_never_flaps_and_stays_in_bounds(
     rounds = 40 + (start + low + extra) * per_step
     decisions = simulate(rules, total, rounds, noise, start, load_rounds)
     assert all(low <= d <= low + extra for d in decisions)
-    steps = [b - a for a, b in itertools.pairwise(decisions) if b != a]
-    assert all(s > 0 for s in steps) or all(s < 0 for s in steps), decisions
+    # At most one turn: a first scale-up may overshoot by a replica and be corrected (ceil of
+    # a measurement with a fixed part, as the HPA's), but never up, down and up again.
+    directions = [b > a for a, b in itertools.pairwise(decisions) if b != a]
+    turns = sum(1 for a, b in itertools.pairwise(directions) if a != b)
+    assert turns <= 1, decisions
     assert len(set(decisions[-40:])) == 1, decisions  # settled

@@ -10,7 +10,9 @@ the recent recommendations: `autoscale(policy, desired, load, loading, history, 
   down to the highest of the down-window (and only once this daemon has watched for a whole
   down-window). A scale up at most doubles the replicas (or adds 4), and none happens while
   replicas added earlier are still loading. Under constant load it never flaps: the
-  recommendation depends on the total load, not on the replica count.
+  recommendation depends on the total load, not on the replica count (a first scale-up may
+  overshoot by a replica, when the metric has a part the load does not change, and is
+  corrected once).
 """
 
 from __future__ import annotations
