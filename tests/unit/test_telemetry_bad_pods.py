@@ -9,13 +9,15 @@ from prometheus_client import CollectorRegistry
 from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import ScrapeLimits, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
-from bigmodel.telemetry.observe import TelemetryState, observe
+from bigmodel.telemetry.observe import Observation, TelemetryState, observe
 from support.badpods import EXPECTED, GOOD_SECONDS, BadPods
 
 
-async def test_each_bad_pod_is_missing_with_its_reason_and_never_counted_as_zero() -> None:
-    pods = await BadPods().start(list(EXPECTED))
-    metrics = TelemetryMetrics(CollectorRegistry())
+async def one_round(
+    kinds: list[str], scrape_seconds: float, metrics: TelemetryMetrics
+) -> tuple[BadPods, Observation]:
+    """The bad pods of `kinds` (keys "0", "1", ... in order), and one round over them."""
+    pods = await BadPods().start(kinds)
     try:
         async with new_session() as session:
             seen = await observe(
@@ -26,11 +28,17 @@ async def test_each_bad_pod_is_missing_with_its_reason_and_never_counted_as_zero
                 StragglerPolicy(),
                 TelemetryState(),
                 session,
-                limits=ScrapeLimits(timeout=1.0),
+                limits=ScrapeLimits(timeout=scrape_seconds),
                 metrics=metrics,
             )
     finally:
         await pods.close()
+    return pods, seen
+
+
+async def test_each_bad_pod_is_missing_with_its_reason_and_never_counted_as_zero() -> None:
+    metrics = TelemetryMetrics(CollectorRegistry())
+    pods, seen = await one_round(list(EXPECTED), 1.0, metrics)
     assert {pods.kinds[key]: scrape.reason for key, scrape in seen.scrapes.items()} == EXPECTED
     assert (seen.telemetry["n"], seen.summary.total) == (1, GOOD_SECONDS)
     assert [n["taskSeconds"] for n in seen.telemetry["perNode"]] == [GOOD_SECONDS]
@@ -44,22 +52,7 @@ async def test_each_bad_pod_is_missing_with_its_reason_and_never_counted_as_zero
 
 
 async def test_a_pod_that_trickles_its_page_forever_is_cut_at_the_scrape_timeout() -> None:
-    pods = await BadPods().start(["trickle", "good"])
-    try:
-        async with new_session() as session:
-            seen = await observe(
-                JOB,
-                "ns",
-                "job",
-                pods.targets,
-                StragglerPolicy(),
-                TelemetryState(),
-                session,
-                limits=ScrapeLimits(timeout=0.5),
-                metrics=TelemetryMetrics(CollectorRegistry()),
-            )
-    finally:
-        await pods.close()
+    _, seen = await one_round(["trickle", "good"], 0.5, TelemetryMetrics(CollectorRegistry()))
     trickled = seen.scrapes["0"]
     assert trickled.reason is not None and "no answer" in trickled.detail
     assert seen.scrapes["1"].value == GOOD_SECONDS
