@@ -5,9 +5,9 @@ kubectl then tries its SPDY fallback, which gets the same answer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.http.connect import channels
@@ -87,3 +87,18 @@ async def send(ws: web.WebSocketResponse, message: bytes | str) -> None:
         await ws.send_str(message)
     else:
         await ws.send_bytes(message)
+
+
+async def frames(
+    ws: web.WebSocketResponse, codec: channels.Codec
+) -> AsyncIterator[tuple[int, bytes]]:
+    """The client's frames as (channel, data), until it goes; as kube-apiserver, a frame
+    that is not data or does not decode is dropped."""
+    async for message in ws:
+        if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+            continue
+        try:
+            frame = codec.decode(message.data)
+        except ValueError:
+            continue
+        yield frame

@@ -19,7 +19,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.http.connect import channels, handshake
@@ -104,13 +104,7 @@ async def _inbound(
     ws: web.WebSocketResponse, codec: channels.Codec, conns: list[Connection | None]
 ) -> None:
     """Client to pod: data channels to their connections, until the client goes."""
-    async for message in ws:
-        if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-            continue
-        try:
-            channel, data = codec.decode(message.data)
-        except ValueError:
-            continue
+    async for channel, data in handshake.frames(ws, codec):
         index, error_channel = divmod(channel, 2)
         conn = conns[index] if index < len(conns) and not error_channel else None
         if conn is not None and data:

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.http.codec import flag
@@ -117,13 +117,7 @@ async def _inbound(
     ws: web.WebSocketResponse, codec: channels.Codec, chosen: Options, session: Session
 ) -> None:
     """Client to session: stdin, its end (v5), terminal sizes; returns when the client goes."""
-    async for message in ws:
-        if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
-            continue
-        try:
-            channel, data = codec.decode(message.data)
-        except ValueError:
-            continue  # as kube: a malformed frame is dropped
+    async for channel, data in handshake.frames(ws, codec):
         closed = codec.closed(channel, data)
         if closed == channels.STDIN:
             session.close_stdin()
