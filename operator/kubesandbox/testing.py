@@ -168,25 +168,31 @@ def free_port() -> int:
         return port
 
 
+def probe(port: int, path: str, timeout: float = 5) -> tuple[int, dict[str, Any]]:
+    """The HTTP code and JSON body of GET `path` on 127.0.0.1:`port`, as an operator's
+    health endpoints answer (0 and no body: nothing answered within `timeout`)."""
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), _json_body(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, _json_body(exc.read())
+    except OSError:
+        return 0, {}
+
+
+def _json_body(data: bytes) -> dict[str, Any]:
+    try:
+        found = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def answers_ready(port: int) -> bool:
     """Whether `/readyz` on 127.0.0.1:`port` answers 200 (the operator's readiness: started,
     and the API server answers it)."""
-    url = f"http://127.0.0.1:{port}/readyz"
-    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-        return bool(response.status == 200)
-    return False
-
-
-def health_code(port: int, path: str) -> int:
-    """The HTTP code of GET `path` on 127.0.0.1:`port` (0: no answer within 5 s)."""
-    url = f"http://127.0.0.1:{port}{path}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
+    return probe(port, "/readyz", timeout=2)[0] == 200
 
 
 @contextlib.contextmanager
@@ -196,11 +202,11 @@ def probing(port: int, path: str = "/healthz", every: float = 0.5) -> Iterator[C
     codes: Counter[int] = Counter()
     done = threading.Event()
 
-    def probe() -> None:
+    def keep_probing() -> None:
         while not done.wait(every):
-            codes[health_code(port, path)] += 1
+            codes[probe(port, path)[0]] += 1
 
-    thread = threading.Thread(target=probe, name="probing", daemon=True)
+    thread = threading.Thread(target=keep_probing, name="probing", daemon=True)
     thread.start()
     try:
         yield codes

@@ -25,6 +25,7 @@ from kubesandbox.testing import (
     RunningSandbox,
     answers_ready,
     free_port,
+    probe,
     stop_process,
     wait_for,
 )
@@ -83,12 +84,7 @@ class Operator:
 
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         """The HTTP code and JSON body of the operator's `/healthz` or `/readyz`."""
-        url = f"http://127.0.0.1:{self.health_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.load(exc)
+        return probe(self.health_port, path)
 
     def metrics(self) -> str:
         """The operator's /metrics page."""

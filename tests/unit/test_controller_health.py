@@ -6,17 +6,14 @@ blocked."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from bigmodel.controller.health import Health, Heartbeats, WatchLag, serving
-from kubesandbox.testing import free_port
+from kubesandbox.testing import free_port, probe
 
 
 def test_a_daemon_sleeping_until_its_next_timer_is_not_stuck() -> None:
@@ -106,17 +103,9 @@ def test_liveness_names_a_blocked_loop_stuck_daemons_and_lagging_watches() -> No
     assert "BigModelJob/x" in failing["daemons"]
 
 
-def get(port: int, path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
-
-
 def late_get(port: int, path: str, after: float) -> tuple[int, dict[str, Any]]:
     time.sleep(after)
-    return get(port, path)
+    return probe(port, path)
 
 
 def test_the_endpoints_answer_while_the_event_loop_is_blocked() -> None:
@@ -129,16 +118,16 @@ def test_the_endpoints_answer_while_the_event_loop_is_blocked() -> None:
     async def block_the_loop() -> tuple[int, dict[str, Any]]:
         checks = asyncio.create_task(health.run_checks(api))
         await asyncio.sleep(0.2)
-        assert get(port, "/readyz")[0] == 200
-        with ThreadPoolExecutor(1) as probe:  # the kubelet's probe, while the loop is blocked
-            answer = probe.submit(late_get, port, "/healthz", 1.2)
+        assert probe(port, "/readyz")[0] == 200
+        with ThreadPoolExecutor(1) as kubelet:  # its probe, while the loop is blocked
+            answer = kubelet.submit(late_get, port, "/healthz", 1.2)
             time.sleep(2.0)  # noqa: ASYNC251 - a handler that blocks the loop
             checks.cancel()
             return answer.result()
 
     with serving(health, port, host="127.0.0.1"):
         code, body = asyncio.run(block_the_loop())
-        assert get(port, "/nope")[0] == 404
+        assert probe(port, "/nope")[0] == 404
     assert calls
     assert code == 503 and body["status"] == "failing", body
     assert "eventLoop" in body["failing"]
