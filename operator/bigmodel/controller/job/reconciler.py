@@ -81,8 +81,8 @@ class JobReconciler:
         if self.status is not None:
             job.status = self.status
         self.deleted &= {p.uid for p in observed}
-        seen, now = {p.rank for p in observed} | set(removed), time.monotonic()
-        here = {p.rank for p in observed}
+        here, now = {p.rank for p in observed}, time.monotonic()
+        seen = here | set(removed)
         reasons: dict[int, str | None] = {**self.gone, **removed}
         self.gone = {r: why for r, why in reasons.items() if why and r not in here}
         self.created = {
