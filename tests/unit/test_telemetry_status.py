@@ -31,10 +31,18 @@ from bigmodel.telemetry.status import (
     seconds_text,
     straggler_condition,
     straggler_events,
-    telemetry_status,
+    telemetry_json,
+    telemetry_summary,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def telemetry_status(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """`status.telemetry` as written for the round."""
+    return telemetry_json(telemetry_summary(*args, **kwargs))
+
+
 POLICY = StragglerPolicy(threshold=0.75, window=2)
 
 

@@ -52,7 +52,8 @@ from bigmodel.telemetry.status import (
     previous_telemetry,
     straggler_condition,
     straggler_events,
-    telemetry_status,
+    telemetry_json,
+    telemetry_summary,
 )
 
 INTERVAL_SECONDS = 15.0
@@ -219,17 +220,12 @@ async def observe(
         )
     )
     metrics.record_round(kind, (s.reason for s in scrapes.values()), time.monotonic() - began)
-    telemetry = telemetry_status(summary, times, stragglers.flagged, pods, now, state.last)
+    written = telemetry_summary(summary, times, stragglers.flagged, pods, now, state.last)
     return Observation(
-        state=TelemetryState(
-            stragglers,
-            condition,
-            MappingProxyType(scrapes),
-            TelemetrySummary.model_validate(telemetry),
-        ),
+        state=TelemetryState(stragglers, condition, MappingProxyType(scrapes), written),
         summary=summary,
         scrapes=MappingProxyType(scrapes),
-        telemetry=telemetry,
+        telemetry=telemetry_json(written),
         condition=condition,
         events=events,
     )

@@ -109,7 +109,12 @@ def previous_telemetry(status_telemetry: Mapping[str, Any] | None) -> TelemetryS
         return TelemetrySummary()
 
 
-def telemetry_status(
+def telemetry_json(telemetry: TelemetrySummary) -> dict[str, Any]:
+    """`status.telemetry` as written: JSON, camelCase, unset fields left out."""
+    return telemetry.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def telemetry_summary(
     summary: TaskTimeSummary,
     times: Mapping[str, float | None],
     flagged: Collection[str],
@@ -117,16 +122,15 @@ def telemetry_status(
     now: datetime,
     previous: TelemetrySummary | None = None,
     max_per_node: int = MAX_PER_NODE,
-) -> dict[str, Any]:
-    """The `status.telemetry` object (JSON, camelCase, unset fields left out) of the round
-    `summary = summarize(times)`; per-node T_i of the `max_per_node` slowest, slowest first.
-    A round that measured nothing keeps the `previous` measurement (its `updatedAt` says
-    when it was made): a finished job keeps its last T, S and T_i."""
+) -> TelemetrySummary:
+    """The `status.telemetry` of the round `summary = summarize(times)`; per-node T_i of the
+    `max_per_node` slowest, slowest first. A round that measured nothing keeps the
+    `previous` measurement (its `updatedAt` says when it was made): a finished job keeps
+    its last T, S and T_i."""
     previous = previous or TelemetrySummary()
     stragglers = [_pod(pods, key) for key in ordered(flagged)]
     if summary.n == 0 and previous.total_task_seconds is not None:
-        kept = previous.model_copy(update={"stragglers": stragglers})
-        return kept.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return previous.model_copy(update={"stragglers": stragglers})
     answered = {
         key: t for key, t in times.items() if t is not None and key in summary.relative_speed
     }
@@ -135,7 +139,7 @@ def telemetry_status(
         NodeTelemetry(name=_pod(pods, key), task_seconds=answered[key])
         for key in slowest_first[:max_per_node]
     ]
-    model = TelemetrySummary(
+    return TelemetrySummary(
         n=summary.n,
         total_task_seconds=summary.total,
         service_quality=summary.quality,
@@ -146,7 +150,6 @@ def telemetry_status(
         run=run_telemetry(previous.run, summary),
         readable=readable(summary.total, summary.quality),
     )
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _speed(state: StragglerState, key: str, unit: str) -> str:
