@@ -122,3 +122,17 @@ async def test_a_create_that_exists_and_a_delete_that_is_gone_are_no_errors(
         s for f in metrics.registry.collect() if f.name == "bigmodel_api_errors" for s in f.samples
     ]
     assert errors == []
+
+
+def test_kopfs_session_has_room_for_a_watch_of_every_resource_it_handles() -> None:
+    # kopf's registries are not public API: this fails loudly if they change.
+    import kopf
+
+    from bigmodel.controller import context, kopf_settings  # noqa: F401
+    from bigmodel.controller.job import handlers as job_handlers  # noqa: F401
+    from bigmodel.controller.service import handlers as service_handlers  # noqa: F401
+
+    registry = kopf.get_default_registry()
+    kinds = (registry._watching, registry._spawning, registry._indexing, registry._changing)
+    watched = {selector for kind in kinds for selector in kind.get_all_selectors()}
+    assert len(watched) == kopf_settings.WATCHED_RESOURCES
