@@ -40,6 +40,12 @@ class ApiError(Exception):
         self.message = message
 
 
+API_FAILURES = (ApiError, aiohttp.ClientError, TimeoutError)
+"""What a request to the API server may raise: a refusal, a connection failure, a timeout."""
+RETRY_SECONDS = 5.0
+"""Pause before a reconcile that failed on one of API_FAILURES is tried again."""
+
+
 def api_root(api_version: str) -> str:
     """`/api/v1` for the core group, `/apis/<group>/<version>` for the others."""
     return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"

@@ -12,7 +12,7 @@ import aiohttp
 import kopf
 
 from bigmodel.api.telemetry import TelemetrySpec
-from bigmodel.controller.k8s import ApiError, Kube
+from bigmodel.controller.k8s import API_FAILURES, Kube
 from bigmodel.telemetry.collect import Reading, Target
 from bigmodel.telemetry.export import TelemetryMetrics
 from bigmodel.telemetry.observe import (
@@ -91,7 +91,7 @@ class TelemetryRounds:
         retries)."""
         try:
             return await self.step(targets, spec, reading)
-        except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+        except API_FAILURES as exc:
             self.logger.warning("telemetry round failed: %s", exc)
             return None
 

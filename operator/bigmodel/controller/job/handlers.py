@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import kopf
 
 from bigmodel.api import GROUP, VERSION, JobPhase
@@ -28,7 +27,7 @@ from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.reconciler import JobReconciler
 from bigmodel.controller.job.telemetry import job_round
 from bigmodel.controller.job.timing import Timing
-from bigmodel.controller.k8s import ApiError
+from bigmodel.controller.k8s import API_FAILURES, RETRY_SECONDS
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.job import LABEL_JOB
 from bigmodel.manifests.pods import MANAGER
@@ -36,7 +35,6 @@ from bigmodel.telemetry.export import JOB
 
 PLURAL = "bigmodeljobs"
 NODE_PODS: Mapping[str, Any] = {LABEL_JOB: kopf.PRESENT, "app.kubernetes.io/managed-by": MANAGER}
-ERROR_PAUSE = 5.0
 
 
 @dataclass
@@ -143,9 +141,9 @@ async def job_daemon(
             try:
                 with shared.metrics.reconciling(JOB):
                     pause = await reconciler.step(list(index.get(uid, ())), removed)
-            except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
-                logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
-                pause = ERROR_PAUSE
+            except API_FAILURES as exc:
+                logger.warning("reconcile failed, retrying in %gs: %s", RETRY_SECONDS, exc)
+                pause = RETRY_SECONDS
             if pause is None:
                 return
             shared.health.heartbeats.beat(beat, pause + jobs.timing.settle)

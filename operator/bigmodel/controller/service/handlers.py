@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import kopf
 
 from bigmodel.api import GROUP, VERSION
 from bigmodel.controller.context import context, removed
-from bigmodel.controller.k8s import ApiError
+from bigmodel.controller.k8s import API_FAILURES, RETRY_SECONDS
 from bigmodel.controller.service.decisions import Seen
 from bigmodel.controller.service.reconciler import ServiceReconciler
 from bigmodel.controller.service.replicas import (
@@ -39,7 +38,6 @@ CHILDREN: Mapping[str, Any] = {
 }
 RESYNC_SECONDS = 60.0
 """Longest pause between two looks at a service when nothing changes."""
-ERROR_PAUSE = 5.0
 IMAGE_ENV = {"torch": "BIGMODEL_TORCH_IMAGE", "vllm": "BIGMODEL_VLLM_IMAGE"}
 """The operator's settings for the runtimes' default images (the chart sets them)."""
 
@@ -176,7 +174,7 @@ async def service_daemon(
     try:
         while not stopped:
             wakeup.clear()
-            pause = ERROR_PAUSE
+            pause = RETRY_SECONDS
             try:
                 with shared.metrics.reconciling(SERVICE):
                     if time.monotonic() - measured >= shared.telemetry_interval:
@@ -184,8 +182,8 @@ async def service_daemon(
                         await reconciler.measure(_seen(key, kwargs))
                     await reconciler.step(_seen(key, kwargs))
                 pause = RESYNC_SECONDS
-            except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
-                logger.warning("reconcile failed, retrying in %gs: %s", ERROR_PAUSE, exc)
+            except API_FAILURES as exc:
+                logger.warning("reconcile failed, retrying in %gs: %s", RETRY_SECONDS, exc)
             due = shared.telemetry_interval - (time.monotonic() - measured)
             wait = max(0.0, min(pause, due))
             shared.health.heartbeats.beat(beat, wait)
