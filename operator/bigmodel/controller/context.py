@@ -42,6 +42,17 @@ def removed(**kwargs: Any) -> bool:
     return bool(kwargs["type"] == "DELETED")
 
 
+async def woken(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set (True) or `seconds` pass (False): a daemon's sleep between
+    two looks at its resource, with no task per wait (unlike `asyncio.wait_for`)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def context(memo: Any) -> OperatorContext:
     """The operator's context, from kopf's memo."""
     found: OperatorContext = memo.context

@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from bigmodel.api import GROUP, VERSION, JobPhase
-from bigmodel.controller.context import context, removed
+from bigmodel.controller.context import context, removed, woken
 from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.reconciler import JobReconciler
@@ -147,12 +147,8 @@ async def job_daemon(
             if pause is None:
                 return
             shared.health.heartbeats.beat(beat, pause + jobs.timing.settle)
-            try:
-                async with asyncio.timeout(pause):  # no task per wait, unlike wait_for
-                    await wakeup.event.wait()
-            except TimeoutError:
-                continue  # a timer is due: look now
-            await asyncio.sleep(jobs.timing.settle)
+            if await woken(wakeup.event, pause):  # else a timer is due: look now
+                await asyncio.sleep(jobs.timing.settle)
     finally:
         jobs.wakeups.pop(uid, None)
         shared.health.heartbeats.forget(beat)

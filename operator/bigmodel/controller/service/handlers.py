@@ -5,7 +5,6 @@ itself) changes, and runs a telemetry round (and the autoscaler) every telemetry
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import kopf
 
 from bigmodel.api import GROUP, VERSION
-from bigmodel.controller.context import context, removed
+from bigmodel.controller.context import context, removed, woken
 from bigmodel.controller.k8s import API_FAILURES, RETRY_SECONDS
 from bigmodel.controller.service.decisions import Seen
 from bigmodel.controller.service.reconciler import ServiceReconciler
@@ -187,8 +186,7 @@ async def service_daemon(
             due = shared.telemetry_interval - (time.monotonic() - measured)
             wait = max(0.0, min(pause, due))
             shared.health.heartbeats.beat(beat, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), wait)
+            await woken(wakeup, wait)
     finally:
         services.wakeups.pop(key, None)
         shared.health.heartbeats.forget(beat)
