@@ -17,13 +17,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bigmodel.runtime.server import Page, PageServer
 from bigmodel.settings import seconds_from_env
 
 STALE_SECONDS = 60.0
@@ -224,41 +223,23 @@ class Health:
             self.loop_lag = max(0.0, loop.time() - slept - TICK_SECONDS)
 
 
-def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
-    judge = {"/healthz": health.liveness, "/readyz": health.readiness}
+def _page(judge: Callable[[], Mapping[str, str]], health: Health) -> Callable[[], Page]:
+    """The page of one endpoint: 200 when `judge()` finds nothing failing, else 503."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path in judge:
-                failing = judge[path]()
-                self._answer(503 if failing else 200, health.report(failing))
-            else:
-                self._answer(404, {"status": "not found", "paths": sorted(judge)})
+    def render() -> Page:
+        failing = judge()
+        body = json.dumps(health.report(failing)).encode()
+        return 503 if failing else 200, "application/json", body
 
-        def _answer(self, code: int, report: Mapping[str, Any]) -> None:
-            body = json.dumps(report).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Probes every few seconds are not worth a log line each."""
-
-    return Handler
+    return render
 
 
 @contextlib.contextmanager
-def serving(health: Health, port: int, host: str = "0.0.0.0") -> Iterator[ThreadingHTTPServer]:
+def serving(health: Health, port: int, host: str = "0.0.0.0") -> Iterator[PageServer]:
     """Serve /healthz and /readyz from a daemon thread while the block runs."""
-    server = ThreadingHTTPServer((host, port), _handler(health))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="health", daemon=True)
-    thread.start()
+    pages = {"/healthz": _page(health.liveness, health), "/readyz": _page(health.readiness, health)}
+    server = PageServer(host, port, pages, "health")
     try:
         yield server
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
