@@ -110,12 +110,20 @@ def test_a_missing_config_map_is_a_missing_reference_to_wait_for() -> None:
         container_env(POD, container, {}, lookup)
 
 
-def test_command_line_expands_and_requires_a_command() -> None:
+def test_command_line_expands_command_then_args() -> None:
     assert command_line({"name": "c", "command": ["run"], "args": ["--rank=$(R)"]}, {"R": "1"}) == [
         "run",
         "--rank=1",
     ]
-    with pytest.raises(ConfigError, match="set `command`") as raised:
+
+
+def test_args_without_command_are_the_command_line() -> None:
+    container = {"name": "c", "image": "busybox", "args": ["/bin/sh", "-c", "echo $(R)"]}
+    assert command_line(container, {"R": "1"}) == ["/bin/sh", "-c", "echo 1"]
+
+
+def test_a_container_without_command_or_args_is_a_start_error() -> None:
+    with pytest.raises(ConfigError, match=r"neither command nor args.*set `command`") as raised:
         command_line({"name": "c", "image": "busybox"}, {})
     assert not isinstance(raised.value, MissingReference)  # a start error, not waited for
 

@@ -114,7 +114,7 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: RunningSandbox
     assert last["terminated"]["exitCode"] == 143  # SIGTERM
 
 
-def test_a_container_without_command_fails_with_a_clear_reason(
+def test_a_container_without_command_or_args_fails_with_a_clear_reason(
     cluster: RunningSandbox, ns: str
 ) -> None:
     cluster.apply(

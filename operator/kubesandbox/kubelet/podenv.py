@@ -139,16 +139,17 @@ def container_env(
 
 
 def command_line(container: Obj, env: Mapping[str, str]) -> list[str]:
-    """command + args, expanded; an error when `command` is missing (the image's entrypoint
-    is unknown to a sandbox that does not pull images)."""
-    command = container.get("command")
-    if not command:
+    """command + args, expanded. Without `command`, `args` is the command line, as in an
+    image without an entrypoint (busybox, alpine): the sandbox pulls no image, so it knows
+    no entrypoint; an error when both are missing."""
+    argv = [*(container.get("command") or ()), *(container.get("args") or ())]
+    if not argv:
         raise ConfigError(
-            f"container {container['name']!r} has no command: the sandbox runs containers as "
-            f"host processes and does not know the entrypoint of image "
-            f"{container.get('image', '')!r}; set `command`"
+            f"container {container['name']!r} has neither command nor args: the sandbox runs "
+            f"containers as host processes and does not know the entrypoint of image "
+            f"{container.get('image', '')!r}; set `command` (or `args`)"
         )
-    return [expand(part, env) for part in [*command, *(container.get("args") or ())]]
+    return [expand(part, env) for part in argv]
 
 
 @dataclass(frozen=True)
