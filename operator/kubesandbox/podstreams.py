@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from kubesandbox.objects import Obj
@@ -15,6 +16,14 @@ from kubesandbox.objects import Obj
 STDOUT, STDERR = 1, 2
 """The output channels of a session (as the channel protocols number them)."""
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A pseudo-terminal asked for, with the size it starts at (0x0: none was sent)."""
+
+    width: int = 0
+    height: int = 0
 
 
 class Unavailable(Exception):
@@ -48,9 +57,10 @@ class PodStreams(Protocol):
     """What the node of a pod offers the API server; raises `Unavailable`."""
 
     async def exec(
-        self, pod: Obj, container: str, command: Sequence[str], stdin: bool, tty: bool
+        self, pod: Obj, container: str, command: Sequence[str], stdin: bool, tty: Terminal | None
     ) -> Session:
-        """Run `command` in the container's environment."""
+        """Run `command` in the container's environment, on a terminal of that size (`tty`)
+        or with pipes (None)."""
 
     async def attach(self, pod: Obj, container: str) -> Session:
         """Follow the container's output (and feed its stdin when it has one)."""

@@ -9,6 +9,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -129,6 +130,35 @@ def test_exec_with_a_terminal(sandbox: RunningSandbox, ns: str) -> None:
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False,
     )  # fmt: skip
     assert "/dev/pts/" in done.stdout and "30 100" in done.stdout, done.stdout + done.stderr
+
+
+def _terminal_exec(sandbox: RunningSandbox, ns: str, command: list[str]) -> Any:
+    """The Python client's exec of `command` in `web` on a terminal, left open."""
+    api = client.CoreV1Api(config.new_client_from_config(str(sandbox.kubeconfig)))
+    return stream(
+        api.connect_get_namespaced_pod_exec, "web", ns, command=command,
+        stdin=True, stdout=True, stderr=True, tty=True, _preload_content=False,
+    )  # fmt: skip
+
+
+def test_a_terminal_starts_at_the_clients_first_size_when_it_comes_late(
+    sandbox: RunningSandbox, ns: str
+) -> None:
+    # a client slowed down by a loaded machine: its first size comes after the upgrade,
+    # and the command still starts on a terminal of that size (it reads it once, at start)
+    session = _terminal_exec(sandbox, ns, ["stty", "size"])
+    time.sleep(0.25)
+    session.write_channel(4, json.dumps({"Width": 100, "Height": 30}))
+    session.run_forever(timeout=30)
+    assert session.read_stdout().strip() == "30 100"
+
+
+def test_a_terminal_whose_client_sends_no_size_starts_at_0x0(
+    sandbox: RunningSandbox, ns: str
+) -> None:
+    session = _terminal_exec(sandbox, ns, ["stty", "size"])
+    session.run_forever(timeout=30)
+    assert session.read_stdout().strip() == "0 0"
 
 
 def test_the_request_log_names_the_connect_subresources(sandbox: RunningSandbox, ns: str) -> None:

@@ -13,7 +13,7 @@ from kubesandbox.kubelet import disruption
 from kubesandbox.kubelet.nodes import FINISHED, NodeAgent, RunningPod
 from kubesandbox.kubelet.scheduler import DEFAULT_SCHEDULER, Resources, add, pod_requests, schedule
 from kubesandbox.objects import Obj, now
-from kubesandbox.podstreams import Connection, Session, Unavailable
+from kubesandbox.podstreams import Connection, Session, Terminal, Unavailable
 
 _USER_AGENT = "sandbox-scheduler"
 
@@ -62,7 +62,7 @@ class NodeHost:
         return running
 
     async def exec(
-        self, pod: Obj, container: str, command: Sequence[str], stdin: bool, tty: bool
+        self, pod: Obj, container: str, command: Sequence[str], stdin: bool, tty: Terminal | None
     ) -> Session:
         """Run `command` in a container of the pod (`PodStreams`)."""
         return await self._running(pod).exec(container, command, stdin, tty)

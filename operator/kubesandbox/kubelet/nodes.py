@@ -17,7 +17,7 @@ from typing import Protocol
 
 from kubesandbox.access import KubeletAccess
 from kubesandbox.objects import Obj, now
-from kubesandbox.podstreams import Connection, Session
+from kubesandbox.podstreams import Connection, Session, Terminal
 
 GPU = "nvidia.com/gpu"
 FINISHED = ("Succeeded", "Failed")  # the phases of a pod that runs no more
@@ -117,8 +117,10 @@ def node_object(
 class RunningPod(Protocol):
     """A pod whose processes a node runs: what exec, attach and port-forward reach."""
 
-    async def exec(self, name: str, command: Sequence[str], stdin: bool, tty: bool) -> Session:
-        """Run `command` in container `name`."""
+    async def exec(
+        self, name: str, command: Sequence[str], stdin: bool, tty: Terminal | None
+    ) -> Session:
+        """Run `command` in container `name` (on a terminal of that size with `tty`)."""
 
     def attach(self, name: str) -> Session:
         """Follow container `name`."""

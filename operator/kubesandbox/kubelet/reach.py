@@ -35,7 +35,7 @@ class Reach:
         return container, process
 
     async def exec(
-        self, name: str, command: Sequence[str], stdin: bool, tty: bool
+        self, name: str, command: Sequence[str], stdin: bool, tty: podstreams.Terminal | None
     ) -> podstreams.Session:
         """Run `command` in a running container's environment, marked as part of it (so it
         stops with it) under a marker of its own (so it can stop alone)."""
@@ -49,8 +49,8 @@ class Reach:
             raise Unavailable(str(exc)) from exc
         marker = f"{worker.container_marker(name)}exec-{next(_exec_ids)}/"
         try:
-            if tty:
-                return await sessions.PtySession.start(how, marker)
+            if tty is not None:
+                return await sessions.PtySession.start(how, marker, tty)
             return await sessions.PipeSession.start(how, marker, stdin)
         except FileNotFoundError as exc:
             raise Unavailable(f'exec: "{command[0]}": executable file not found in $PATH') from exc

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kubesandbox.kubelet import podstatus, processes
 from kubesandbox.kubelet.launch import Launch
-from kubesandbox.podstreams import STDERR, STDOUT
+from kubesandbox.podstreams import STDERR, STDOUT, Terminal
 
 _CHUNK = 64 * 1024
 _FOLLOW_SECONDS = 0.1
@@ -109,6 +109,11 @@ class PipeSession:
             pump.cancel()
 
 
+def _set_size(terminal: int, width: int, height: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
 def _controlling_terminal() -> None:  # runs in the child, between fork and exec
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
@@ -123,9 +128,11 @@ class PtySession:
         asyncio.get_running_loop().add_reader(master, self._readable)
 
     @classmethod
-    async def start(cls, how: Launch, marker: str) -> PtySession:
-        """Spawn the command of `how` on a new terminal, marked with `marker`."""
+    async def start(cls, how: Launch, marker: str, size: Terminal) -> PtySession:
+        """Spawn the command of `how` on a new terminal of `size`, marked with `marker`: the
+        size is set first, so the command reads it when it starts (`stty size`, a shell)."""
         master, slave = pty.openpty()
+        _set_size(master, size.width, size.height)
         try:
             process = await asyncio.create_subprocess_exec(
                 *how.argv,
@@ -172,8 +179,7 @@ class PtySession:
 
     def resize(self, width: int, height: int) -> None:
         """Set the terminal's size (the program gets SIGWINCH)."""
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        _set_size(self.master, width, height)
 
     async def wait(self) -> int | None:
         """The command's exit code."""

@@ -1,7 +1,9 @@
 """`pods/exec` and `pods/attach` over the WebSocket channel protocols (`channels`).
 
-After the upgrade, an empty message on the lowest output channel tells the client the
-streams are open (as the kubelet does); then stdin, resize and the v5 close signal flow in,
+After the upgrade, an exec with a terminal waits briefly for the client's first size, so the
+command starts on a terminal of that size (a program reads it once, at start); then an empty
+message on the lowest output channel tells the client the streams are open (as the kubelet
+does); then stdin, resize and the v5 close signal flow in,
 stdout and stderr flow out, and once the output ends the error channel carries the Status
 with the exit code and the server closes the connection normally. A client that goes away
 ends the session (an exec'd command is killed).
@@ -20,7 +22,12 @@ from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.http.codec import flag
 from kubesandbox.apiserver.http.connect import channels, handshake
 from kubesandbox.objects import Obj
-from kubesandbox.podstreams import PodStreams, Session, Unavailable
+from kubesandbox.podstreams import PodStreams, Session, Terminal, Unavailable
+
+FIRST_SIZE_SECONDS = 2.0
+"""How long an exec with a terminal waits for the client's first size before its command
+starts anyway, on a 0x0 terminal (kubectl sends the size at once; some clients never do)."""
+Frame = tuple[int, bytes]
 
 
 @dataclass(frozen=True)
@@ -82,23 +89,20 @@ async def serve(
     protocol = handshake.protocol(request, supported, ", ".join(supported))
     ws = await handshake.upgrade(request, protocol, record)
     codec = channels.Codec(protocol)
+    inbox = _Inbox(ws, codec)
 
     async def send(channel: int, data: bytes) -> None:
         await handshake.send(ws, codec.encode(channel, data))
 
     try:
-        if kind == "exec":
-            session = await pods.exec(
-                pod, chosen.container, chosen.command, chosen.stdin, chosen.tty
-            )
-        else:
-            session = await pods.attach(pod, chosen.container)
+        session = await _open(kind, pod, pods, chosen, inbox)
     except Unavailable as exc:
+        await inbox.close()
         await send(channels.ERROR, channels.encode_status(channels.failure(str(exc))))
         await ws.close()
         return ws
     await send(chosen.first, b"")
-    inbound = asyncio.create_task(_inbound(ws, codec, chosen, session))
+    inbound = asyncio.create_task(_inbound(inbox, chosen, session))
     outbound = asyncio.create_task(_outbound(chosen, session, send))
     try:
         await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
@@ -109,15 +113,62 @@ async def serve(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await task
+        await inbox.close()
         await session.stop()
     return ws
 
 
-async def _inbound(
-    ws: web.WebSocketResponse, codec: channels.Codec, chosen: Options, session: Session
-) -> None:
+class _Inbox:
+    """The client's frames, read from the upgrade on (so none waits while the command
+    starts), queued in order, ended by None; the first terminal size noted as it passes."""
+
+    def __init__(self, ws: web.WebSocketResponse, codec: channels.Codec) -> None:
+        self.codec = codec
+        self.frames: asyncio.Queue[Frame | None] = asyncio.Queue()
+        self.first_size: asyncio.Future[Terminal] = asyncio.get_running_loop().create_future()
+        self.reader = asyncio.create_task(self._read(ws, codec))
+
+    async def _read(self, ws: web.WebSocketResponse, codec: channels.Codec) -> None:
+        try:
+            async for channel, data in handshake.frames(ws, codec):
+                size = channels.resize(data) if channel == channels.RESIZE else None
+                if size is not None and not self.first_size.done():
+                    self.first_size.set_result(Terminal(*size))
+                self.frames.put_nowait((channel, data))
+        finally:
+            self.frames.put_nowait(None)
+
+    async def terminal(self) -> Terminal:
+        """The client's first size, once it came (or the client went), else 0x0 after
+        `FIRST_SIZE_SECONDS`."""
+        await asyncio.wait(
+            (self.first_size, self.reader),
+            timeout=FIRST_SIZE_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        return self.first_size.result() if self.first_size.done() else Terminal()
+
+    async def close(self) -> None:
+        """Stop reading."""
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await self.reader
+
+
+async def _open(kind: str, pod: Obj, pods: PodStreams, chosen: Options, inbox: _Inbox) -> Session:
+    """Start the exec'd command (on a terminal of the client's first size with `tty`), or
+    attach to the container; raises `Unavailable`."""
+    if kind != "exec":
+        return await pods.attach(pod, chosen.container)
+    tty = await inbox.terminal() if chosen.tty else None
+    return await pods.exec(pod, chosen.container, chosen.command, chosen.stdin, tty)
+
+
+async def _inbound(inbox: _Inbox, chosen: Options, session: Session) -> None:
     """Client to session: stdin, its end (v5), terminal sizes; returns when the client goes."""
-    async for channel, data in handshake.frames(ws, codec):
+    codec = inbox.codec
+    while (frame := await inbox.frames.get()) is not None:
+        channel, data = frame
         closed = codec.closed(channel, data)
         if closed == channels.STDIN:
             session.close_stdin()
