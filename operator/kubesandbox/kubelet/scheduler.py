@@ -13,10 +13,11 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
+from kubesandbox import placement
 from kubesandbox.objects import Obj
+from kubesandbox.placement import SIMULATED_TAINT
 
 DEFAULT_SCHEDULER = "default-scheduler"
-SIMULATED_TAINT = "sandbox.bigmodel.dev/simulated"
 AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 Resources = dict[str, Decimal]
 
@@ -53,70 +54,14 @@ def pod_requests(pod: Obj) -> Resources:
     return total
 
 
-def _tolerated(pod: Obj, taint: Obj) -> bool:
-    for tol in pod.get("spec", {}).get("tolerations") or ():
-        if tol.get("key") not in (None, "", taint["key"]):
-            continue
-        if tol.get("effect") not in (None, "", taint.get("effect")):
-            continue
-        if tol.get("operator") == "Exists" or tol.get("value", "") == taint.get("value", ""):
-            return True
-    return False
-
-
-def _selects(pod: Obj, labels: Mapping[str, str]) -> bool:
-    selector = pod.get("spec", {}).get("nodeSelector") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
-def _expression(expr: Obj, values: Mapping[str, str]) -> bool:
-    key, op, wanted = expr["key"], expr["operator"], expr.get("values") or []
-    present = key in values
-    if op == "In":
-        return present and values[key] in wanted
-    if op == "NotIn":
-        return not present or values[key] not in wanted
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt") and present and values[key].lstrip("-").isdigit():
-        number, bound = int(values[key]), int(wanted[0])
-        return number > bound if op == "Gt" else number < bound
-    return False
-
-
-def _affinity(pod: Obj, node: Obj) -> bool:
-    """Required node affinity: any term matches (all its expressions and fields)."""
-    required = (
-        ((pod.get("spec", {}).get("affinity") or {}).get("nodeAffinity") or {}).get(
-            "requiredDuringSchedulingIgnoredDuringExecution"
-        )
-        or {}
-    ).get("nodeSelectorTerms")
-    if not required:
-        return True
-    labels = node["metadata"].get("labels") or {}
-    fields = {"metadata.name": node["metadata"]["name"]}
-    return any(
-        all(_expression(e, labels) for e in term.get("matchExpressions") or ())
-        and all(_expression(e, fields) for e in term.get("matchFields") or ())
-        for term in required
-    )
-
-
 def untolerated_taint(pod: Obj, node: Obj) -> Obj | None:
     """The first NoSchedule/NoExecute taint the pod does not tolerate. The simulated-node
     taint yields to a nodeSelector that picks the node: that is the pod's intent."""
-    explicit = bool(pod.get("spec", {}).get("nodeSelector"))
-    for taint in node.get("spec", {}).get("taints") or ():
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
-            continue
-        if taint["key"] == SIMULATED_TAINT and explicit:
-            continue
-        if not _tolerated(pod, taint):
-            found: Obj = taint
-            return found
+    spec = pod.get("spec", {})
+    explicit = bool(spec.get("nodeSelector"))
+    for taint in placement.untolerated_taints(spec, node):
+        if not (taint["key"] == SIMULATED_TAINT and explicit):
+            return taint
     return None
 
 
@@ -125,8 +70,7 @@ def fit_failures(pod: Obj, node: Obj, used: Resources) -> list[str]:
     taint = untolerated_taint(pod, node)
     if taint is not None:
         return [f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"]
-    labels = node["metadata"].get("labels") or {}
-    if not (_selects(pod, labels) and _affinity(pod, node)):
+    if not placement.selects(pod.get("spec", {}), node):
         return [AFFINITY_MISMATCH]
     allocatable = _sum([node.get("status", {}).get("allocatable") or {}])
     failures = []

@@ -9,8 +9,8 @@ import hashlib
 from kubesandbox.access import KubeletAccess, Rejected
 from kubesandbox.kubelet.disruption import KILLED, evicted
 from kubesandbox.kubelet.nodes import FINISHED, Capacity, NodeAgent, node_object
-from kubesandbox.kubelet.scheduler import SIMULATED_TAINT
 from kubesandbox.objects import Obj, now
+from kubesandbox.placement import SIMULATED_TAINT
 
 EXIT_CODE_ANNOTATION = "sandbox.bigmodel.dev/exit-code"
 SIMULATED_LABEL = SIMULATED_TAINT
