@@ -39,3 +39,42 @@ def test_cluster_ips_leased_by_another_sandbox_are_skipped() -> None:
         assert second != first
     finally:
         other.close()
+
+
+def test_a_job_gets_kubes_defaults_and_a_selector_on_its_uid() -> None:
+    body: dict[str, Any] = {
+        "kind": "Job",
+        "metadata": {"name": "pi", "uid": "u1"},
+        "spec": {"template": {"metadata": {"labels": {"app": "pi"}}, "spec": {}}},
+    }
+    apply_create_defaults(body)
+    spec = body["spec"]
+    assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 6)
+    assert (spec["completionMode"], spec["suspend"]) == ("NonIndexed", False)
+    assert spec["podReplacementPolicy"] == "TerminatingOrFailed"
+    assert spec["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}
+    assert spec["template"]["metadata"]["labels"] == {
+        "app": "pi",
+        "batch.kubernetes.io/controller-uid": "u1",
+        "batch.kubernetes.io/job-name": "pi",
+        "controller-uid": "u1",
+        "job-name": "pi",
+    }
+    assert body["metadata"]["labels"] == spec["template"]["metadata"]["labels"]
+
+
+def test_a_parallel_job_without_completions_is_a_work_queue() -> None:
+    body: dict[str, Any] = {"kind": "Job", "metadata": {"name": "q", "uid": "u"}}
+    body["spec"] = {"parallelism": 3, "template": {"spec": {}}}
+    apply_create_defaults(body)
+    assert "completions" not in body["spec"]
+
+
+def test_a_daemon_set_rolls_one_pod_at_a_time_by_default() -> None:
+    body: dict[str, Any] = {"kind": "DaemonSet", "metadata": {"name": "d"}, "spec": {}}
+    apply_create_defaults(body)
+    assert body["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+    }
+    assert body["status"]["desiredNumberScheduled"] == 0

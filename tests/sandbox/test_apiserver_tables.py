@@ -195,6 +195,24 @@ def test_event_cells() -> None:
     ]  # fmt: skip
 
 
+def test_api_service_cells() -> None:
+    local = {"metadata": meta("v1.apps"), "spec": {"group": "apps", "version": "v1"}}
+    result = table("apiregistration.k8s.io", "apiservices", local)
+    assert columns(result) == ["Name", "Service", "Available", "Age"]
+    assert result["rows"][0]["cells"] == ["v1.apps", "Local", "Unknown", "5m"]
+    down = {
+        "metadata": meta("v1beta1.metrics.k8s.io"),
+        "spec": {"service": {"namespace": "kube-system", "name": "metrics-server"}},
+        "status": {"conditions": [
+            {"type": "Available", "status": "False", "reason": "MissingEndpoints"}
+        ]},
+    }  # fmt: skip
+    assert table("apiregistration.k8s.io", "apiservices", down)["rows"][0]["cells"][1:3] == [
+        "kube-system/metrics-server",
+        "False (MissingEndpoints)",
+    ]
+
+
 def test_other_builtins_get_name_and_created_at() -> None:
     role = {"metadata": meta("reader", timedelta(0))}
     result = table("rbac.authorization.k8s.io", "roles", role)

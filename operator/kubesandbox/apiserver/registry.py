@@ -1,7 +1,8 @@
 """The resource types the sandbox serves: built-ins, plus those CRDs add at runtime.
 
 RBAC kinds are stored and served but never enforced: the sandbox has a single, all-powerful
-user.
+user. ReplicationControllers and APIServices are stored and served with no controller or
+aggregation behind them.
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ BUILTINS: tuple[ResourceType, ...] = (
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _core("nodes", "Node", False, short_names=("no",), subresources=("status",)),
     _core(
+        "replicationcontrollers",
+        "ReplicationController",
+        short_names=("rc",),
+        categories=("all",),
+        subresources=("status",),
+    ),
+    _core(
         "persistentvolumeclaims",
         "PersistentVolumeClaim",
         short_names=("pvc",),
@@ -124,11 +132,16 @@ BUILTINS: tuple[ResourceType, ...] = (
         ("status", "scale"),
         _DEPLOY_SCALE,
     ),
+    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",), ("all",), ("status",)),
+    ResourceType("batch", "v1", "jobs", "Job", True, (), ("all",), ("status",)),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     ResourceType(
         "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False
+    ),
+    ResourceType(
+        "apiregistration.k8s.io", "v1", "apiservices", "APIService", False, (), (), ("status",)
     ),
     ResourceType(
         "apiextensions.k8s.io",

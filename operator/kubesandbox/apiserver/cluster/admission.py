@@ -1,11 +1,13 @@
 """What every write passes before it is stored: kind and apiVersion, the name, an open
-namespace, and for custom resources their CRD schema (prune, default, validate)."""
+namespace, for custom resources their CRD schema (prune, default, validate), for Jobs and
+DaemonSets the fields their controllers rely on."""
 
 from __future__ import annotations
 
 import re
 
 from kubesandbox.apiserver import crdschema, errors
+from kubesandbox.apiserver.cluster import workloads
 from kubesandbox.apiserver.cluster.reads import Reads
 from kubesandbox.apiserver.errors import ApiError, Cause
 from kubesandbox.apiserver.registry import ResourceType
@@ -98,9 +100,13 @@ class Admission:
         self, rt: ResourceType, obj: Obj, old: Obj | None, field_validation: str
     ) -> list[str]:
         """Prune, default and validate a custom resource in place; 400/422 when rejected.
-        Returns the warnings for unknown fields (fieldValidation Warn)."""
+        Check a Job's or DaemonSet's fields. Returns the warnings for unknown fields
+        (fieldValidation Warn)."""
         schema = self._schema(rt)
         if schema is None:
+            causes = [] if rt.crd else workloads.problems(obj)
+            if causes:
+                raise errors.invalid(rt.kind, rt.group, obj["metadata"]["name"], causes)
             return []
         unknown = schema.unknown_fields(obj)
         pruned = schema.prune(obj)

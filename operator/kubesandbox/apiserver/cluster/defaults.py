@@ -86,6 +86,47 @@ def _workload(obj: Obj) -> None:
     obj["status"] = {}
 
 
+JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
+
+
+def _job(obj: Obj) -> None:
+    """kube's Job defaults, and the selector it generates: the template carries the job's
+    uid and name as labels (new and legacy keys), the selector its uid."""
+    spec, meta = obj.setdefault("spec", {}), obj["metadata"]
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    if not spec.get("manualSelector"):
+        uid, name = meta["uid"], meta["name"]
+        labels = {JOB_UID_LABEL: uid, "batch.kubernetes.io/job-name": name}
+        labels |= {"controller-uid": uid, "job-name": name}
+        template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+        spec["selector"] = {"matchLabels": {JOB_UID_LABEL: uid}}
+    if not meta.get("labels") and template_meta.get("labels"):
+        meta["labels"] = dict(template_meta["labels"])
+    obj["status"] = {}
+
+
+def _daemon_set(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault(
+        "updateStrategy",
+        {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+    )
+    obj["status"] = {
+        "currentNumberScheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "numberReady": 0,
+    }
+
+
 def _crd(obj: Obj) -> None:
     """A CRD's status once accepted: names accepted, established, stored versions."""
     spec = obj["spec"]
@@ -114,6 +155,8 @@ _BY_KIND: dict[str, Callable[[Obj], None]] = {
     "Namespace": _namespace,
     "Deployment": _workload,
     "ReplicaSet": _workload,
+    "Job": _job,
+    "DaemonSet": _daemon_set,
     "CustomResourceDefinition": _crd,
 }
 

@@ -21,7 +21,16 @@ from kubesandbox.objects import Obj, now
 
 _SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
 # Built-in kinds whose strategy sets metadata.generation (others, e.g. ConfigMap, have none).
-_GENERATION_KEYS = frozenset({"deployments.apps", "replicasets.apps", CRD_KEY})
+_GENERATION_KEYS = frozenset(
+    {
+        "deployments.apps",
+        "replicasets.apps",
+        "daemonsets.apps",
+        "jobs.batch",
+        "replicationcontrollers",
+        CRD_KEY,
+    }
+)
 _CONFLICT = (
     "the object has been modified; please apply your changes to the latest version and try again"
 )

@@ -53,6 +53,9 @@ def column(
     return Column(name, type_, doc, priority, format_)
 
 
+PrinterSpec = tuple[list[tuple[Any, ...]], Callable[[Obj, datetime], Cells]]
+"""A printer as written down: its columns (the arguments of `column`) and its cells."""
+
 META = "apimachinery.pkg.apis.meta.v1.ObjectMeta"
 # (name, description or schema field, priority, type, format): the arguments of `column`
 NAME = ("Name", f"{META}.name", 0, "string", "name")

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubesandbox.apiserver.tables.columns import AGE, NAME, Cells, Column, Printer, column
-from kubesandbox.apiserver.tables.format import age, field_at, name_of, parse_time
+from kubesandbox.apiserver.tables.format import age, field_at, name_of
 from kubesandbox.apiserver.tables.printers import builtin_printer
-from kubesandbox.objects import Obj
+from kubesandbox.objects import Obj, parse_time
 
 
 def _json_path(obj: Any, path: str) -> Any:

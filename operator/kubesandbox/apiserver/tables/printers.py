@@ -7,37 +7,30 @@ Kinds without one get the default convertor's Name + Created At.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from kubesandbox.apiserver.tables.columns import AGE, META, NAME, Cells, Printer, column
+from kubesandbox.apiserver.tables.columns import (
+    AGE,
+    META,
+    NAME,
+    Cells,
+    Printer,
+    PrinterSpec,
+    column,
+)
 from kubesandbox.apiserver.tables.format import (
     age,
     created,
     field_at,
     format_labels,
-    format_selector,
     human_duration,
     name_of,
     or_none,
-    parse_time,
 )
-from kubesandbox.objects import Obj
+from kubesandbox.apiserver.tables.workloads import WORKLOAD_PRINTERS
+from kubesandbox.objects import Obj, parse_time
 
-_CORE, _APPS = "api.core.v1", "api.apps.v1"
-_TEMPLATE = [
-    ("Containers", "Names of each container in the template.", 1),
-    ("Images", "Images referenced by each container in the template.", 1),
-    ("Selector", f"{_APPS}.DeploymentSpec.selector", 1),
-]
-
-
-def _containers(template_spec: Obj | None) -> tuple[str, str]:
-    containers = (template_spec or {}).get("containers") or []
-    return ",".join(c.get("name", "") for c in containers), ",".join(
-        c.get("image", "") for c in containers
-    )
+_CORE = "api.core.v1"
 
 
 def _pod_status(pod: Obj) -> tuple[str, int, int]:
@@ -138,36 +131,6 @@ def _service_cells(service: Obj, now: datetime) -> Cells:
     ]
 
 
-def _deployment_cells(deployment: Obj, now: datetime) -> Cells:
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    names, images = _containers(field_at(spec, "template", "spec"))
-    return [
-        name_of(deployment),
-        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
-        status.get("updatedReplicas", 0),
-        status.get("availableReplicas", 0),
-        created(deployment, now),
-        names,
-        images,
-        format_selector(spec.get("selector")),
-    ]
-
-
-def _replica_set_cells(replica_set: Obj, now: datetime) -> Cells:
-    spec, status = replica_set.get("spec") or {}, replica_set.get("status") or {}
-    names, images = _containers(field_at(spec, "template", "spec"))
-    return [
-        name_of(replica_set),
-        spec.get("replicas", 0),
-        status.get("replicas", 0),
-        status.get("readyReplicas", 0),
-        created(replica_set, now),
-        names,
-        images,
-        format_selector(spec.get("selector")),
-    ]
-
-
 def _node_address(node: Obj, kind: str) -> str:
     addresses = field_at(node, "status", "addresses") or []
     return next((a["address"] for a in addresses if a.get("type") == kind), "<none>")
@@ -237,6 +200,28 @@ def _event_cells(event: Obj, now: datetime) -> Cells:
     ]
 
 
+def _api_service_cells(api_service: Obj, now: datetime) -> Cells:
+    """kube-aggregator's: the backing Service (`Local` without one), the Available status."""
+    service = field_at(api_service, "spec", "service")
+    available = next(
+        (
+            c
+            for c in field_at(api_service, "status", "conditions") or []
+            if c.get("type") == "Available"
+        ),
+        None,
+    )
+    status = "Unknown" if available is None else str(available.get("status", ""))
+    if available is not None and status != "True" and available.get("reason"):
+        status += f" ({available['reason']})"
+    return [
+        name_of(api_service),
+        f"{service.get('namespace')}/{service.get('name')}" if service else "Local",
+        status,
+        created(api_service, now),
+    ]
+
+
 def _default_cells(obj: Obj, _now: datetime) -> Cells:
     created = parse_time(field_at(obj, "metadata", "creationTimestamp"))
     stamp = (
@@ -257,7 +242,7 @@ _EVENT_COLUMNS = [
     ("Count", f"{_CORE}.Event.count", 1),
     ("Name", f"{META}.name", 1, "string", "name"),
 ]
-_PRINTERS: dict[tuple[str, str], tuple[list[tuple[Any, ...]], Callable[[Obj, datetime], Cells]]] = {
+_PRINTERS: dict[tuple[str, str], PrinterSpec] = {
     ("", "pods"): (
         [
             NAME,
@@ -284,28 +269,6 @@ _PRINTERS: dict[tuple[str, str], tuple[list[tuple[Any, ...]], Callable[[Obj, dat
             ("Selector", f"{_CORE}.ServiceSpec.selector", 1),
         ],
         _service_cells,
-    ),
-    ("apps", "deployments"): (
-        [
-            NAME,
-            ("Ready", "Number of the pod with ready state"),
-            ("Up-to-date", f"{_APPS}.DeploymentStatus.updatedReplicas"),
-            ("Available", f"{_APPS}.DeploymentStatus.availableReplicas"),
-            AGE,
-            *_TEMPLATE,
-        ],
-        _deployment_cells,
-    ),
-    ("apps", "replicasets"): (
-        [
-            NAME,
-            ("Desired", f"{_APPS}.ReplicaSetSpec.replicas", 0, "integer"),
-            ("Current", f"{_APPS}.ReplicaSetStatus.replicas", 0, "integer"),
-            ("Ready", f"{_APPS}.ReplicaSetStatus.readyReplicas", 0, "integer"),
-            AGE,
-            *_TEMPLATE,
-        ],
-        _replica_set_cells,
     ),
     ("", "nodes"): (
         [
@@ -346,6 +309,16 @@ _PRINTERS: dict[tuple[str, str], tuple[list[tuple[Any, ...]], Callable[[Obj, dat
     ),
     ("", "events"): (_EVENT_COLUMNS, _event_cells),
     ("events.k8s.io", "events"): (_EVENT_COLUMNS, _event_cells),
+    ("apiregistration.k8s.io", "apiservices"): (
+        [
+            NAME,
+            ("Service", "The reference to the service that hosts this API endpoint."),
+            ("Available", "Whether this service is available."),
+            AGE,
+        ],
+        _api_service_cells,
+    ),
+    **WORKLOAD_PRINTERS,
 }  # fmt: skip
 
 
