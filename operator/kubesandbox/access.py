@@ -61,9 +61,10 @@ class ControllerAccess(ClusterAccess, Protocol):
     """What controllers need besides: the store's indexes."""
 
     def objects(
-        self, resource: str, namespace: str, labels: Mapping[str, str] | None = None
+        self, resource: str, namespace: str | None, labels: Mapping[str, str] | None = None
     ) -> list[Obj]:
-        """The objects of a resource in one namespace (that carry `labels`, when given)."""
+        """The objects of a resource in one namespace, or all with None (that carry
+        `labels`, when given)."""
 
     def by_uid(self, uid: str) -> tuple[str, Obj] | None:
         """(resource, object) of a uid, or None."""

@@ -100,7 +100,8 @@ def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
         "--restart-backoff",
         type=float,
         default=10.0,
-        help="seconds before a failed container's first restart, doubling to 5 min",
+        help="seconds before a failed container's first restart, doubling to 5 min (and "
+        "before a Job's failed pod is first replaced, doubling to 6 min, as in kube)",
     )
     up.add_argument(
         "--watch-history",

@@ -12,8 +12,10 @@ from kubesandbox.apiserver.http.server import ApiServer
 from kubesandbox.apiserver.inprocess import InProcessClient
 from kubesandbox.auth import Tokens
 from kubesandbox.controllers.base import Controller
+from kubesandbox.controllers.daemonset import DaemonSetController
 from kubesandbox.controllers.deployment import DeploymentController
 from kubesandbox.controllers.endpoints import EndpointsController
+from kubesandbox.controllers.job import JobController
 from kubesandbox.controllers.replicaset import ReplicaSetController
 from kubesandbox.faults.admin import Admin
 from kubesandbox.faults.plan import FaultPlan, Rule
@@ -73,6 +75,8 @@ class Sandbox:
             EndpointsController(api, hosts, self.proxy),
             ReplicaSetController(api),
             DeploymentController(api),
+            JobController(api, restart_backoff),
+            DaemonSetController(api),
         ]
 
     async def start(self) -> str:

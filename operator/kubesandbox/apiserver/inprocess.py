@@ -68,9 +68,10 @@ class InProcessClient:
         self.cluster.deletes.pod_deletion_hooks.append(graceful)
 
     def objects(
-        self, resource: str, namespace: str, labels: Mapping[str, str] | None = None
+        self, resource: str, namespace: str | None, labels: Mapping[str, str] | None = None
     ) -> list[Obj]:
-        """The objects of a resource in one namespace (that carry `labels`, when given)."""
+        """The objects of a resource in one namespace, or all with None (that carry
+        `labels`, when given)."""
         wanted = {key: (value,) for key, value in (labels or {}).items()}
         return list(self.cluster.store.objects(resource, namespace, wanted))
 

@@ -1,1 +1,2 @@
-"""Built-in controllers running inside the sandbox: Deployment, ReplicaSet, Endpoints."""
+"""Built-in controllers running inside the sandbox: Deployment, ReplicaSet, Job, DaemonSet
+and Endpoints."""

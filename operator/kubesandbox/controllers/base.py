@@ -49,8 +49,12 @@ def owner_reference(owner: Obj) -> Obj:
     }
 
 
+Timer = tuple[str, str, str]  # (resource, namespace, name) of the object to look at again
+
+
 class Controller(abc.ABC):
-    """Consumes the watch events of some resources, one at a time, on the sandbox's loop."""
+    """Consumes the watch events of some resources, one at a time, on the sandbox's loop, and
+    looks at an object again when a timer it set runs out."""
 
     user_agent = "sandbox-controller"
 
@@ -58,33 +62,59 @@ class Controller(abc.ABC):
         self.api = api
         self.watched = watched
         self._tasks: list[asyncio.Task[None]] = []
+        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._woken: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start consuming events."""
         self._tasks = [asyncio.create_task(self._consume(key)) for key in self.watched]
 
     async def stop(self) -> None:
-        """Stop consuming events."""
-        for task in self._tasks:
+        """Stop consuming events and drop the timers."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = [*self._tasks, *self._woken]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _consume(self, key: str) -> None:
         async for kind, obj in self.api.watch(key):
-            try:
-                await self.handle(key, kind, obj)
-            except Rejected as exc:  # a conflict or a vanished object: the next event retries
-                log.debug("%s: %s", type(self).__name__, exc)
-            except Exception:  # one malformed object must not stop the controller
-                meta = obj.get("metadata", {})
-                log.exception(
-                    "%s failed on %s/%s",
-                    type(self).__name__,
-                    meta.get("namespace"),
-                    meta.get("name"),
-                )
+            await self._dispatch(key, kind, obj)
+
+    async def _dispatch(self, key: str, kind: str, obj: Obj) -> None:
+        try:
+            await self.handle(key, kind, obj)
+        except Rejected as exc:  # a conflict or a vanished object: the next event retries
+            log.debug("%s: %s", type(self).__name__, exc)
+        except Exception:  # one malformed object must not stop the controller
+            meta = obj.get("metadata", {})
+            log.exception(
+                "%s failed on %s/%s",
+                type(self).__name__,
+                meta.get("namespace"),
+                meta.get("name"),
+            )
+
+    def wake(self, delay: float, resource: str, namespace: str, name: str) -> None:
+        """Handle the object again (as MODIFIED) in `delay` seconds; a later call for the
+        same object replaces the pending one."""
+        timer = (resource, namespace, name)
+        if (pending := self._timers.pop(timer, None)) is not None:
+            pending.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[timer] = loop.call_later(max(0.0, delay), self._ring, timer)
+
+    def _ring(self, timer: Timer) -> None:
+        self._timers.pop(timer, None)
+        obj = self.api.get(*timer)
+        if obj is not None:
+            task = asyncio.create_task(self._dispatch(timer[0], "MODIFIED", obj))
+            self._woken.add(task)
+            task.add_done_callback(self._woken.discard)
 
     @abc.abstractmethod
     async def handle(self, key: str, kind: str, obj: Obj) -> None:
