@@ -43,12 +43,19 @@ def test_a_jobs_counts_are_not_negative() -> None:
     ]
 
 
-def test_an_indexed_job_is_refused_saying_the_sandbox_runs_non_indexed_ones() -> None:
+def test_an_indexed_job_needs_completions_and_other_modes_are_refused() -> None:
     indexed = job(restartPolicy="Never")
     indexed["spec"]["completionMode"] = "Indexed"
-    (message,) = messages(indexed)
-    assert message.startswith('spec.completionMode: Unsupported value: "Indexed"')
-    assert "NonIndexed jobs only" in message
+    assert messages(indexed) == [
+        "spec.completions: Required value: when completion mode is Indexed"
+    ]
+    indexed["spec"]["completions"] = 3
+    assert messages(indexed) == []
+    indexed["spec"]["completionMode"] = "Sorted"
+    assert messages(indexed) == [
+        'spec.completionMode: Unsupported value: "Sorted": supported values: "NonIndexed", '
+        '"Indexed"'
+    ]
 
 
 def test_a_pod_template_needs_containers() -> None:

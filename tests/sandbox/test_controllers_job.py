@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubesandbox.controllers.job import decide, pod_from_template, replacement_delay
+from kubesandbox.controllers.jobindex import INDEX_KEY, format_indexes
 
 NOW = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
 
@@ -46,7 +47,7 @@ def types(status: Any) -> list[tuple[str, str, str]]:
 
 def test_a_new_job_starts_its_first_pods_up_to_parallelism() -> None:
     plan = decide(job({}, parallelism=2, completions=5), [], NOW, 10)
-    assert plan.create == 2
+    assert plan.create == (None, None)
     assert plan.status["startTime"] == stamp()
     assert plan.status["active"] == 2
 
@@ -54,7 +55,7 @@ def test_a_new_job_starts_its_first_pods_up_to_parallelism() -> None:
 def test_no_more_pods_than_the_successes_still_missing() -> None:
     pods = [pod(f"s{i}", "Succeeded") for i in range(4)]
     plan = decide(job(parallelism=3, completions=5), pods, NOW, 10)
-    assert plan.create == 1
+    assert plan.create == (None,)
     assert plan.status["succeeded"] == 4
 
 
@@ -80,7 +81,7 @@ def test_reaching_completions_meets_the_success_criteria_then_completes() -> Non
 def test_a_work_queue_job_completes_once_a_pod_succeeded_and_none_runs() -> None:
     spec = {"parallelism": 2, "completions": None}
     running = decide(job(**spec), [pod("a", "Succeeded"), pod("b")], NOW, 10)
-    assert (running.create, running.delete, types(running.status)) == (0, (), [])
+    assert (running.create, running.delete, types(running.status)) == ((), (), [])
     done = decide(job(**spec), [pod("a", "Succeeded"), pod("b", "Succeeded")], NOW, 10)
     assert [t for t, _, _ in types(done.status)] == ["SuccessCriteriaMet", "Complete"]
 
@@ -92,7 +93,7 @@ def test_more_failed_pods_than_the_backoff_limit_fail_the_job() -> None:
         ("FailureTarget", "True", "BackoffLimitExceeded"),
         ("Failed", "True", "BackoffLimitExceeded"),
     ]
-    assert plan.status["failed"] == 2 and plan.create == 0
+    assert plan.status["failed"] == 2 and plan.create == ()
     assert "completionTime" not in plan.status
 
 
@@ -120,8 +121,8 @@ def test_restarts_count_against_the_backoff_limit_with_restart_policy_on_failure
 def test_a_failed_pod_is_replaced_after_a_delay_that_doubles_with_each_failure() -> None:
     one = [pod("a", "Failed", finished_ago=4)]
     waiting = decide(job(), one, NOW, 10)
-    assert (waiting.create, waiting.wake_in) == (0, 6)
-    assert decide(job(), [pod("a", "Failed", finished_ago=10)], NOW, 10).create == 1
+    assert (waiting.create, waiting.wake_in) == ((), 6)
+    assert decide(job(), [pod("a", "Failed", finished_ago=10)], NOW, 10).create == (None,)
     two = [pod("a", "Failed", finished_ago=30), pod("b", "Failed", finished_ago=5)]
     assert replacement_delay(two, NOW, 10) == 15
     many = [pod(f"f{i}", "Failed", finished_ago=0) for i in range(10)]
@@ -143,7 +144,7 @@ def test_a_suspended_job_runs_no_pod_and_says_so() -> None:
     assert types(plan.status) == [("Suspended", "True", "JobSuspended")]
     resumed = decide(job(plan.status, suspend=False), [], NOW, 10)
     assert types(resumed.status) == [("Suspended", "False", "JobResumed")]
-    assert resumed.create == 1
+    assert resumed.create == (None,)
 
 
 def test_a_finished_job_lives_its_ttl_after_completion_then_expires() -> None:
@@ -159,7 +160,7 @@ def test_a_finished_job_lives_its_ttl_after_completion_then_expires() -> None:
 def test_a_finished_job_creates_nothing_more() -> None:
     finished = decide(job(completions=1), [pod("a", "Succeeded")], NOW, 10).status
     plan = decide(job(finished, completions=3), [pod("a", "Succeeded")], NOW, 10)
-    assert (plan.create, plan.delete) == (0, ())
+    assert (plan.create, plan.delete) == ((), ())
 
 
 def test_a_jobs_pod_is_its_template_owned_by_the_job() -> None:
@@ -169,3 +170,37 @@ def test_a_jobs_pod_is_its_template_owned_by_the_job() -> None:
     assert created["metadata"]["labels"] == {"job-name": "j"}
     owner = created["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("Job", "u1", True)
+
+
+def indexed(pod_: Any, index: int) -> Any:
+    pod_["metadata"]["annotations"] = {INDEX_KEY: str(index)}
+    return pod_
+
+
+def test_an_indexed_job_starts_the_lowest_indexes_neither_done_nor_running() -> None:
+    pods = [indexed(pod("a", "Succeeded"), 0), indexed(pod("b"), 1), indexed(pod("c", "Failed"), 2)]
+    plan = decide(job(completionMode="Indexed", completions=5, parallelism=3), pods, NOW, 0)
+    assert plan.create == (2, 3)
+    assert plan.status["completedIndexes"] == "0"
+
+
+def test_an_indexed_job_completes_when_every_index_succeeded() -> None:
+    pods = [indexed(pod(f"p{i}", "Succeeded"), i) for i in (0, 1, 2, 2)]
+    plan = decide(job(completionMode="Indexed", completions=3), pods, NOW, 10)
+    assert [t for t, _, _ in types(plan.status)] == ["SuccessCriteriaMet", "Complete"]
+    assert plan.status["completedIndexes"] == "0-2"
+
+
+def test_completed_indexes_are_written_as_intervals() -> None:
+    assert format_indexes([7, 1, 3, 4, 5]) == "1,3-5,7"
+
+
+def test_an_indexed_pod_knows_its_index_by_env_hostname_label_and_annotation() -> None:
+    created = pod_from_template(job(completionMode="Indexed", completions=3), 2)
+    assert created["metadata"]["generateName"] == "j-2-"
+    assert created["metadata"]["annotations"][INDEX_KEY] == "2"
+    assert created["metadata"]["labels"][INDEX_KEY] == "2"
+    assert created["spec"]["hostname"] == "j-2"
+    env = created["spec"]["containers"][0]["env"][0]
+    assert env["name"] == "JOB_COMPLETION_INDEX"
+    assert env["valueFrom"]["fieldRef"]["fieldPath"] == f"metadata.annotations['{INDEX_KEY}']"

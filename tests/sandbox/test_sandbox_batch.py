@@ -79,6 +79,19 @@ def test_a_job_runs_its_pods_to_completion_and_reports_complete(
     assert [j.metadata.name for j in batch.list_namespaced_job(ns).items] == ["count"]
 
 
+def test_an_indexed_job_gives_each_pod_its_completion_index(
+    cluster: RunningSandbox, api: client.ApiClient, ns: str
+) -> None:
+    batch = client.BatchV1Api(api)
+    script = 'echo "$JOB_COMPLETION_INDEX $(hostname)"'
+    spec = {"completions": 3, "parallelism": 3, "completionMode": "Indexed"}
+    batch.create_namespaced_job(ns, job("ranks", script, **spec))
+    wait_for("Complete", lambda: "Complete" in condition_types(batch, ns, "ranks"), timeout=90)
+    assert batch.read_namespaced_job_status("ranks", ns).status.completed_indexes == "0-2"
+    logs = cluster.kubectl("logs", "-n", ns, "-l", "job-name=ranks").stdout.split("\n")
+    assert sorted(logs[:-1]) == [f"{i} ranks-{i}" for i in range(3)]
+
+
 def test_a_job_whose_pod_fails_backoff_limit_plus_one_times_is_failed(
     api: client.ApiClient, ns: str
 ) -> None:

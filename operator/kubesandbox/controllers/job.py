@@ -1,8 +1,9 @@
-"""The Job controller (batch/v1, NonIndexed): pods run until `completions` of them succeed,
-`parallelism` at a time; failures count against `backoffLimit`, each replacement waits a
-doubling delay; `activeDeadlineSeconds`, `suspend`, `ttlSecondsAfterFinished`; the status
-and conditions kube 1.33's controller writes (SuccessCriteriaMet then Complete, FailureTarget
-then Failed once no pod is left running). `decide` is pure; `JobController` carries it out.
+"""The Job controller (batch/v1): pods run until `completions` of them succeed (in Indexed
+mode, one per completion index), `parallelism` at a time; failures count against
+`backoffLimit`, each replacement waits a doubling delay; `activeDeadlineSeconds`, `suspend`,
+`ttlSecondsAfterFinished`; the status and conditions kube 1.33's controller writes
+(SuccessCriteriaMet then Complete, FailureTarget then Failed once no pod is left running).
+`decide` is pure; `JobController` carries it out.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kubesandbox.access import ControllerAccess
+from kubesandbox.controllers import jobindex
 from kubesandbox.controllers.base import (
     Controller,
     controller_of,
@@ -34,11 +36,12 @@ DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified d
 
 @dataclass(frozen=True)
 class JobPlan:
-    """What one look at a Job decides: pods to create and delete, its status, when to look
-    again (seconds) and whether its time to live has run out (then it is deleted)."""
+    """What one look at a Job decides: pods to create (their completion indexes) and delete,
+    its status, when to look again (seconds) and whether its time to live has run out (then
+    it is deleted)."""
 
     status: Obj
-    create: int = 0
+    create: tuple[int | None, ...] = ()  # a pod per entry: its completion index, or None
     delete: tuple[str, ...] = ()
     wake_in: float | None = None
     expired: bool = False
@@ -125,6 +128,13 @@ def _wanted(spec: Obj, active: int, succeeded: int) -> int:
     return max(0, min(parallelism, int(completions) - succeeded))
 
 
+def completed(job: Obj, pods: list[Obj]) -> int:
+    """The completions reached: succeeded pods, or in Indexed mode succeeded indexes."""
+    if jobindex.is_indexed(job):
+        return len(jobindex.succeeded_indexes(job, pods))
+    return sum(1 for p in pods if _phase(p) == "Succeeded")
+
+
 def _criteria(job: Obj, pods: list[Obj], start: datetime | None, now: datetime) -> Obj | None:
     """The interim condition (SuccessCriteriaMet or FailureTarget) the job meets now, if any:
     failure rules first, as kube checks them."""
@@ -134,7 +144,7 @@ def _criteria(job: Obj, pods: list[Obj], start: datetime | None, now: datetime) 
         return _condition(FAILURE[0], *DEADLINE_EXCEEDED, now)
     if backoff_exceeded(job, pods):
         return _condition(FAILURE[0], *BACKOFF_EXCEEDED, now)
-    succeeded = sum(1 for p in pods if _phase(p) == "Succeeded")
+    succeeded = completed(job, pods)
     completions = spec.get("completions")
     done = (
         succeeded >= int(completions)
@@ -158,9 +168,9 @@ def _suspension(conditions: list[Obj], suspended: bool, now: datetime) -> list[O
     return [*others, _condition("Suspended", reason, message, now, ok=suspended)]
 
 
-def _counts(pods: list[Obj], active: int) -> Obj:
+def _counts(job: Obj, pods: list[Obj], active: int) -> Obj:
     """The counters kube writes: active, succeeded and failed when non-zero; ready,
-    terminating and uncountedTerminatedPods always."""
+    terminating and uncountedTerminatedPods always; completedIndexes of an Indexed job."""
     counts: Obj = {
         "active": active,
         "succeeded": sum(1 for p in pods if _phase(p) == "Succeeded"),
@@ -175,6 +185,8 @@ def _counts(pods: list[Obj], active: int) -> Obj:
     out["ready"] = sum(1 for p in pods if is_active(p) and is_ready(p))
     out["terminating"] = len(terminating)
     out["uncountedTerminatedPods"] = {}
+    if jobindex.is_indexed(job) and (done := jobindex.succeeded_indexes(job, pods)):
+        out["completedIndexes"] = jobindex.format_indexes(done)
     return out
 
 
@@ -197,7 +209,7 @@ def decide(job: Obj, pods: list[Obj], now: datetime, backoff: float) -> JobPlan:
     active = [p for p in pods if is_active(p)]
     status: Obj = {k: v for k, v in old.items() if k in ("startTime", "completionTime")}
     if _find(conditions, SUCCESS[1]) or _find(conditions, FAILURE[1]):
-        status |= {**_counts(pods, len(active)), "conditions": conditions}
+        status |= {**_counts(job, pods, len(active)), "conditions": conditions}
         return _expiry(job, status, now)
     suspended = bool(spec.get("suspend"))
     if not suspended and "startTime" not in status:
@@ -208,7 +220,7 @@ def decide(job: Obj, pods: list[Obj], now: datetime, backoff: float) -> JobPlan:
         conditions.append(interim)
     if interim is not None:  # the outcome is known: no pod keeps running
         doomed = tuple(p["metadata"]["name"] for p in active)
-        status |= _counts(pods, 0)
+        status |= _counts(job, pods, 0)
         if not active and not status["terminating"]:
             final = SUCCESS[1] if interim["type"] == SUCCESS[0] else FAILURE[1]
             conditions.append(_condition(final, interim["reason"], interim["message"], now))
@@ -218,9 +230,10 @@ def decide(job: Obj, pods: list[Obj], now: datetime, backoff: float) -> JobPlan:
             return _expiry(job, status, now)
         return JobPlan(status | {"conditions": conditions}, delete=doomed)
     conditions = _suspension(conditions, suspended, now)
-    succeeded = sum(1 for p in pods if _phase(p) == "Succeeded")
-    wanted = _wanted(spec, len(active), succeeded)
-    create, delete, wake_in = 0, (), None
+    wanted = _wanted(spec, len(active), completed(job, pods))
+    create: tuple[int | None, ...] = ()
+    delete: tuple[str, ...] = ()
+    wake_in = None
     if len(active) > wanted:
         surplus = deletion_order(active)[: len(active) - wanted]
         delete = tuple(p["metadata"]["name"] for p in surplus)
@@ -228,26 +241,30 @@ def decide(job: Obj, pods: list[Obj], now: datetime, backoff: float) -> JobPlan:
         delay = replacement_delay(pods, now, backoff)
         if delay > 0:
             wake_in = delay
+        elif jobindex.is_indexed(job):
+            create = tuple(jobindex.next_indexes(job, pods, active, wanted - len(active)))
         else:
-            create = wanted - len(active)
+            create = (None,) * (wanted - len(active))
     deadline = spec.get("activeDeadlineSeconds")
     if start is not None and deadline is not None:
         left = (start + timedelta(seconds=deadline) - now).total_seconds()
         wake_in = left if wake_in is None else min(wake_in, left)
-    status |= _counts(pods, len(active) + create - len(delete))
+    status |= _counts(job, pods, len(active) + len(create) - len(delete))
     if conditions:
         status["conditions"] = conditions
     return JobPlan(status, create, delete, wake_in)
 
 
-def pod_from_template(job: Obj) -> Obj:
-    """A new pod of a Job (named by the API server from `<job>-`)."""
+def pod_from_template(job: Obj, index: int | None = None) -> Obj:
+    """A new pod of a Job (named by the API server from `<job>-`, or `<job>-<index>-` with
+    a completion index)."""
     template = copy.deepcopy(job["spec"]["template"])
     meta = template.get("metadata") or {}
     meta.pop("name", None)
     meta["generateName"] = job["metadata"]["name"] + "-"
     meta["ownerReferences"] = [owner_reference(job)]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec", {})}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec", {})}
+    return pod if index is None else jobindex.with_index(pod, job["metadata"]["name"], index)
 
 
 class JobController(Controller):
@@ -283,8 +300,8 @@ class JobController(Controller):
         if plan.expired:
             self.api.delete(JOB_KEY, ns, name)
             return
-        for _ in range(plan.create):
-            self.api.create("pods", ns, pod_from_template(job), self.user_agent)
+        for index in plan.create:
+            self.api.create("pods", ns, pod_from_template(job, index), self.user_agent)
         for pod in plan.delete:
             self.api.delete("pods", ns, pod)
         live = self.api.get(JOB_KEY, ns, name)

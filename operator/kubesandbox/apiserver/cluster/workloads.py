@@ -10,9 +10,9 @@ from kubesandbox.apiserver.selectors import selector_from_label_selector
 from kubesandbox.objects import Obj
 
 
-def _unsupported(field: str, value: object, allowed: tuple[str, ...], note: str = "") -> Cause:
+def _unsupported(field: str, value: object, allowed: tuple[str, ...]) -> Cause:
     listed = ", ".join(f'"{a}"' for a in allowed)
-    message = f'Unsupported value: "{value}": supported values: {listed}{note}'
+    message = f'Unsupported value: "{value}": supported values: {listed}'
     return Cause("FieldValueNotSupported", message, field)
 
 
@@ -40,9 +40,11 @@ def _job(job: Obj) -> list[Cause]:
             message = f"Invalid value: {value}: must be greater than or equal to 0"
             causes.append(Cause("FieldValueInvalid", message, f"spec.{field}"))
     mode = spec.get("completionMode", "NonIndexed")
-    if mode != "NonIndexed":
-        note = " (the sandbox's Job controller runs NonIndexed jobs only)"
-        causes.append(_unsupported("spec.completionMode", mode, ("NonIndexed",), note))
+    if mode not in ("NonIndexed", "Indexed"):
+        causes.append(_unsupported("spec.completionMode", mode, ("NonIndexed", "Indexed")))
+    elif mode == "Indexed" and spec.get("completions") is None:
+        message = "Required value: when completion mode is Indexed"
+        causes.append(Cause("FieldValueRequired", message, "spec.completions"))
     return causes
 
 
