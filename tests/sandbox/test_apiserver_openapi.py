@@ -73,10 +73,12 @@ def test_index_lists_builtin_and_crd_group_versions() -> None:
         "apis/apiextensions.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
         "apis/policy/v1",
+        "apis/batch/v1",
+        "apis/apiregistration.k8s.io/v1",
         "apis/bigmodel.dev/v1alpha1",
     }
     assert paths["apis/apps/v1"]["serverRelativeURL"].startswith("/openapi/v3/apis/apps/v1?hash=")
-    assert len(BUILTIN_GROUP_VERSIONS) == 8
+    assert len(BUILTIN_GROUP_VERSIONS) == 10
 
 
 def test_hashes_are_deterministic_and_follow_the_crd() -> None:

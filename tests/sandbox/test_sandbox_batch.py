@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +266,32 @@ def test_api_services_are_stored_and_served(cluster: RunningSandbox, api: client
         registration.delete_api_service("v1alpha1.wardle.example.com")
     missing = cluster.kubectl("get", "apiservice", "v1alpha1.wardle.example.com", check=False)
     assert isinstance(missing, subprocess.CompletedProcess) and missing.returncode != 0
+
+
+HOOKED_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: hooked\nversion: 0.1.0\n",
+    "templates/migrate.yaml": """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  annotations: {"helm.sh/hook": pre-install, "helm.sh/hook-delete-policy": hook-succeeded}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: busybox, args: [/bin/sh, -c, "echo migrated"]}]
+""",
+    "templates/agent.yaml": DAEMON.replace("TOLERATIONS", "tolerations: []"),
+}
+
+
+def test_helm_installs_a_chart_with_a_hook_job_and_a_daemon_set(
+    cluster: RunningSandbox, ns: str, tmp_path: Path
+) -> None:
+    for name, text in HOOKED_CHART.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    cluster.helm("install", "hooked", str(tmp_path), "-n", ns, "--wait", "--timeout", "90s")
+    assert cluster.get(ns, "jobs")["items"] == []  # it succeeded: hook-succeeded deleted it
+    assert cluster.get(ns, "ds", "agent")["status"]["numberReady"] == 2

@@ -20,16 +20,12 @@ from kubesandbox.apiserver.k8s_schemas import OBJECT_META, api_version_of
 from kubesandbox.apiserver.registry import BUILTINS, ResourceType, crd_resource_types
 from kubesandbox.objects import Obj
 
-BUILTIN_GROUP_VERSIONS: tuple[str, ...] = (
-    "v1",
-    "apps/v1",
-    "coordination.k8s.io/v1",
-    "rbac.authorization.k8s.io/v1",
-    "events.k8s.io/v1",
-    "apiextensions.k8s.io/v1",
-    "discovery.k8s.io/v1",
-    "policy/v1",
+BUILTIN_GROUP_VERSIONS: tuple[str, ...] = tuple(
+    dict.fromkeys([*(rt.api_version for rt in BUILTINS), "policy/v1"])
 )
+"""The built-in group-versions with a document: every served one (kubectl and helm validate
+a manifest against its group-version's document, and refuse it when there is none), and
+policy/v1."""
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _SCALE = "io.k8s.api.autoscaling.v1.Scale"
 _V2_REFS, _V3_REFS = "#/definitions/", "#/components/schemas/"
