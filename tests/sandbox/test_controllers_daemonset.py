@@ -100,6 +100,15 @@ def test_finished_pods_are_deleted_and_replaced() -> None:
     assert (plan.create, plan.delete) == (("proc-0",), ("a",))
 
 
+def test_outdated_unready_pods_are_replaced_whatever_the_budget() -> None:
+    ds = daemon_set()
+    pods = [
+        running(ds, "a", "proc-0", ready=False, current=False),
+        running(ds, "bb", "proc-1", ready=False, current=False),
+    ]
+    assert sorted(decide(ds, NODES, pods).delete) == ["a", "bb"]
+
+
 def test_outdated_pods_are_replaced_within_max_unavailable() -> None:
     ds = daemon_set()
     pods = [running(ds, "a", "proc-0", current=False), running(ds, "bb", "proc-1", current=False)]
@@ -111,7 +120,10 @@ def test_outdated_pods_are_replaced_within_max_unavailable() -> None:
 
 def test_on_delete_leaves_outdated_pods_running() -> None:
     ds = daemon_set({"type": "OnDelete"})
-    pods = [running(ds, "a", "proc-0", current=False), running(ds, "bb", "proc-1", current=False)]
+    pods = [
+        running(ds, "a", "proc-0", current=False),
+        running(ds, "bb", "proc-1", ready=False, current=False),
+    ]
     plan = decide(ds, NODES, pods)
     assert plan.delete == ()
     assert "updatedNumberScheduled" not in plan.status

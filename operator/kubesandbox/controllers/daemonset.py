@@ -96,10 +96,8 @@ def daemon_pod(ds: Obj, node: str) -> Obj:
 
 def max_unavailable(ds: Obj, desired: int) -> int:
     """RollingUpdate's maxUnavailable as a pod count (an int or a percentage rounded up, at
-    least 1); 0 for OnDelete, which replaces nothing itself."""
+    least 1)."""
     strategy = ds["spec"].get("updateStrategy") or {}
-    if strategy.get("type") == "OnDelete":
-        return 0
     value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1)
     if isinstance(value, str) and value.endswith("%"):
         return max(1, math.ceil(int(value[:-1]) * desired / 100))
@@ -139,13 +137,7 @@ def decide(ds: Obj, nodes: list[Obj], pods: list[Obj]) -> DaemonPlan:
         if p["metadata"].get("labels", {}).get(REVISION_LABEL) == revision
     ]
     outdated = [p for p in running.values() if p not in updated]
-    budget = max_unavailable(ds, len(wanted)) - (len(wanted) - ready)
-    for pod in sorted(outdated, key=is_ready):  # not ready ones cost no availability
-        if not is_ready(pod):
-            delete.append(pod["metadata"]["name"])
-        elif budget > 0:
-            delete.append(pod["metadata"]["name"])
-            budget -= 1
+    delete += _replaced(ds, outdated, len(wanted), ready)
     status: Obj = {
         "currentNumberScheduled": len(running),
         "desiredNumberScheduled": len(wanted),
@@ -159,6 +151,21 @@ def decide(ds: Obj, nodes: list[Obj], pods: list[Obj]) -> DaemonPlan:
     optional = ("updatedNumberScheduled", "numberAvailable", "numberUnavailable")
     status = {k: v for k, v in status.items() if v or k not in optional}
     return DaemonPlan(create, tuple(delete), status)
+
+
+def _replaced(ds: Obj, outdated: list[Obj], desired: int, ready: int) -> list[str]:
+    """The outdated pods to delete now (their nodes then get current ones): with
+    RollingUpdate, the unready ones, and ready ones while fewer than maxUnavailable of the
+    desired pods are unavailable; none with OnDelete."""
+    if (ds["spec"].get("updateStrategy") or {}).get("type") == "OnDelete":
+        return []
+    budget = max_unavailable(ds, desired) - (desired - ready)
+    out = []
+    for pod in sorted(outdated, key=is_ready):  # unready ones cost no availability
+        if not is_ready(pod) or budget > 0:
+            out.append(pod["metadata"]["name"])
+            budget -= is_ready(pod)
+    return out
 
 
 def _deleting(pod: Obj) -> bool:
