@@ -201,6 +201,23 @@ def _expiry(job: Obj, status: Obj, now: datetime) -> JobPlan:
     return JobPlan(status, expired=True) if left <= 0 else JobPlan(status, wake_in=left)
 
 
+def _finish(job: Obj, pods: list[Obj], status: Obj, interim: Obj, now: datetime) -> JobPlan:
+    """The outcome is known (`interim`): no pod keeps running; once none is left, the
+    terminal condition (Complete or Failed) follows the interim one."""
+    active = [p for p in pods if is_active(p)]
+    status |= _counts(job, pods, 0)
+    if active or status["terminating"]:
+        return JobPlan(status, delete=tuple(p["metadata"]["name"] for p in active))
+    final = SUCCESS[1] if interim["type"] == SUCCESS[0] else FAILURE[1]
+    status["conditions"] = [
+        *status["conditions"],
+        _condition(final, interim["reason"], interim["message"], now),
+    ]
+    if final == SUCCESS[1]:
+        status["completionTime"] = _stamp(now)
+    return _expiry(job, status, now)
+
+
 def decide(job: Obj, pods: list[Obj], now: datetime, backoff: float) -> JobPlan:
     """One look at a job and its pods: what to create, delete and write, and when to look
     again. `backoff` is the delay before the first failed pod is replaced."""
@@ -218,17 +235,8 @@ def decide(job: Obj, pods: list[Obj], now: datetime, backoff: float) -> JobPlan:
     interim = _find(conditions, SUCCESS[0]) or _find(conditions, FAILURE[0])
     if interim is None and (interim := _criteria(job, pods, start, now)) is not None:
         conditions.append(interim)
-    if interim is not None:  # the outcome is known: no pod keeps running
-        doomed = tuple(p["metadata"]["name"] for p in active)
-        status |= _counts(job, pods, 0)
-        if not active and not status["terminating"]:
-            final = SUCCESS[1] if interim["type"] == SUCCESS[0] else FAILURE[1]
-            conditions.append(_condition(final, interim["reason"], interim["message"], now))
-            if final == SUCCESS[1]:
-                status["completionTime"] = _stamp(now)
-            status["conditions"] = conditions
-            return _expiry(job, status, now)
-        return JobPlan(status | {"conditions": conditions}, delete=doomed)
+    if interim is not None:
+        return _finish(job, pods, status | {"conditions": conditions}, interim, now)
     conditions = _suspension(conditions, suspended, now)
     wanted = _wanted(spec, len(active), completed(job, pods))
     create: tuple[int | None, ...] = ()
