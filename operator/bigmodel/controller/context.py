@@ -1,6 +1,7 @@
 """Operator-wide state every controller shares, kept in kopf's memo: the API client, the
 session that scrapes pods, the exported metrics, the telemetry interval, the operator's
-health and the work queues' controllers, whose workers start once the caches are synced."""
+health, the leader elector and each kind's controllers, whose workers run while this replica
+leads and once the caches are synced."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import aiohttp
 import kopf
 
 from bigmodel.api import API_VERSION
+from bigmodel.controller.election import ElectionSettings, new_identity
 from bigmodel.controller.health import Health
 from bigmodel.controller.k8s import Kube, load_client_config
-from bigmodel.controller.workers import Controller
+from bigmodel.controller.leader import LeaderElector
+from bigmodel.controller.workers import Kind
 from bigmodel.telemetry.collect import new_session
 from bigmodel.telemetry.export import TelemetryMetrics, default_metrics
 from bigmodel.telemetry.observe import interval_from_env
@@ -35,25 +38,47 @@ class OperatorContext:
     """What /healthz and /readyz judge (queues draining, caches, watches, loop, API)."""
     checks: asyncio.Task[None] | None = None
     """The event loop's tick and the API check feeding `health`."""
-    controllers: list[Controller] = field(default_factory=list)
-    """Every work queue with its workers (each kind's, telemetry's)."""
+    kinds: list[Kind] = field(default_factory=list)
+    """Each kind's controllers (queues and workers)."""
+    leading: bool = False
+    """Whether this replica leads (its workers may write)."""
+    election: asyncio.Task[None] | None = None
+    """The leader elector, which calls `lead` and `step_down`."""
 
-    def add(self, *controllers: Controller) -> None:
-        """Run `controllers` with the others: started with them, judged by liveness."""
-        for controller in controllers:
-            self.controllers.append(controller)
+    def add(self, kind: Kind) -> None:
+        """Run `kind`'s controllers with the others: started with them, judged by liveness."""
+        self.kinds.append(kind)
+        for controller in kind.controllers:
             self.health.queues[controller.name] = controller.waiting
 
     def caches_synced(self) -> None:
-        """kopf has filled every cache from its first listing: the workers may run."""
+        """kopf has filled every cache from its first listing: a leader's workers may run."""
         self.health.caches_synced = True
-        for controller in self.controllers:
-            controller.start()
+        self._run()
 
-    async def stop_workers(self) -> None:
-        """Stop every controller's workers."""
-        for controller in self.controllers:
-            await controller.stop()
+    async def lead(self) -> None:
+        """This replica became the leader: look at every object in the caches afresh."""
+        self.leading = True
+        for kind in self.kinds:
+            kind.reset()
+            queue = kind.controllers[0].queue
+            for key in kind.cached():
+                queue.add(key)
+        self._run()
+
+    async def step_down(self) -> None:
+        """This replica no longer leads: stop the workers, cancelling the reconciles in
+        flight, before another replica may take the lease."""
+        self.leading = False
+        for kind in self.kinds:
+            for controller in kind.controllers:
+                await controller.stop()
+
+    def _run(self) -> None:
+        if self.leading and self.health.caches_synced:
+            for kind in self.kinds:
+                for controller in kind.controllers:
+                    controller.start()
 
 
 def removed(**kwargs: Any) -> bool:
@@ -95,13 +120,19 @@ async def start(memo: Any, **_: Any) -> None:
 
     shared.checks = asyncio.create_task(health.run_checks(list_one_of_each))
     memo.context = shared
+    settings = ElectionSettings.from_env(os.environ, getattr(memo, "namespaces", None) or ())
+    elector = LeaderElector(kube, settings, new_identity())
+    shared.election = asyncio.create_task(elector.run(shared.lead, shared.step_down))
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    """Stop the workers and close the client sessions."""
+    """Stop leading (the workers stop, the lease is released for a standby to take at
+    once) and close the client sessions."""
     shared = context(memo)
-    await shared.stop_workers()
+    if shared.election is not None:
+        shared.election.cancel()
+        await asyncio.gather(shared.election, return_exceptions=True)
     if shared.checks is not None:
         shared.checks.cancel()
     await shared.kube.close()

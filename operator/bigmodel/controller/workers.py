@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
 
 from bigmodel.controller.k8s import API_FAILURES
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
@@ -115,3 +116,21 @@ class Controller:
             exc,
             exc_info=exc_info,
         )
+
+
+class Kind(Protocol):
+    """What the operator needs of each kind's controller to run it under a leader."""
+
+    @property
+    def controllers(self) -> tuple[Controller, ...]:
+        """Its queues with their workers; the first reconciles the kind's keys."""
+        ...
+
+    def cached(self) -> Iterable[str]:
+        """The key of every object of the kind in the cache."""
+        ...
+
+    def reset(self) -> None:
+        """Drop the state kept between looks (it may be stale: another replica may have
+        led meanwhile); the next look at each object starts from the caches."""
+        ...

@@ -170,6 +170,20 @@ class JobController:
         namespace, _, name = key.partition("/")
         self.shared.metrics.set_phase(namespace, JOB, name, None)
 
-    def keys(self) -> list[str]:
+    @property
+    def controllers(self) -> tuple[Controller, ...]:
+        """The reconcile queue, then the telemetry queue."""
+        return self.controller, self.telemetry
+
+    def cached(self) -> list[str]:
         """Every job in the cache."""
         return list(self.jobs)
+
+    def reset(self) -> None:
+        """Drop every job's state and telemetry rounds (see `workers.Kind`)."""
+        for key in list(self.reconcilers):
+            self._forget(key)
+        for rounds in self.rounds.values():
+            rounds.forget()
+        self.rounds.clear()
+        self.measured.clear()

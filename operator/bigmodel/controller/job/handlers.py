@@ -49,7 +49,7 @@ async def start(memo: Any, **kwargs: Any) -> None:
         context(memo), Timing.from_env(os.environ), kwargs["job_pods"], default_queue_metrics(),
         workers, telemetry,
     )  # fmt: skip
-    context(memo).add(memo.jobs.controller, memo.jobs.telemetry)
+    context(memo).add(memo.jobs)
 
 
 def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:

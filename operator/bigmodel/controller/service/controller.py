@@ -128,3 +128,17 @@ class ServiceController:
         watched.reconciler.rounds.forget()
         namespace, _, name = key.partition("/")
         self.shared.metrics.set_phase(namespace, SERVICE, name, None)
+
+    @property
+    def controllers(self) -> tuple[Controller, ...]:
+        """The reconcile queue."""
+        return (self.controller,)
+
+    def cached(self) -> list[str]:
+        """Every service in the cache."""
+        return list(self.services)
+
+    def reset(self) -> None:
+        """Drop every service's state (see `workers.Kind`)."""
+        for key in list(self.watched):
+            self._forget(key)

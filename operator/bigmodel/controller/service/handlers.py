@@ -62,7 +62,7 @@ async def start(memo: Any, **kwargs: Any) -> None:
     memo.services = ServiceController(
         context(memo), images_from_env(os.environ), indexes, default_queue_metrics(), workers
     )
-    context(memo).add(memo.services.controller)
+    context(memo).add(memo.services)
 
 
 def _owner(body: Mapping[str, Any]) -> str:
