@@ -3,9 +3,10 @@ JSON patch that touches nothing else."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from bigmodel.controller.legacy import FINALIZER, legacy_patch
+from bigmodel.controller.legacy import FINALIZER, Release, legacy_patch
 
 
 def body(finalizers: list[str], annotations: dict[str, str]) -> dict[str, Any]:
@@ -35,3 +36,28 @@ def test_kopfs_annotations_are_removed_and_others_kept() -> None:
     assert patch == [
         {"op": "remove", "path": "/metadata/annotations/bigmodel.dev~1last-handled-configuration"}
     ]
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, Any]] = []
+
+    async def path(self, obj: Any) -> str:
+        return f"/{obj['metadata']['name']}"
+
+    async def request(self, method: str, path: str, body: Any, content_type: str) -> None:
+        self.patches.append((path, body))
+
+
+def test_each_version_of_an_object_is_patched_once_until_the_watch_brings_the_next() -> None:
+    kube = FakeKube()
+    release = Release(kube)  # type: ignore[arg-type]
+    old = {"metadata": {"name": "a", "uid": "u", "resourceVersion": "7", "finalizers": [FINALIZER]}}
+
+    async def looks() -> None:
+        await release(old)
+        await release(old)  # the cache has not caught up yet: no second, failing, patch
+        await release({"metadata": {"name": "a", "uid": "u", "resourceVersion": "8"}})
+
+    asyncio.run(looks())
+    assert [path for path, _ in kube.patches] == ["/a"]

@@ -46,10 +46,25 @@ def legacy_patch(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return patch
 
 
-async def release(kube: Kube, body: Mapping[str, Any]) -> bool:
-    """Remove what `legacy_patch` names from the object; whether there was anything."""
-    patch = legacy_patch(body)
-    if not patch:
-        return False
-    await kube.request("PATCH", await kube.path(body), patch, content_type=JSON_PATCH)
-    return True
+class Release:
+    """Removes what `legacy_patch` names from the objects of one kind, once per version of
+    each: until the watch brings the patched object, the cache still shows the marks, and
+    a second patch of that version would fail its tests."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self.patched: dict[str, str] = {}
+        """uid -> the resourceVersion whose marks were removed."""
+
+    async def __call__(self, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        uid, version = str(meta.get("uid")), str(meta.get("resourceVersion"))
+        patch = legacy_patch(body)
+        if not patch or self.patched.get(uid) == version:
+            return
+        await self.kube.request("PATCH", await self.kube.path(body), patch, content_type=JSON_PATCH)
+        self.patched[uid] = version
+
+    def forget(self, uid: str) -> None:
+        """The object is gone."""
+        self.patched.pop(uid, None)

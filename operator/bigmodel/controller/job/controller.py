@@ -18,7 +18,7 @@ from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.reconciler import JobReconciler
 from bigmodel.controller.job.telemetry import job_round
 from bigmodel.controller.job.timing import Timing
-from bigmodel.controller.legacy import release
+from bigmodel.controller.legacy import Release
 from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.telemetry import TelemetryRounds
@@ -60,6 +60,7 @@ class JobController:
     """Keys whose telemetry rounds are scheduled."""
 
     def __post_init__(self) -> None:
+        self.release = Release(self.shared.kube)
         self.controller = Controller(QUEUE, self.reconcile, self.workers, self.queue_metrics)
         self.telemetry = Controller(
             TELEMETRY_QUEUE, self.measure, self.telemetry_workers, self.queue_metrics
@@ -85,7 +86,11 @@ class JobController:
         self.controller.queue.add_after(key, self.timing.settle)
 
     def pod_removed(self, key: str, uid: str, rank: int, disruption: str | None) -> None:
-        """A node pod left the cluster (kopf drops it from the index silently)."""
+        """A node pod of the live job `key` of `uid` left the cluster (kopf drops it from
+        the index silently); the pods of a job gone or being deleted do not matter."""
+        raw = self.jobs.get(key)
+        if raw is None or deleting(raw) or uid_of(raw) != uid:
+            return
         self.removed.setdefault(uid, {})[rank] = disruption
         self.pod_changed(key)
 
@@ -98,10 +103,10 @@ class JobController:
         if raw is None or deleting(raw):
             self._forget(key)
             if raw is not None:
-                await release(self.shared.kube, raw)
+                await self.release(raw)
             return None
         reconciler = self._reconciler(key, raw)
-        await release(self.shared.kube, raw)
+        await self.release(raw)
         uid = reconciler.uid
         removed = dict(self.removed.get(uid, {}))
         with self.shared.metrics.reconciling(JOB):
@@ -166,6 +171,7 @@ class JobController:
         if reconciler is None:
             return
         self.removed.pop(reconciler.uid, None)
+        self.release.forget(reconciler.uid)
         self.shared.health.watches.forget(reconciler.uid)
         namespace, _, name = key.partition("/")
         self.shared.metrics.set_phase(namespace, JOB, name, None)

@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from bigmodel.controller.context import OperatorContext
-from bigmodel.controller.legacy import release
+from bigmodel.controller.legacy import Release
 from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.service.decisions import Seen
@@ -66,6 +66,7 @@ class ServiceController:
     watched: dict[str, Watched] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.release = Release(self.shared.kube)
         self.controller = Controller(QUEUE, self.reconcile, self.workers, self.queue_metrics)
 
     def service_changed(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
@@ -86,10 +87,10 @@ class ServiceController:
         if raw is None or deleting(raw):
             self._forget(key)
             if raw is not None:
-                await release(self.shared.kube, raw)
+                await self.release(raw)
             return None
         watched = self._watched(key, raw)
-        await release(self.shared.kube, raw)
+        await self.release(raw)
         reconciler, interval = watched.reconciler, self.shared.telemetry_interval
         reconciler.body = reconciler.rounds.body = raw
         with self.shared.metrics.reconciling(SERVICE):
@@ -125,6 +126,7 @@ class ServiceController:
         if watched is None:
             return
         self.shared.health.watches.forget(uid_of(watched.reconciler.body))
+        self.release.forget(uid_of(watched.reconciler.body))
         watched.reconciler.rounds.forget()
         namespace, _, name = key.partition("/")
         self.shared.metrics.set_phase(namespace, SERVICE, name, None)
