@@ -24,10 +24,6 @@ TAKEOVER = 120.0
 """Generous: the lease duration (15 s) and a retry period on a loaded machine."""
 
 
-def leading(operator: Operator) -> bool:
-    return operator.samples("bigmodel_operator_leader").get((), 0.0) == 1.0
-
-
 def job_reconciles(operator: Operator) -> float:
     return operator.samples("bigmodel_reconciles_total", kind="BigModelJob").get((), 0.0)
 
@@ -47,15 +43,15 @@ def test_the_standby_takes_over_a_killed_leader_and_the_jobs_lose_nothing(
     second = Operator(sandbox, namespace, tmp_path / "second.log", ELECTED)
     try:
         first.start()
-        wait_for("the first replica to lead", lambda: leading(first), timeout=TAKEOVER)
+        wait_for("the first replica to lead", first.leads, timeout=TAKEOVER)
         second.start()  # ready: its caches are synced, warm
         workload = ChurnWorkload(view, rng, jobs=3)
         workload.start()
         churn(workload, rng, 10)
-        assert not leading(second)
+        assert not second.leads()
         assert job_reconciles(second) == 0  # a standby writes nothing
         first.stop(signal.SIGKILL)
-        wait_for("the standby to lead", lambda: leading(second), timeout=TAKEOVER)
+        wait_for("the standby to lead", second.leads, timeout=TAKEOVER)
         churn(workload, rng, 10)
         assert wait_converged(workload.expected, view, timeout=180) == []
         assert job_reconciles(second) > 0

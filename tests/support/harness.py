@@ -109,6 +109,10 @@ class Operator:
                     found[rest] = sample.value
         return found
 
+    def leads(self) -> bool:
+        """Whether this replica is the leader (`bigmodel_operator_leader`)."""
+        return self.samples("bigmodel_operator_leader").get((), 0.0) == 1.0
+
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.proc is not None:
             stop_process(self.proc, sig)
