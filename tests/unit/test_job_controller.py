@@ -21,4 +21,4 @@ def test_telemetry_runs_while_running_with_metrics_enabled(
     phase: str, metrics: dict[str, object], collected: bool
 ) -> None:
     spec = {"image": "x", "metrics": metrics} if metrics else {"image": "x"}
-    assert collecting({"spec": spec, "status": {"phase": phase}}) is collected
+    assert collecting({"spec": spec}, phase) is collected

@@ -32,11 +32,11 @@ PodIndex = Mapping[str, Any]
 """kopf's index of node pods: job uid -> its NodePods."""
 
 
-def collecting(body: Mapping[str, Any]) -> bool:
-    """Whether the job's telemetry is collected: it is Running and its node pods expose
-    metrics (`spec.metrics.enabled`)."""
+def collecting(body: Mapping[str, Any], phase: str | None) -> bool:
+    """Whether the telemetry of the job `body` in `phase` is collected: it is Running and
+    its node pods expose metrics (`spec.metrics.enabled`)."""
     enabled = ((body.get("spec") or {}).get("metrics") or {}).get("enabled", True)
-    return bool((body.get("status") or {}).get("phase") == JobPhase.RUNNING.value and enabled)
+    return bool(phase == JobPhase.RUNNING.value and enabled)
 
 
 @dataclass
@@ -116,7 +116,7 @@ class JobController:
             left.pop(rank, None)
         if not left:
             self.removed.pop(uid, None)
-        if pause is not None and collecting(raw) and key not in self.measured:
+        if pause is not None and self._collecting(key, raw) and key not in self.measured:
             self.measured.add(key)  # the first round too: give the trainer time to start
             self.telemetry.queue.add_after(key, self.shared.telemetry_interval)
         return pause
@@ -125,7 +125,7 @@ class JobController:
         """One telemetry round of the job `key` while it is collected; its series are
         dropped when it stops."""
         raw = self.jobs.get(key)
-        live = raw if raw is not None and not deleting(raw) and collecting(raw) else None
+        live = raw if raw is not None and not deleting(raw) and self._collecting(key, raw) else None
         rounds = self.rounds.get(key)
         if rounds is not None and (live is None or rounds.body["metadata"]["uid"] != uid_of(live)):
             self.rounds.pop(key).forget()  # stopped, gone, or another job of the same name
@@ -133,19 +133,29 @@ class JobController:
         if live is None:
             self.measured.discard(key)
             return None
-        body = live
         if rounds is None:
             shared = self.shared
             logger = object_logger("job", key)
             rounds = TelemetryRounds(
-                shared.kube, shared.scraper, body, shared.telemetry_interval, logger,
+                shared.kube, shared.scraper, live, shared.telemetry_interval, logger,
                 shared.metrics, "node",
             )  # fmt: skip
             self.rounds[key] = rounds
-        rounds.body = body
+        rounds.body = live
         began = time.monotonic()
         await job_round(rounds, list(self.pods.get(uid_of(live), ())))
         return max(0.0, self.shared.telemetry_interval - (time.monotonic() - began))
+
+    def _collecting(self, key: str, raw: kopf.Body) -> bool:
+        """`collecting`, in the phase this controller last wrote (the cache may not show it
+        yet: the watch brings it later, and a status write queues no look)."""
+        reconciler = self.reconcilers.get(key)
+        written = reconciler.status if reconciler and reconciler.uid == uid_of(raw) else None
+        if written is not None:
+            phase = written.phase.value if written.phase else None
+        else:
+            phase = (raw.get("status") or {}).get("phase")
+        return collecting(raw, phase)
 
     def _reconciler(self, key: str, raw: kopf.Body) -> JobReconciler:
         """The job's reconciler (a new one for a new job, or another of the same name)."""
