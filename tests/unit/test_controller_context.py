@@ -113,7 +113,7 @@ def test_stepping_down_cancels_the_reconcile_in_flight_and_keeps_its_key() -> No
     assert asyncio.run(scenario()) == (False, 1)
 
 
-def test_a_stopped_replica_reports_no_queue_wait_to_liveness() -> None:
+def test_a_stopped_replica_reports_no_queue_stall_to_liveness() -> None:
     kind = FakeKind([])
     shared = operator(kind)
     kind.reconciler.queue.add("ns/a")

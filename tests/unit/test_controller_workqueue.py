@@ -127,6 +127,28 @@ def test_the_oldest_ready_key_tells_how_long_the_queue_has_not_drained() -> None
     assert q.oldest_ready() == 10
 
 
+def test_a_queue_whose_workers_keep_taking_keys_is_not_stalled_however_long_it_is() -> None:
+    q, clock = queue()
+    for key in "abcdef":
+        q.add(key)
+    for _ in range(5):  # a burst: one key taken every 30 s, the last waits 150 s
+        clock.now += 30
+        q.done(q.pop() or "")
+    assert q.oldest_ready() == 150
+    assert q.stalled() == 0
+    clock.now += 61  # then no worker takes any
+    assert q.stalled() == 61
+
+
+def test_an_empty_queue_is_not_stalled_and_keys_never_taken_are() -> None:
+    q, clock = queue()
+    clock.now += 1000
+    assert q.stalled() == 0
+    q.add("a")
+    clock.now += 70
+    assert q.stalled() == 70
+
+
 def test_keys_in_process_report_how_long_they_run() -> None:
     q, clock = queue()
     q.add("a")

@@ -49,7 +49,7 @@ class OperatorContext:
         """Run `kind`'s controllers with the others: started with them, judged by liveness."""
         self.kinds.append(kind)
         for controller in kind.controllers:
-            self.health.queues[controller.name] = controller.waiting
+            self.health.queues[controller.name] = controller.stalled
 
     def caches_synced(self) -> None:
         """kopf has filled every cache from its first listing: a leader's workers may run."""

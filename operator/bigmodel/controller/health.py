@@ -2,8 +2,8 @@
 answers, and says so, while the event loop is blocked):
 
 - `/healthz` (liveness) fails only for what a restart of the operator cures: the event loop
-  blocked, a work queue that stopped draining (a key ready for a worker waited longer than
-  `DRAIN_STALL_SECONDS`: every worker stuck), or a watch that stopped delivering (the
+  blocked, a work queue that stopped draining (keys ready for `DRAIN_STALL_SECONDS` with no
+  worker taking any: every worker stuck), or a watch that stopped delivering (the
   operator's own status writes not seen back through it). API errors never fail it:
   restarting every replica during an API outage would help nothing.
 - `/readyz` (readiness) says more: it fails also until kopf has filled the caches from its
@@ -28,7 +28,7 @@ from bigmodel.runtime.server import Page, PageServer
 from bigmodel.settings import seconds_from_env
 
 DRAIN_STALL_SECONDS = 60.0
-"""A key ready for a worker this long: the queue stopped draining."""
+"""Keys ready this long with no worker taking any: the queue stopped draining."""
 LOOP_STALL_SECONDS = 30.0
 """The event loop has not run a tick for this long: it is blocked."""
 WATCH_STALL_SECONDS = 120.0
@@ -113,7 +113,7 @@ class Health:
     server's thread (plain attribute reads and writes of immutable values)."""
 
     queues: dict[str, Callable[[], float]] = field(default_factory=dict)
-    """By queue name: seconds its longest-waiting ready key has waited for a worker."""
+    """By queue name: seconds its keys have been ready with no worker taking any."""
     watches: WatchLag = field(default_factory=WatchLag)
     drain_stall: float = DRAIN_STALL_SECONDS
     loop_stall: float = LOOP_STALL_SECONDS
@@ -145,10 +145,11 @@ class Health:
         failing: dict[str, str] = {}
         if self.tick is not None and now - self.tick > self.loop_stall:
             failing["eventLoop"] = f"no tick for {now - self.tick:.0f}s (blocked)"
-        waiting = {name: oldest() for name, oldest in list(self.queues.items())}
-        if stuck := sorted(name for name, age in waiting.items() if age > self.drain_stall):
+        stalled = {name: seconds() for name, seconds in list(self.queues.items())}
+        if stuck := sorted(name for name, age in stalled.items() if age > self.drain_stall):
             failing["queues"] = (
-                f"not draining (a ready key waited over {self.drain_stall:g}s): {', '.join(stuck)}"
+                f"not draining (keys ready for over {self.drain_stall:g}s, none taken): "
+                f"{', '.join(stuck)}"
             )
         if lagging := self.watches.lagging(now):
             failing["watches"] = (
@@ -176,7 +177,7 @@ class Health:
         return {
             "status": "failing" if failing else "ok",
             "failing": dict(failing),
-            "queueWaitSeconds": {
+            "queueStalledSeconds": {
                 name: round(oldest(), 3) for name, oldest in list(self.queues.items())
             },
             "loopLagSeconds": round(self.loop_lag, 3),

@@ -78,12 +78,12 @@ class Controller:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def waiting(self) -> float:
-        """Seconds the longest-waiting ready key has waited for a worker since the workers
-        started (0 while they do not run: nobody is expected to drain the queue)."""
+    def stalled(self) -> float:
+        """Seconds keys have been ready with no worker taking any, since the workers started
+        (0 while they do not run: nobody is expected to drain the queue)."""
         if not self._tasks:
             return 0.0
-        return min(self.queue.oldest_ready(), time.monotonic() - self._since)
+        return min(self.queue.stalled(), time.monotonic() - self._since)
 
     async def _work(self) -> None:
         queue = self.queue

@@ -78,6 +78,8 @@ class WorkQueue(Generic[K]):
     """Each timed key's earliest timer (heap entries that do not match are stale)."""
     _failures: dict[K, int] = field(default_factory=dict)
     _order: itertools.count[int] = field(default_factory=itertools.count)
+    _last_pop: float | None = None
+    """When a worker last took a key."""
     _wakeup: asyncio.Event | None = None
     """Set when a key may have become ready (created on first `get()`, in its loop)."""
 
@@ -127,7 +129,7 @@ class WorkQueue(Generic[K]):
             return None
         key = self._ready.popleft()
         self.observer.waited(now - self._queued_at.pop(key))
-        self._processing[key] = now
+        self._processing[key] = self._last_pop = now
         self._report()
         return key
 
@@ -176,6 +178,16 @@ class WorkQueue(Generic[K]):
         now = self.clock() if now is None else now
         ready = list(self._ready)  # a copy: the health thread reads while the loop writes
         return max((now - self._queued_at.get(key, now) for key in ready), default=0.0)
+
+    def stalled(self, now: float | None = None) -> float:
+        """Seconds keys have been ready with no worker taking any (0: the queue drains or
+        is empty): a burst that keeps every worker busy is not a stall, workers that stopped
+        taking keys are."""
+        now = self.clock() if now is None else now
+        oldest = self.oldest_ready(now)
+        if self._last_pop is None:
+            return oldest
+        return min(oldest, now - self._last_pop)
 
     def running(self, now: float | None = None) -> list[float]:
         """Seconds each key being processed has been processed for."""
