@@ -3,6 +3,8 @@ what it did, what held, and how long the operator took to converge.
 
     crashes    SIGKILLs of the operator at random moments while jobs on simulated nodes
                are created, deleted, their pods failed or deleted (default 50 kills, 12 jobs)
+    failover   two replicas with leader election, the leader SIGKILLed while jobs churn
+               (default 5 kills, 8 jobs): each takeover's time, and the same invariants
     faults     each API fault alone, then all at once, during jobs of real torchrun pods
                (the example trainer) and of simulated nodes; phases and restarts compared
                with a run without faults
@@ -43,6 +45,7 @@ from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import ScrapeLimits, new_session
 from bigmodel.telemetry.export import JOB, TelemetryMetrics
 from bigmodel.telemetry.observe import TelemetryState, observe
+from chaos_failover import failover_options, run_failover
 from kubesandbox.apiserver.http import requestlog
 from kubesandbox.testing import RunningSandbox, probing, start_sandbox
 from support.badpods import EXPECTED, BadPods
@@ -140,6 +143,13 @@ def crashes(args: argparse.Namespace) -> int:
         }
     )
     return 1 if problems or killer.error else 0
+
+
+def failover(args: argparse.Namespace) -> int:
+    with sandbox(args, "--simulated-nodes", "2", "--nodes", "0") as (running, work):
+        figures = run_failover(args, running, work)
+    report(figures)
+    return 1 if figures["problems"] else 0
 
 
 # -- API faults -------------------------------------------------------------------------------
@@ -387,6 +397,7 @@ SUITES = {
     "crashes": (crashes_options, crashes),
     "faults": (faults_options, faults),
     "training": (training_options, training),
+    "failover": (failover_options, failover),
     "fuzz": (fuzz_options, fuzz),
     "telemetry": (telemetry_options, telemetry),
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kubesandbox.testing import RunningSandbox, start_sandbox
+from scale_restart import restarted
 from scale_support import (
     NAMESPACE,
     NODES_PER_JOB,
@@ -131,10 +132,15 @@ async def _through_operator(
 
 
 def through_operator(
-    args: argparse.Namespace, state: Path, steady: bool, profile: Path | None = None
+    args: argparse.Namespace,
+    state: Path,
+    steady: bool,
+    profile: Path | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """N BigModelJobs created at once with the operator running: the time until all their
-    pods run, then (with `steady`) the operator's cost once every job is Running."""
+    pods run, then (with `steady`) the operator's cost once every job is Running, and (with
+    `restart` too) a fresh operator's catching up with them (`scale_restart`)."""
     with start_sandbox(state, *simulated_nodes(args.jobs)) as sandbox:
         sandbox.kubectl("apply", "-f", str(REPO / "crds"))
         # before the operator: kopf misses a namespace created while it starts (between its
@@ -143,7 +149,9 @@ def through_operator(
         with operator(sandbox, state / "operator.log") as running:
             out = asyncio.run(_through_operator(sandbox, args, running.pid, steady, profile))
             out["liveness"] = {str(code): n for code, n in sorted(running.liveness.items())}
-            return out
+        if steady and restart:
+            out["restart"] = restarted(sandbox, args.jobs, state / "operator-restart.log")
+        return out
 
 
 def alternate(args: argparse.Namespace, state: Path) -> list[dict[str, Any]]:
@@ -157,6 +165,7 @@ def alternate(args: argparse.Namespace, state: Path) -> list[dict[str, Any]]:
             last = i == args.rounds - 1
             steady = last and "steady" in args.scenarios
             profile = args.py_spy if last else None
-            result["operator"] = through_operator(args, here / "operator", steady, profile)
+            restart = last and "restart" in args.scenarios
+            result["operator"] = through_operator(args, here / "operator", steady, profile, restart)
         rounds.append(result)
     return rounds

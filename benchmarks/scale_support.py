@@ -232,21 +232,28 @@ class RunningOperator:
 
     pid: int
     liveness: Counter[int]
+    metrics_port: int
+    started: float
+    """Monotonic time the process was started."""
+    ready_seconds: float
+    """From starting the process to its first /readyz 200."""
 
 
 @contextlib.contextmanager
 def operator(sandbox: RunningSandbox, log: Path) -> Iterator[RunningOperator]:
     """`bigmodel run --namespace bench` (the image's entry point) until the block ends, its
     /healthz probed every half second (it must never fail, however loaded)."""
-    health = free_port()
+    health, metrics = free_port(), free_port()
     command = [str(BIN / "bigmodel"), "run", "--namespace", NAMESPACE]
-    command += ["--health-port", str(health), "--metrics-port", str(free_port())]
+    command += ["--health-port", str(health), "--metrics-port", str(metrics)]
+    started = time.monotonic()
     with log.open("ab") as out:
         proc = subprocess.Popen(command, env=sandbox.env(), stdout=out, stderr=out)
     try:
-        wait_for("the operator's /readyz", lambda: answers_ready(health), timeout=120)
+        wait_for("the operator's /readyz", lambda: answers_ready(health), timeout=600)
+        ready = time.monotonic() - started
         with probing(health) as liveness:
-            yield RunningOperator(proc.pid, liveness)
+            yield RunningOperator(proc.pid, liveness, metrics, started, ready)
     finally:
         stop_process(proc, timeout=60)
 

@@ -131,11 +131,11 @@ def test_uninstall_removes_the_operator_and_leaves_crds_jobs_and_their_pods(
     crds = installed.kubectl("get", "crds", "-o", "name").stdout.split()
     for kind in ("bigmodeljobs", "bigmodelservices"):
         assert f"customresourcedefinition.apiextensions.k8s.io/{kind}.bigmodel.dev" in crds
-    # Jobs are the users' objects, not the release's: they stay, with their pods, and keep
-    # the operator's finalizer until an operator is back to handle their deletion.
+    # Jobs are the users' objects, not the release's: they stay, with their pods, and carry
+    # no finalizer: deleting one needs no operator (owner references take its pods).
     kept = installed.get("keep", "bigmodeljob", "kept")
     assert kept["status"]["phase"] == "Running"
-    assert "bigmodel.dev/finalizer" in kept["metadata"]["finalizers"]
+    assert not kept["metadata"].get("finalizers")
     pods = installed.get("keep", "pods")["items"]
     assert [p["metadata"]["name"] for p in pods] == ["kept-node-0"]
     finished = installed.get("demo", "bigmodeljobs")["items"]

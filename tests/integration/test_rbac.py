@@ -98,7 +98,7 @@ def authorized(rbac: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]) -> b
 
 def run_lifecycle(sandbox: RunningSandbox) -> None:
     """Jobs through the paths the operator has: success then deletion by TTL; a node that
-    fails, so the gang restarts; a job the user deletes (kopf's finalizer). A service
+    fails, so the gang restarts; a job the user deletes. A service
     through its own: created, Ready, scaled by hand, deleted."""
 
     def kubectl(*args: str) -> str:
@@ -123,7 +123,7 @@ def run_lifecycle(sandbox: RunningSandbox) -> None:
     kubectl("annotate", "pod", "again-node-1", f"{EXIT_CODE}=1")
     wait_for("the gang restart", lambda: (now := running("again")) and not now & first)
     wait_for("done's TTL", lambda: "done" not in kubectl("get", "bmj", "-o", "name"))
-    kubectl("delete", "bmj", "again", "--timeout=60s")  # waits for the operator's finalizer
+    kubectl("delete", "bmj", "again", "--timeout=60s")
 
     def service_phase() -> tuple[str, int]:
         status = sandbox.get(WORK, "bms", "web").get("status") or {}

@@ -29,6 +29,25 @@ def test_orphan_deletion_keeps_dependents_without_the_owner_reference() -> None:
     assert "ownerReferences" not in cluster.reads.get(rt, "default", "d")["metadata"]
 
 
+def test_a_dependent_created_after_its_owner_was_deleted_is_collected() -> None:
+    cluster = Cluster()
+    rt = cluster.reads.resource("", "v1", "configmaps")
+    owner = cluster.writes.create(rt, "default", {"metadata": {"name": "o"}}).obj
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": owner["metadata"]["uid"]}
+    cluster.deletes.delete(rt, "default", "o")
+    cluster.writes.create(rt, "default", {"metadata": {"name": "late", "ownerReferences": [ref]}})
+    assert cluster.store.get("configmaps", "default", "late") is None
+
+
+def test_a_dependent_with_a_live_owner_is_kept_at_creation() -> None:
+    cluster = Cluster()
+    rt = cluster.reads.resource("", "v1", "configmaps")
+    owner = cluster.writes.create(rt, "default", {"metadata": {"name": "o"}}).obj
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": owner["metadata"]["uid"]}
+    cluster.writes.create(rt, "default", {"metadata": {"name": "d", "ownerReferences": [ref]}})
+    assert cluster.store.get("configmaps", "default", "d") is not None
+
+
 def test_deleting_a_namespace_removes_its_objects() -> None:
     cluster = Cluster()
     ns_rt, cm_rt = (

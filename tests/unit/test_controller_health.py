@@ -1,7 +1,7 @@
 """The operator's own health: liveness fails only for what a restart cures (a blocked event
-loop, stuck daemons, a watch that stopped delivering), readiness also for an API server that
-stopped answering; the endpoints answer from their own thread, also while the loop is
-blocked."""
+loop, a work queue that stopped draining, a watch that stopped delivering), readiness also
+until the caches are synced and for an API server that stopped answering; the endpoints
+answer from their own thread, also while the loop is blocked."""
 
 from __future__ import annotations
 
@@ -12,26 +12,28 @@ from typing import Any
 
 import pytest
 
-from bigmodel.controller.health import Health, Heartbeats, WatchLag, serving
+from bigmodel.controller.health import Health, WatchLag, serving
 from kubesandbox.testing import free_port, probe
 
 
-def test_a_daemon_sleeping_until_its_next_timer_is_not_stuck() -> None:
-    beats = Heartbeats(stale_after=60)
-    beats.beat("BigModelJob/a", next_within=300)
-    now = beats.due["BigModelJob/a"]
-    assert beats.stuck(now + 59) == []
-    assert beats.stuck(now + 61) == ["BigModelJob/a"]
+def test_a_queue_waiting_for_its_workers_past_the_stall_fails_liveness() -> None:
+    waited = {"bigmodeljob": 59.0, "bigmodelservice": 0.0}
+    health = Health(drain_stall=60, caches_synced=True)
+    health.queues = {name: (lambda name=name: waited[name]) for name in waited}  # type: ignore[misc]
+    assert health.liveness() == {}
+    waited["bigmodeljob"] = 61.0
+    failing = health.liveness()
+    assert set(failing) == {"queues"} and "bigmodeljob" in failing["queues"]
+    assert "bigmodelservice" not in failing["queues"]
 
 
-def test_a_daemon_that_looks_again_is_due_again_and_an_ended_one_is_forgotten() -> None:
-    beats = Heartbeats(stale_after=60)
-    beats.beat("a", next_within=1)
-    first = beats.due["a"]
-    beats.beat("a", next_within=300)
-    assert beats.stuck(first + 120) == []
-    beats.forget("a")
-    assert beats.stuck(first + 10_000) == []
+def test_readiness_fails_until_the_caches_are_synced() -> None:
+    health = Health()
+    health.tick = 0.0
+    assert "caches" in health.readiness(now=1)
+    assert health.liveness(now=1) == {}  # a restart would not sync them sooner
+    health.caches_synced = True
+    assert health.readiness(now=1) == {}
 
 
 def obj(uid: str, version: str) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def test_opaque_versions_only_match_equal() -> None:
 
 
 def test_api_errors_fail_readiness_after_the_grace_never_liveness() -> None:
-    health = Health(api_grace=30)
+    health = Health(api_grace=30, caches_synced=True)
     health.tick, health.api_failing, health.api_error = 100.0, 90.0, "500 Internal Server Error"
     assert health.liveness(now=101) == {}
     assert health.readiness(now=110) == {}  # failing since 20 s: within the grace
@@ -92,15 +94,15 @@ def test_api_errors_fail_readiness_after_the_grace_never_liveness() -> None:
     assert health.liveness(now=121) == {}
 
 
-def test_liveness_names_a_blocked_loop_stuck_daemons_and_lagging_watches() -> None:
-    health = Health(loop_stall=30)
+def test_liveness_names_a_blocked_loop_a_stuck_queue_and_lagging_watches() -> None:
+    health = Health(loop_stall=30, drain_stall=60)
     assert "started" in health.readiness()  # before the first tick
     health.tick = 1000.0
-    health.heartbeats.due["BigModelJob/x"] = 900.0
+    health.queues["bigmodeljob"] = lambda: 100.0
     health.watches.written["y"] = ("5", 800.0)
     failing = health.liveness(now=1031)
-    assert set(failing) == {"eventLoop", "daemons", "watches"}
-    assert "BigModelJob/x" in failing["daemons"]
+    assert set(failing) == {"eventLoop", "queues", "watches"}
+    assert "bigmodeljob" in failing["queues"]
 
 
 def late_get(port: int, path: str, after: float) -> tuple[int, dict[str, Any]]:
@@ -109,7 +111,7 @@ def late_get(port: int, path: str, after: float) -> tuple[int, dict[str, Any]]:
 
 
 def test_the_endpoints_answer_while_the_event_loop_is_blocked() -> None:
-    health, port = Health(loop_stall=0.5), free_port()
+    health, port = Health(loop_stall=0.5, caches_synced=True), free_port()
     calls: list[int] = []
 
     async def api() -> None:

@@ -1,6 +1,7 @@
 """Operator-wide state every controller shares, kept in kopf's memo: the API client, the
-session that scrapes pods, the exported metrics, the telemetry interval and the heartbeats
-of the per-resource daemons and the rest of the operator's health."""
+session that scrapes pods, the exported metrics, the telemetry interval, the operator's
+health, the leader elector and each kind's controllers, whose workers run while this replica
+leads and once the caches are synced."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import aiohttp
 import kopf
 
 from bigmodel.api import API_VERSION
+from bigmodel.controller.election import ElectionSettings, new_identity
 from bigmodel.controller.health import Health
 from bigmodel.controller.k8s import Kube, load_client_config
+from bigmodel.controller.leader import LeaderElector
+from bigmodel.controller.workers import Kind
 from bigmodel.telemetry.collect import new_session
 from bigmodel.telemetry.export import TelemetryMetrics, default_metrics
 from bigmodel.telemetry.observe import interval_from_env
@@ -31,26 +35,56 @@ class OperatorContext:
     telemetry_interval: float
     """Seconds between two telemetry rounds of one resource."""
     health: Health = field(default_factory=Health)
-    """What /healthz and /readyz judge (daemons' heartbeats, watches, loop, API)."""
+    """What /healthz and /readyz judge (queues draining, caches, watches, loop, API)."""
     checks: asyncio.Task[None] | None = None
     """The event loop's tick and the API check feeding `health`."""
+    kinds: list[Kind] = field(default_factory=list)
+    """Each kind's controllers (queues and workers)."""
+    leading: bool = False
+    """Whether this replica leads (its workers may write)."""
+    election: asyncio.Task[None] | None = None
+    """The leader elector, which calls `lead` and `step_down`."""
+
+    def add(self, kind: Kind) -> None:
+        """Run `kind`'s controllers with the others: started with them, judged by liveness."""
+        self.kinds.append(kind)
+        for controller in kind.controllers:
+            self.health.queues[controller.name] = controller.stalled
+
+    def caches_synced(self) -> None:
+        """kopf has filled every cache from its first listing: a leader's workers may run."""
+        self.health.caches_synced = True
+        self._run()
+
+    async def lead(self) -> None:
+        """This replica became the leader: look at every object in the caches afresh."""
+        self.leading = True
+        for kind in self.kinds:
+            kind.reset()
+            queue = kind.controllers[0].queue
+            for key in kind.cached():
+                queue.add(key)
+        self._run()
+
+    async def step_down(self) -> None:
+        """This replica no longer leads: stop the workers, cancelling the reconciles in
+        flight, before another replica may take the lease."""
+        self.leading = False
+        for kind in self.kinds:
+            for controller in kind.controllers:
+                await controller.stop()
+
+    def _run(self) -> None:
+        if self.leading and self.health.caches_synced:
+            for kind in self.kinds:
+                for controller in kind.controllers:
+                    controller.start()
 
 
 def removed(**kwargs: Any) -> bool:
     """An event filter (`when=`) keeping only the events of objects gone from the cluster:
     kopf drops them from an index without calling its handler."""
     return bool(kwargs["type"] == "DELETED")
-
-
-async def woken(event: asyncio.Event, seconds: float) -> bool:
-    """Wait until `event` is set (True) or `seconds` pass (False): a daemon's sleep between
-    two looks at its resource, with no task per wait (unlike `asyncio.wait_for`)."""
-    try:
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 def context(memo: Any) -> OperatorContext:
@@ -63,30 +97,42 @@ def context(memo: Any) -> OperatorContext:
 async def start(memo: Any, **_: Any) -> None:
     """Connect to the cluster, read `BIGMODEL_TELEMETRY_INTERVAL` and start the health
     checks (of the `Health` that `run_operator` serves, passed in the memo with the watched
-    namespaces). The API check lists one BigModelJob where the operator watches: it needs
-    the API server, the CRD and the operator's permissions."""
+    namespaces). The API check lists one BigModelJob and one BigModelService where the
+    operator watches: it needs the API server, the CRDs and the operator's permissions (and
+    when there is none of either, the caches have nothing to sync)."""
     metrics = default_metrics()
     health: Health = getattr(memo, "health", None) or Health()
     kube = Kube(load_client_config(), metrics, written=health.watches.wrote)
     shared = OperatorContext(kube, new_session(), metrics, interval_from_env(os.environ), health)
     namespace = next(iter(getattr(memo, "namespaces", None) or ()), None)
-    jobs = {
-        "apiVersion": API_VERSION,
-        "kind": "BigModelJob",
-        "metadata": {"name": "", "namespace": namespace},
-    }
+    kinds = [
+        {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": "", "namespace": namespace}}
+        for kind in ("BigModelJob", "BigModelService")
+    ]
 
-    async def list_one_job() -> None:
-        await kube.request("GET", await kube.path(jobs, name=False), params={"limit": "1"})
+    async def list_one_of_each() -> None:
+        found = [
+            await kube.request("GET", await kube.path(kind, name=False), params={"limit": "1"})
+            for kind in kinds
+        ]
+        if not any(listed.get("items") for listed in found):
+            health.caches_synced = True  # nothing to reconcile: no cache to wait for
 
-    shared.checks = asyncio.create_task(health.run_checks(list_one_job))
+    shared.checks = asyncio.create_task(health.run_checks(list_one_of_each))
     memo.context = shared
+    settings = ElectionSettings.from_env(os.environ, getattr(memo, "namespaces", None) or ())
+    elector = LeaderElector(kube, settings, new_identity())
+    shared.election = asyncio.create_task(elector.run(shared.lead, shared.step_down))
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    """Close the client sessions."""
+    """Stop leading (the workers stop, the lease is released for a standby to take at
+    once) and close the client sessions."""
     shared = context(memo)
+    if shared.election is not None:
+        shared.election.cancel()
+        await asyncio.gather(shared.election, return_exceptions=True)
     if shared.checks is not None:
         shared.checks.cancel()
     await shared.kube.close()

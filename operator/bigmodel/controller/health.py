@@ -2,11 +2,13 @@
 answers, and says so, while the event loop is blocked):
 
 - `/healthz` (liveness) fails only for what a restart of the operator cures: the event loop
-  blocked, a per-resource daemon stuck past its own next look, or a watch that stopped
-  delivering (the operator's own status writes not seen back through it). API errors never
-  fail it: restarting every replica during an API outage would help nothing.
-- `/readyz` (readiness) says more: it fails also while the API server has not answered the
-  operator's checks for `API_GRACE_SECONDS` (one failed request is not an outage).
+  blocked, a work queue that stopped draining (keys ready for `DRAIN_STALL_SECONDS` with no
+  worker taking any: every worker stuck), or a watch that stopped delivering (the
+  operator's own status writes not seen back through it). API errors never fail it:
+  restarting every replica during an API outage would help nothing.
+- `/readyz` (readiness) says more: it fails also until kopf has filled the caches from its
+  first listing, and while the API server has not answered the operator's checks for
+  `API_GRACE_SECONDS` (one failed request is not an outage).
 
 Both answer JSON naming each check, so `curl :8081/healthz` explains a failure.
 """
@@ -25,8 +27,8 @@ from typing import Any
 from bigmodel.runtime.server import Page, PageServer
 from bigmodel.settings import seconds_from_env
 
-STALE_SECONDS = 60.0
-"""A daemon this late for its next look at its resource is stuck."""
+DRAIN_STALL_SECONDS = 60.0
+"""Keys ready this long with no worker taking any: the queue stopped draining."""
 LOOP_STALL_SECONDS = 30.0
 """The event loop has not run a tick for this long: it is blocked."""
 WATCH_STALL_SECONDS = 120.0
@@ -42,32 +44,6 @@ API_CHECK_SECONDS = 10.0
 """Period of the API check while it succeeds."""
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Heartbeats:
-    """When each running daemon is due to look at its resource again, by a key (`kind/uid`).
-    Daemons that sleep until a watch event or a timer wakes them may sleep long: they are
-    stuck only once they miss their own next look by `stale_after`."""
-
-    stale_after: float = STALE_SECONDS
-    due: dict[str, float] = field(default_factory=dict)
-    """Monotonic time by which each daemon will have looked again."""
-
-    def beat(self, key: str, next_within: float = 0.0) -> None:
-        """The daemon `key` has just looked at its resource and will look again within
-        `next_within` seconds (sooner when something changes)."""
-        self.due[key] = time.monotonic() + next_within
-
-    def forget(self, key: str) -> None:
-        """The daemon `key` has ended."""
-        self.due.pop(key, None)
-
-    def stuck(self, now: float | None = None) -> list[str]:
-        """Keys of the daemons more than `stale_after` seconds late for their next look."""
-        now = time.monotonic() if now is None else now
-        due = dict(self.due)  # a copy: the health thread reads while the loop writes
-        return [key for key, at in due.items() if now - at > self.stale_after]
 
 
 def _newer_or_same(seen: str, written: str) -> bool:
@@ -87,8 +63,8 @@ class WatchLag:
 
     stale_after: float = WATCH_STALL_SECONDS
     tracked: set[str] = field(default_factory=set)
-    """Uids of the objects whose daemons run: writes to others are not followed (a write
-    racing an object's deletion may never come back)."""
+    """Uids of the objects the controllers look after: writes to others are not followed (a
+    write racing an object's deletion may never come back)."""
     written: dict[str, tuple[str, float]] = field(default_factory=dict)
     """Per object uid: the latest resourceVersion written and when its oldest write not yet
     seen was made (monotonic)."""
@@ -96,7 +72,7 @@ class WatchLag:
     """Per object uid: the latest resourceVersion the watch delivered."""
 
     def track(self, uid: str) -> None:
-        """Follow the writes to the object `uid` (its daemon started)."""
+        """Follow the writes to the object `uid` (a controller looks after it)."""
         self.tracked.add(uid)
 
     def wrote(self, obj: Mapping[str, Any], now: float | None = None) -> None:
@@ -136,8 +112,10 @@ class Health:
     """Everything the health endpoints judge, updated by the event loop and read by the
     server's thread (plain attribute reads and writes of immutable values)."""
 
-    heartbeats: Heartbeats = field(default_factory=Heartbeats)
+    queues: dict[str, Callable[[], float]] = field(default_factory=dict)
+    """By queue name: seconds its keys have been ready with no worker taking any."""
     watches: WatchLag = field(default_factory=WatchLag)
+    drain_stall: float = DRAIN_STALL_SECONDS
     loop_stall: float = LOOP_STALL_SECONDS
     api_grace: float = API_GRACE_SECONDS
     tick: float | None = None
@@ -148,6 +126,8 @@ class Health:
     """When the current run of failed API checks began (None: the latest one succeeded)."""
     api_error: str = ""
     """Why the latest check failed ("" when it succeeded)."""
+    caches_synced: bool = False
+    """Whether kopf has filled the caches from its first listing of every watched resource."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Health:
@@ -165,9 +145,12 @@ class Health:
         failing: dict[str, str] = {}
         if self.tick is not None and now - self.tick > self.loop_stall:
             failing["eventLoop"] = f"no tick for {now - self.tick:.0f}s (blocked)"
-        if stuck := self.heartbeats.stuck(now):
-            late = f"{len(stuck)} overdue by over {self.heartbeats.stale_after:g}s"
-            failing["daemons"] = f"{late}: {', '.join(sorted(stuck)[:10])}"
+        stalled = {name: seconds() for name, seconds in list(self.queues.items())}
+        if stuck := sorted(name for name, age in stalled.items() if age > self.drain_stall):
+            failing["queues"] = (
+                f"not draining (keys ready for over {self.drain_stall:g}s, none taken): "
+                f"{', '.join(stuck)}"
+            )
         if lagging := self.watches.lagging(now):
             failing["watches"] = (
                 f"{len(lagging)} own writes not delivered by the watch for over "
@@ -176,11 +159,14 @@ class Health:
         return failing
 
     def readiness(self, now: float | None = None) -> dict[str, str]:
-        """Failing checks of readiness: liveness's, and the API server unreachable."""
+        """Failing checks of readiness: liveness's, caches not synced yet, and the API server
+        unreachable."""
         now = time.monotonic() if now is None else now
         failing = self.liveness(now)
         if self.tick is None:
             failing["started"] = "the operator is starting"
+        if not self.caches_synced:
+            failing["caches"] = "not synced: kopf has not listed every watched resource yet"
         since = self.api_failing
         if since is not None and now - since > self.api_grace:
             failing["apiServer"] = f"failing for {now - since:.0f}s: {self.api_error}"
@@ -191,7 +177,9 @@ class Health:
         return {
             "status": "failing" if failing else "ok",
             "failing": dict(failing),
-            "daemons": len(self.heartbeats.due),
+            "queueStalledSeconds": {
+                name: round(oldest(), 3) for name, oldest in list(self.queues.items())
+            },
             "loopLagSeconds": round(self.loop_lag, 3),
         }
 

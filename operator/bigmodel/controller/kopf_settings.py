@@ -9,7 +9,6 @@ from typing import Any
 
 import kopf
 
-from bigmodel.api import GROUP
 from bigmodel.controller.k8s import kopf_session, load_client_config
 
 REPORTING_COMPONENT = "bigmodel-operator"
@@ -27,17 +26,22 @@ async def login(memo: Any, **_: Any) -> kopf.AiohttpSession:
     return kopf_session(load_client_config(), WATCHED_RESOURCES * namespaces)
 
 
+class QuietSuccess(logging.Filter):
+    """Drops kopf's "Handler '...' succeeded." lines: the handlers are watch-event handlers
+    that only cache and queue, so it would be one line per watch event of every object."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Handler '") and message.endswith("' succeeded."))
+
+
 @kopf.on.startup()
 async def tune_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Set kopf's knobs for a production operator; each line says why."""
-    # Our own prefixes, so kopf's bookkeeping never collides with another kopf operator's.
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
-    # One replica with `strategy: Recreate` is the supported topology; peering would only
-    # add API traffic and a CRD the chart would have to ship.
+    # No finalizer, progress or diff-base settings: the handlers only index and queue (no
+    # create/update/delete handler, daemon or timer), so kopf writes none of them; what
+    # earlier versions left is removed by the reconciles (`legacy`).
+    # kopf's peering would only add API traffic and a CRD the chart would have to ship.
     settings.peering.standalone = True
     # Watches that silently stall are the classic operator failure: reconnect regularly.
     settings.watching.server_timeout = 300
@@ -46,6 +50,8 @@ async def tune_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     # A slow or unreachable API server must not hang a handler forever.
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
+    # One log line per watch event says nothing: failures are still logged.
+    logging.getLogger("kopf.objects").addFilter(QuietSuccess())
     # Events are for humans: keep kopf's per-handler chatter (debug/info) out of them.
     settings.posting.level = logging.WARNING
     # Our events say who posted them (`kubectl describe`'s From column): the operator, by its
@@ -53,6 +59,5 @@ async def tune_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_component = REPORTING_COMPONENT
     settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
     settings.posting.event_name_prefix = f"{REPORTING_COMPONENT}-"
-    # Retry failed handlers with a bounded back-off instead of a tight loop.
-    settings.execution.max_workers = 20
+    # A failure in kopf's own processing of an event: retry with a bounded back-off.
     settings.batching.error_delays = (1, 2, 5, 10, 30, 60)

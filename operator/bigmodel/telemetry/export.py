@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -238,6 +238,12 @@ class TelemetryMetrics:
             "(`connection` or `timeout` when no answer came); kopf's own watches and patches "
             "retry inside kopf and are not counted.",
             ["method", "code"],
+            registry=registry,
+        )
+        self.leader = Gauge(
+            "bigmodel_operator_leader",
+            "1 while this operator replica is the leader (holds the Lease and reconciles), "
+            "0 while it stands by.",
             registry=registry,
         )
         self.round_duration = Histogram(

@@ -1,194 +1,87 @@
-"""kopf handlers of BigModelJob (thin): an index of node pods by job, one daemon per job that
-applies `decisions.decide` when something it depends on changes, and while the job is Running
-with metrics enabled a second daemon that collects its telemetry (`telemetry`).
+"""kopf handlers of BigModelJob (thin): they only keep the caches and queue the key of the
+job that changed; the job controller's workers do the rest (`controller`).
 
-The job daemon sleeps until it is woken: by a change of one of its pods (the index), by a new
-generation of the job (a spec change), by the plan's next timer (back-off, deadline, TTL,
-grace), or at the latest after `Timing.resync`, a safety net. An idle job costs nothing. A
-change is looked at `Timing.settle` seconds later, with the changes that came meanwhile.
+- `job_pods`: an index of node pods by the uid of their job; a change queues the job.
+- `job_pod_removed`: a node pod gone from the cluster (kopf drops it from the index silently).
+- `job_events`: every watch event of a job, cached; a new job, a new generation (a spec
+  change) or a deletion queues it. kopf calls event handlers only once every index is
+  filled from its first listing, so a job is never reconciled from half-listed caches.
+
+No create/update/delete handler, daemon or timer: kopf adds no finalizer to jobs and writes
+no progress or diff-base annotations.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
-from bigmodel.api import GROUP, VERSION, JobPhase
-from bigmodel.controller.context import context, removed, woken
-from bigmodel.controller.job.nodes import LargestGpuNode
+from bigmodel.api import GROUP, VERSION
+from bigmodel.controller.context import context, removed
+from bigmodel.controller.job.controller import JobController
 from bigmodel.controller.job.pods import NodePod, observe_pod
-from bigmodel.controller.job.reconciler import JobReconciler
-from bigmodel.controller.job.telemetry import job_round
 from bigmodel.controller.job.timing import Timing
-from bigmodel.controller.k8s import API_FAILURES, RETRY_SECONDS
-from bigmodel.controller.telemetry import TelemetryRounds
+from bigmodel.controller.objects import object_key
+from bigmodel.controller.queuemetrics import default_queue_metrics
+from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.job import LABEL_JOB
 from bigmodel.manifests.pods import MANAGER
-from bigmodel.telemetry.export import JOB
 
 PLURAL = "bigmodeljobs"
 NODE_PODS: Mapping[str, Any] = {LABEL_JOB: kopf.PRESENT, "app.kubernetes.io/managed-by": MANAGER}
 
 
-@dataclass
-class Wakeup:
-    """What wakes one job's daemon before its next timer."""
-
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-    generation: int | None = None
-    """The job's generation at the daemon's last look: only a newer one wakes it (not the
-    daemon's own status writes coming back from the watch)."""
-    removed: dict[int, str | None] = field(default_factory=dict)
-    """Ranks whose pods left the cluster since the daemon's last look, with the disruption
-    their last state showed (why the cluster stopped them; None: none)."""
-
-
-@dataclass
-class JobControllerState:
-    """The job controller's own state, kept in kopf's memo."""
-
-    timing: Timing
-    nodes: LargestGpuNode = field(default_factory=LargestGpuNode)
-    wakeups: dict[str, Wakeup] = field(default_factory=dict)
-    """By job uid: set by the pod index when a pod of the job changes, and by
-    `job_generations` when the job's spec does."""
-
-
-def _jobs(memo: Any) -> JobControllerState:
-    state: JobControllerState = memo.jobs
-    return state
+def jobs(memo: Any) -> JobController:
+    """The job controller, from kopf's memo."""
+    found: JobController = memo.jobs
+    return found
 
 
 @kopf.on.startup()
-async def start(memo: Any, **_: Any) -> None:
-    """Read the job timers (`BIGMODEL_RESTART_BACKOFF`, ...)."""
-    memo.jobs = JobControllerState(Timing.from_env(os.environ))
+async def start(memo: Any, **kwargs: Any) -> None:
+    """Create the job controller over kopf's pod index, with the job timers
+    (`BIGMODEL_RESTART_BACKOFF`, ...) and the workers (`BIGMODEL_WORKERS`, ...)."""
+    workers, telemetry = workers_from_env(os.environ)
+    memo.jobs = JobController(
+        context(memo), Timing.from_env(os.environ), kwargs["job_pods"], default_queue_metrics(),
+        workers, telemetry,
+    )  # fmt: skip
+    context(memo).add(memo.jobs)
 
 
-def controller_uid(body: Mapping[str, Any]) -> str | None:
-    """uid of the BigModelJob that controls a pod, or None."""
-    for ref in body.get("metadata", {}).get("ownerReferences") or ():
+def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """uid and key of the BigModelJob that controls a pod, or None."""
+    meta = body.get("metadata", {})
+    for ref in meta.get("ownerReferences") or ():
         if ref.get("controller") and ref.get("kind") == "BigModelJob":
-            return str(ref.get("uid"))
+            return str(ref.get("uid")), object_key(meta.get("namespace"), ref.get("name"))
     return None
 
 
 @kopf.index("pods", labels=NODE_PODS)
 async def job_pods(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodePod] | None:
-    """Node pods by the uid of their job; a change wakes the job's daemon (their removal:
-    `job_pod_removed`)."""
-    uid, pod = controller_uid(body), observe_pod(body)
-    if uid is None or pod is None:
+    """Node pods by the uid of their job; a change queues the job."""
+    owner, pod = controller_of(body), observe_pod(body)
+    if owner is None or pod is None:
         return None
-    wakeup = _jobs(memo).wakeups.get(uid)
-    if wakeup is not None:
-        wakeup.event.set()
-    return {uid: pod}
+    jobs(memo).pod_changed(owner[1])
+    return {owner[0]: pod}
 
 
 @kopf.on.event("pods", labels=NODE_PODS, when=removed)
 async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A node pod gone from the cluster wakes its job's daemon (kopf drops it from the pod
-    index without calling `job_pods`), telling why the cluster stopped it: a watch may bring
-    its deletion before the job has looked at its last state."""
-    uid, pod = controller_uid(body), observe_pod(body)
-    wakeup = _jobs(memo).wakeups.get(uid) if uid else None
-    if wakeup is not None and pod is not None:
-        wakeup.removed[pod.rank] = pod.disruption
-        wakeup.event.set()
+    """A node pod gone from the cluster queues its job, with why the cluster stopped it: a
+    watch may bring its deletion before the job has looked at its last state."""
+    owner, pod = controller_of(body), observe_pod(body)
+    if owner is not None and pod is not None:
+        jobs(memo).pod_removed(owner[1], owner[0], pod.rank, pod.disruption)
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
-async def job_generations(uid: str, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A new generation of a job (its spec changed) wakes its daemon at once. An index
-    handler indexes nothing here: kopf calls it on every event of a job without logging
-    each call, as it logs every call of an event handler (one line per status write). The
-    health checks learn which of the operator's own writes the watch has delivered."""
-    context(memo).health.watches.delivered(uid, body["metadata"].get("resourceVersion"))
-    wakeup = _jobs(memo).wakeups.get(uid)
-    if wakeup is not None and body["metadata"].get("generation") != wakeup.generation:
-        wakeup.event.set()
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-async def job_daemon(
-    *,
-    body: kopf.Body,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-    **kwargs: Any,
-) -> None:
-    """Look at the job whenever something it depends on changes, until it is gone."""
-    shared, jobs, index = context(memo), _jobs(memo), kwargs["job_pods"]
-    reconciler = JobReconciler(shared.kube, jobs.timing, jobs.nodes, body, logger, shared.metrics)
-    wakeup = jobs.wakeups.setdefault(uid, Wakeup())
-    beat = f"BigModelJob/{uid}"
-    shared.health.watches.track(uid)
-    try:
-        while not stopped:
-            wakeup.event.clear()
-            wakeup.generation = body["metadata"].get("generation")
-            removed, wakeup.removed = wakeup.removed, {}
-            try:
-                with shared.metrics.reconciling(JOB):
-                    pause = await reconciler.step(list(index.get(uid, ())), removed)
-            except API_FAILURES as exc:
-                logger.warning("reconcile failed, retrying in %gs: %s", RETRY_SECONDS, exc)
-                pause = RETRY_SECONDS
-            if pause is None:
-                return
-            shared.health.heartbeats.beat(beat, pause + jobs.timing.settle)
-            if await woken(wakeup.event, pause):  # else a timer is due: look now
-                await asyncio.sleep(jobs.timing.settle)
-    finally:
-        jobs.wakeups.pop(uid, None)
-        shared.health.heartbeats.forget(beat)
-        shared.health.watches.forget(uid)
-        meta = body["metadata"]
-        shared.metrics.set_phase(meta["namespace"], JOB, meta["name"], None)
-
-
-def _collecting(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
-    """The telemetry daemon's filter (kopf starts it when true, stops it when false): the job
-    is Running and its node pods expose metrics (`spec.metrics.enabled`)."""
-    enabled = (spec.get("metrics") or {}).get("enabled", True)
-    return bool(status.get("phase") == JobPhase.RUNNING.value and enabled)
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, id="telemetry", when=_collecting, cancellation_timeout=10)
-async def job_telemetry(
-    *,
-    body: kopf.Body,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-    **kwargs: Any,
-) -> None:
-    """While the job is Running with metrics (kopf stops this daemon otherwise): one
-    collection round of its node pods per telemetry interval; its series are dropped when it
-    stops."""
-    shared, index = context(memo), kwargs["job_pods"]
-    telemetry = TelemetryRounds(
-        shared.kube, shared.scraper, body, shared.telemetry_interval, logger, shared.metrics, "node"
-    )
-    pause = shared.telemetry_interval  # the first round too: give the trainer time to start
-    try:
-        while not stopped:
-            await stopped.wait(pause)
-            if stopped:
-                break
-            began = time.monotonic()
-            await job_round(telemetry, list(index.get(uid, ())))
-            pause = max(0.0, shared.telemetry_interval - (time.monotonic() - began))
-    finally:
-        telemetry.forget()
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def job_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+    """Cache the job and queue it when it needs a look; the caches are synced by now."""
+    context(memo).caches_synced()
+    jobs(memo).job_changed(event.get("type"), event["object"])

@@ -1,4 +1,4 @@
-"""One BigModelJob's I/O (observe, decide, apply), used by its daemon in `handlers`."""
+"""One BigModelJob's I/O (observe, decide, apply), used by the job controller's workers."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ class JobReconciler:
         self.status: BigModelJobStatus | None = None
         """The status last written: newer than the body's until the watch delivers it."""
         self.deleted: set[str] = set()
-        """uids of pods deleted by this daemon, whose deletion the index may not show yet."""
+        """uids of pods deleted by this controller, whose deletion the index may not show yet."""
         self.created: dict[int, float] = {}
-        """Ranks whose pods this daemon created (monotonic time) that the index does not show
+        """Ranks whose pods this controller created (monotonic time) that the index does not show
         yet: not created again while the operator catches up with the watch (under a burst,
         for many seconds), unless the pod is removed or a resync passes."""
         self.problems: list[Problem] = []
@@ -64,6 +64,8 @@ class JobReconciler:
         self.gone: dict[int, str] = {}
         """Ranks without a pod whose last pod the cluster stopped, and why (its disruption)."""
         self.invalid_body = False
+        self.generation: int | None = None
+        """The job's generation at the latest look: only a newer one needs another."""
         meta = body["metadata"]
         self.vanished = VanishedPods(kube, meta["namespace"], meta["name"])
 
@@ -73,10 +75,11 @@ class JobReconciler:
         """One look at the job given its pods in the index and the ranks whose pods left the
         cluster since the last look (with the disruption their last state showed); returns
         seconds until the next, None once deleted."""
+        self.generation = self.body["metadata"].get("generation")
         try:
             job = parse_resource(BigModelJob, self.body)
         except InvalidResourceError as exc:
-            self._report_invalid(exc)  # a new generation wakes the daemon
+            self._report_invalid(exc)  # a new generation is looked at
             return self.timing.resync
         if self.status is not None:
             job.status = self.status
@@ -101,6 +104,11 @@ class JobReconciler:
             return 0.0  # a child was refused: fail the job now, no event will come
         timers = (plan.wake_in, self.vanished.next_look(), self.timing.resync)
         return min(t for t in timers if t is not None)
+
+    @property
+    def uid(self) -> str:
+        """The uid of the job."""
+        return str(self.body["metadata"]["uid"])
 
     def _report_invalid(self, exc: InvalidResourceError) -> None:
         """A body the models refuse (an older CRD): one event, no retry loop."""

@@ -1,7 +1,7 @@
 """Telemetry of one BigModelJob: one round over its running node pods per interval.
 
-`handlers` runs the rounds in a daemon of their own, only while the job is Running (so the
-reconcile loop never waits for a scrape), and calls `forget()` when it stops.
+The job controller runs the rounds on a queue of their own, only while the job is Running
+(so a reconcile never waits for a scrape), and calls `forget()` when it stops.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ async def job_round(rounds: TelemetryRounds, pods: Iterable[NodePod]) -> None:
     """One round over the job's running node pods (call it while the job is Running)."""
     try:
         job = parse_resource(BigModelJob, rounds.body)
-    except InvalidResourceError:  # the job daemon reports it
+    except InvalidResourceError:  # the job's reconcile reports it
         return
     targets = job_targets(pods, job.spec.metrics.port)
     await rounds.safe_step(targets, job.spec.telemetry, JOB_STEP_SECONDS)

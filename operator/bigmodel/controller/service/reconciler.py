@@ -1,4 +1,4 @@
-"""One BigModelService's I/O, used by its daemon in `handlers`: observe, decide, apply; and
+"""One BigModelService's I/O, used by the service controller: observe, decide, apply; and
 once per telemetry interval, a telemetry round whose measurement feeds the autoscaler."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class ServiceReconciler:
         self.in_flight: float | None = None
 
     def parse(self) -> BigModelService | None:
-        """The service, with the status this daemon last wrote; None (reported once) when
+        """The service, with the status this controller last wrote; None (reported once) when
         the body does not parse."""
         try:
             service = parse_resource(BigModelService, self.body)

@@ -80,6 +80,14 @@ class Deletes:
                 )
         return listed
 
+    def collect_if_orphaned(self, key: str, obj: Obj) -> None:
+        """Delete (in the background) an object created with owner references none of
+        whose owners exists: created after its owners' deletion, e.g. by a controller that
+        acted on a stale view. Kubernetes' garbage collector collects such a dependent too."""
+        refs = obj["metadata"].get("ownerReferences") or ()
+        if refs and not any(self.store.by_uid(r.get("uid", "")) for r in refs):
+            self._delete(key, obj, "Background", None)
+
     def _delete(self, key: str, obj: Obj, policy: str, grace: int | None) -> bool:
         """Delete by policy; True when the object is gone now."""
         meta = obj["metadata"]

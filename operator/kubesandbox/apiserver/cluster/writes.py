@@ -255,7 +255,12 @@ class Writes:
         new["metadata"] = tracked["metadata"]
 
     def _after_create(self, rt: ResourceType, obj: Obj) -> None:
-        """A namespace gets its `default` ServiceAccount; a CRD starts serving its types."""
+        """A namespace gets its `default` ServiceAccount; a CRD starts serving its types; an
+        object whose owners are all gone is collected."""
+        meta = obj["metadata"]
+        stored = self.store.get(rt.key, meta.get("namespace", ""), meta["name"])
+        if stored is not None:
+            self.deletes.collect_if_orphaned(rt.key, stored)
         if rt.plural == "namespaces" and not rt.group:
             sa = {"metadata": {"name": "default"}}
             accounts = self.reads.resource("", "v1", "serviceaccounts")

@@ -1,10 +1,10 @@
-"""The job controller's kopf filters: which jobs get a telemetry daemon."""
+"""The job controller's telemetry filter: which jobs get telemetry rounds."""
 
 from __future__ import annotations
 
 import pytest
 
-from bigmodel.controller.job.handlers import _collecting
+from bigmodel.controller.job.controller import collecting
 
 
 @pytest.mark.parametrize(
@@ -21,4 +21,4 @@ def test_telemetry_runs_while_running_with_metrics_enabled(
     phase: str, metrics: dict[str, object], collected: bool
 ) -> None:
     spec = {"image": "x", "metrics": metrics} if metrics else {"image": "x"}
-    assert _collecting(spec=spec, status={"phase": phase}) is collected
+    assert collecting({"spec": spec}, phase) is collected
