@@ -38,7 +38,7 @@ test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
 
 test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow), installing its extra
-	# the extras only add packages: torch stays at its pin (checked with tensorflow-cpu 2.21)
+	# the extra only adds packages: torch stays at its pin (checked with tensorflow 2.21)
 	$(BIN)/pip install -q -e '.[tensorflow]'
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m frameworks $(PYTEST_ARGS)
 
