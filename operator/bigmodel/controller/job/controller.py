@@ -23,6 +23,7 @@ from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.controller.workers import Controller
+from bigmodel.manifests.frameworks import Member
 from bigmodel.telemetry.export import JOB
 
 QUEUE = "bigmodeljob"
@@ -51,8 +52,8 @@ class JobController:
     telemetry_workers: int
     jobs: Bodies = field(default_factory=Bodies)
     nodes: LargestGpuNode = field(default_factory=LargestGpuNode)
-    removed: dict[str, dict[int, str | None]] = field(default_factory=dict)
-    """By job uid: ranks whose pods left the cluster since the job's last look, with the
+    removed: dict[str, dict[Member, str | None]] = field(default_factory=dict)
+    """By job uid: members whose pods left the cluster since the job's last look, with the
     disruption their last state showed (why the cluster stopped them; None: none)."""
     reconcilers: dict[str, JobReconciler] = field(default_factory=dict)
     rounds: dict[str, TelemetryRounds] = field(default_factory=dict)
@@ -85,13 +86,13 @@ class JobController:
         changes of its gang's other pods that come meanwhile."""
         self.controller.queue.add_after(key, self.timing.settle)
 
-    def pod_removed(self, key: str, uid: str, rank: int, disruption: str | None) -> None:
+    def pod_removed(self, key: str, uid: str, member: Member, disruption: str | None) -> None:
         """A node pod of the live job `key` of `uid` left the cluster (kopf drops it from
         the index silently); the pods of a job gone or being deleted do not matter."""
         raw = self.jobs.get(key)
         if raw is None or deleting(raw) or uid_of(raw) != uid:
             return
-        self.removed.setdefault(uid, {})[rank] = disruption
+        self.removed.setdefault(uid, {})[member] = disruption
         self.pod_changed(key)
 
     # --- the queues' work ---
@@ -112,8 +113,8 @@ class JobController:
         with self.shared.metrics.reconciling(JOB):
             pause = await reconciler.step(list(self.pods.get(uid, ())), removed)
         left = self.removed.get(uid, {})
-        for rank in removed:
-            left.pop(rank, None)
+        for member in removed:
+            left.pop(member, None)
         if not left:
             self.removed.pop(uid, None)
         if pause is not None and self._collecting(key, raw) and key not in self.measured:

@@ -77,7 +77,7 @@ async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
     watch may bring its deletion before the job has looked at its last state."""
     owner, pod = controller_of(body), observe_pod(body)
     if owner is not None and pod is not None:
-        jobs(memo).pod_removed(owner[1], owner[0], pod.rank, pod.disruption)
+        jobs(memo).pod_removed(owner[1], owner[0], pod.member, pod.disruption)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
