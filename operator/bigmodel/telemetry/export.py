@@ -156,28 +156,37 @@ class _TelemetryCollector(Collector):
     def _tokens(snapshots: list[ResourceTelemetry]) -> Iterator[GaugeMetricFamily]:
         """TTFT and TPOT of LLM services at a percentile (label `quantile`, e.g. 0.9): per
         replica over the latest interval, and their mean over the replicas."""
-        for metric, what in (("ttft", "time to first token"), ("tpot", "time per output token")):
-            unit = what.replace(" ", "_")
-            per_node = GaugeMetricFamily(
-                f"bigmodel_node_{unit}_seconds",
-                f"A replica's {what} at a percentile, over the latest telemetry interval.",
-                labels=[*NODE_LABELS, "quantile"],
+        families = {
+            what: (
+                GaugeMetricFamily(
+                    f"bigmodel_node_{what.replace(' ', '_')}_seconds",
+                    f"A replica's {what} at a percentile, over the latest telemetry interval.",
+                    labels=[*NODE_LABELS, "quantile"],
+                ),
+                GaugeMetricFamily(
+                    f"bigmodel_{what.replace(' ', '_')}_seconds",
+                    f"A service's {what} at a percentile: the mean of its replicas' values.",
+                    labels=[*RESOURCE_LABELS, "quantile"],
+                ),
             )
-            service = GaugeMetricFamily(
-                f"bigmodel_{unit}_seconds",
-                f"A service's {what} at a percentile: the mean of its replicas' values.",
-                labels=[*RESOURCE_LABELS, "quantile"],
-            )
-            for snap in snapshots:
-                if snap.tokens is None:
-                    continue
-                quantile = f"{snap.tokens.percentile / 100:g}"
-                for node, seconds in getattr(snap.tokens, metric).items():
+            for what in ("time to first token", "time per output token")
+        }
+        for snap in snapshots:
+            tokens = snap.tokens
+            if tokens is None:
+                continue
+            quantile = f"{tokens.percentile / 100:g}"
+            for what, values, mean in (
+                ("time to first token", tokens.ttft, tokens.service_ttft),
+                ("time per output token", tokens.tpot, tokens.service_tpot),
+            ):
+                per_node, service = families[what]
+                for node, seconds in values.items():
                     per_node.add_metric([*snap.key, node, quantile], seconds)
-                mean = getattr(snap.tokens, f"service_{metric}")
                 if mean is not None:
                     service.add_metric([*snap.key, quantile], mean)
-            yield from (per_node, service)
+        for pair in families.values():
+            yield from pair
 
     @staticmethod
     def _scales(scales: list[ServiceScale]) -> Iterator[GaugeMetricFamily]:
