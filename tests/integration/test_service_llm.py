@@ -5,28 +5,20 @@ the operator's metrics; a ttft-autoscaled service scales up under load and back 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from bigmodel.api import Reason
 from bigmodel.demo import load as clients
 from kubesandbox.testing import wait_for
 from support.harness import Cluster, Operator
+from support.llm import LLM as MODEL
+from support.llm import tiny_lm_dir
 from support.services import Services, chat_spec
 
-tiny_lm = pytest.importorskip(
-    "bigmodel.serving.tiny_lm",
-    reason="needs the server's Hugging Face support (bigmodel.serving.tiny_lm)",
-)
-openai = pytest.importorskip(
-    "openai", reason="needs the official openai client: `make venv` installs the dev extra"
-)
-
 pytestmark = pytest.mark.integration
-
-MODEL = "tiny-chat"
 
 
 @pytest.fixture
@@ -35,12 +27,12 @@ def operator_env() -> dict[str, str]:
     return {"BIGMODEL_TELEMETRY_INTERVAL": "1"}
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding `tiny-chat/`: random weights and a locally trained tokenizer."""
-    directory = tmp_path_factory.mktemp("models")
-    tiny_lm.build_tiny_lm(directory / MODEL)
-    return directory
+def chat(**changes: Any) -> dict[str, Any]:
+    """examples/chat-service.yaml's spec serving the tests' tiny model (random weights, a
+    tokenizer trained here; its directory's parent stands in for the volume `models`)."""
+    directory = tiny_lm_dir()
+    model = {"name": MODEL, "uri": f"/models/{directory.name}"}
+    return chat_spec(directory.parent, model=model, **changes)
 
 
 def streamed_chat(address: str) -> tuple[str, Any]:
@@ -59,9 +51,9 @@ def streamed_chat(address: str) -> tuple[str, Any]:
 
 
 def test_a_hugging_face_model_streams_chat_and_reports_ttft_and_tpot(
-    operator: Operator, services: Services, cluster: Cluster, models: Path
+    operator: Operator, services: Services, cluster: Cluster
 ) -> None:
-    spec = chat_spec(models, replicas=1)
+    spec = chat(replicas=1)
     del spec["autoscaling"]
     services.apply("chat", spec)
     services.wait("chat", "Ready", ready=1, timeout=180)
@@ -93,7 +85,7 @@ def test_a_hugging_face_model_streams_chat_and_reports_ttft_and_tpot(
 
 
 def test_a_ttft_autoscaled_service_scales_up_under_load_and_back_down(
-    operator: Operator, services: Services, cluster: Cluster, models: Path
+    operator: Operator, services: Services, cluster: Cluster
 ) -> None:
     # A target any loaded replica exceeds: the test is about the signal's path (histogram,
     # percentile, autoscaler, Deployment), not about this machine's speed.
@@ -105,7 +97,7 @@ def test_a_ttft_autoscaled_service_scales_up_under_load_and_back_down(
         "target": 0.001,
         "scaleDownStabilizationSeconds": 5,
     }
-    services.apply("busy-chat", chat_spec(models, autoscaling=autoscaling))
+    services.apply("busy-chat", chat(autoscaling=autoscaling))
     services.wait("busy-chat", "Ready", ready=1, timeout=180)
     load = clients.Load(services.address("busy-chat"), MODEL, clients=6, tokens=16, chat=True)
     with load.running():
