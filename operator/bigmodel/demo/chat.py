@@ -22,7 +22,12 @@ def _milliseconds(seconds: float | None) -> str:
 
 def converse(kubectl: Kubectl, state: Path) -> None:
     """Build the model, serve it, stream one answer, show TTFT and TPOT."""
-    from bigmodel.serving.tiny_lm import build_tiny_lm  # transformers: loaded for this part only
+    # transformers (and its hub client) are loaded for this part only
+    from huggingface_hub.utils import disable_progress_bars
+
+    from bigmodel.serving.tiny_lm import build_tiny_lm
+
+    disable_progress_bars()  # the model's few shards are written in an instant
 
     service = next(
         d for d in yaml_documents(EXAMPLES / "chat-service.yaml") if d["kind"] == "BigModelService"
