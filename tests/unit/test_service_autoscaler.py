@@ -199,6 +199,26 @@ def simulate(
     load_rounds=0,
     noise=[0.0],
 )
+@example(  # p90 TTFT with a fixed part (prefill), windows on both sides, replicas loading
+    metric=ScalingMetric.TTFT,
+    target=0.5,
+    total=12.0,
+    bounds=(1, 9),
+    windows=(10, 30),
+    start=1,
+    load_rounds=2,
+    noise=[0.03, -0.02],
+)
+@example(  # TPOT from many replicas down to the fewest
+    metric=ScalingMetric.TPOT,
+    target=2.0,
+    total=3.0,
+    bounds=(2, 6),
+    windows=(0, 30),
+    start=8,
+    load_rounds=1,
+    noise=[0.0],
+)
 def test_constant_load_never_flaps_and_stays_in_bounds(
     metric: ScalingMetric,
     target: float,
