@@ -87,7 +87,7 @@ async def test_labels_stay_bounded_whatever_the_paths_and_models_asked() -> None
             await s.client.post(path, json={})
         metrics = await s.metrics()
     endpoints = {value for key in metrics for value in re.findall(r"endpoint=([^,}]*)", key)}
-    assert endpoints == {"infer", "completions"}
+    assert endpoints == {"infer", "completions", "chat"}
     assert metrics["bigmodel_serving_rejections_total{reason=not_found}"] == 4
 
 
