@@ -55,8 +55,10 @@ class ModelSource(ApiModel):
     name: str = Field(min_length=1, max_length=253)
     """Model name clients request (the OpenAI `model` field)."""
     uri: str | None = Field(None, min_length=1, max_length=2048)
-    """Where the weights are: for torch, a checkpoint file or directory in the container (on a
-    mounted volume; required); for vllm, a Hugging Face id or a path (default: name)."""
+    """Where the weights are: for torch (required), a trainer checkpoint file or directory,
+    or a Hugging Face-format model directory (config.json, safetensors, tokenizer), in the
+    container (on a mounted volume), or hf://org/name from a Hugging Face cache there; for
+    vllm, a Hugging Face id or a path (default: name)."""
 
 
 class Autoscaling(ApiModel):
@@ -163,7 +165,8 @@ class BigModelServiceSpec(PodOptions):
             rule(
                 "self.runtime != 'torch' || (has(self.model) && has(self.model.uri))",
                 "runtime torch needs model.uri: a trainer checkpoint (a step-*.pt file, or a"
-                " directory whose latest one is served) on a volume mounted in the replicas",
+                " directory whose latest one is served) or a Hugging Face-format model"
+                " directory, on a volume mounted in the replicas",
                 field_path=".model.uri",
                 reason="FieldValueRequired",
             ),
