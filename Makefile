@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml operator/kubesandbox/pyproject.toml scripts/install-k8s
 	# torch first, pinned: an open range would let pip resolve a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	# the sandbox is a distribution of its own: editable here, it satisfies the `sandbox` extra
-	$(BIN)/pip install -q -e operator/kubesandbox -e '.[runtime,sandbox,dev]'
+	$(BIN)/pip install -q -e operator/kubesandbox -e '.[runtime,llm,sandbox,dev]'
 	PYTHON=$(BIN)/python scripts/install-k8s-tools.sh $(BIN)
 	touch $@
 

@@ -24,6 +24,14 @@ def example_spec(checkpoints: Path, **changes: Any) -> dict[str, Any]:
     return {**spec, **changes}
 
 
+def chat_spec(models: Path, **changes: Any) -> dict[str, Any]:
+    """examples/chat-service.yaml's spec serving the Hugging Face-format model directories
+    in `models` (a host directory standing in for its volume), with `changes`."""
+    spec: dict[str, Any] = example("chat-service.yaml", "BigModelService")["spec"]
+    spec["volumes"] = [{"name": "models", "hostPath": {"path": str(models)}}]
+    return {**spec, **changes}
+
+
 class Services:
     """kubectl helpers for the BigModelServices of one test namespace."""
 

@@ -111,6 +111,20 @@ def test_invalid_body_error_names_the_field(spec: dict[str, Any], message: str) 
     assert caught.value.errors == [message]
 
 
+def autoscaled(**autoscaling: Any) -> dict[str, Any]:
+    rules = {"maxReplicas": 4, "metric": "ttft", "target": 0.5, **autoscaling}
+    return body("BigModelService", {"model": {"name": "m", "uri": "/m"}, "autoscaling": rules})
+
+
+def test_ttft_and_tpot_are_read_at_p90_unless_a_percentile_is_given() -> None:
+    service = parse_resource(BigModelService, autoscaled(metric="tpot"))
+    assert service.spec.autoscaling is not None
+    assert service.spec.autoscaling.effective_percentile == 90
+    service = parse_resource(BigModelService, autoscaled(percentile=99.5))
+    assert service.spec.autoscaling is not None
+    assert service.spec.autoscaling.effective_percentile == 99.5
+
+
 def test_missing_spec_is_reported_as_required() -> None:
     with pytest.raises(InvalidResourceError) as caught:
         parse_resource(BigModelService, {"metadata": {"name": "x"}})

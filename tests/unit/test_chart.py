@@ -540,6 +540,8 @@ DASHBOARD_METRICS = [
     "bigmodel_service_ready_replicas",
     "bigmodel_service_in_flight",
     "bigmodel:service_request_seconds:p99_5m",
+    "bigmodel:service_time_to_first_token_seconds:p90_5m",
+    "bigmodel:service_time_per_output_token_seconds:p90_5m",
 ]
 
 

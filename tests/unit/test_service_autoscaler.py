@@ -59,6 +59,25 @@ def test_latency_scales_up_above_its_target_and_s_below_its_target() -> None:
     assert describe(ScalingMetric.SERVICE_QUALITY, 1.25, 2.5) == "S 1.25/s < target 2.5/s"
 
 
+def test_ttft_and_tpot_are_the_mean_of_the_replicas_percentiles_kept_under_target() -> None:
+    load = Load(ttft=[0.4, 0.8], tpot=[0.05, 0.07], ready=2)
+    assert metric_value(ScalingMetric.TTFT, load) == pytest.approx(0.6)
+    assert metric_value(ScalingMetric.TPOT, load) == pytest.approx(0.06)
+    decision = autoscale(policy(metric="ttft", target=0.3), 2, load, 0, (), LONG_AGO, T0)
+    assert (decision.desired, decision.recommended) == (4, 4)
+    assert decision.why == "p90 TTFT 0.6s > target 0.3s"
+    slow_tokens = policy(metric="tpot", target=0.02, percentile=99)
+    assert autoscale(slow_tokens, 2, load, 0, (), LONG_AGO, T0).why == (
+        "p99 TPOT 0.06s > target 0.02s"
+    )
+
+
+def test_token_metrics_without_token_observations_are_not_measured_unless_idle() -> None:
+    served_other_requests = Load(task_seconds=[0.2], ready=1)
+    assert metric_value(ScalingMetric.TTFT, served_other_requests) is None
+    assert metric_value(ScalingMetric.TPOT, Load(idle=2, ready=2)) == 0.0
+
+
 def test_a_replica_without_a_measurement_counts_neither_as_zero_nor_infinity() -> None:
     measured = Load(task_seconds=[2.0], ready=3)  # two replicas did not answer
     assert metric_value(ScalingMetric.LATENCY, measured) == 2.0
@@ -72,7 +91,7 @@ def test_no_measurement_keeps_the_replicas() -> None:
 
 def test_idle_replicas_ask_for_the_fewest_replicas() -> None:
     idle = Load(idle=3, ready=3)
-    for metric in ("latency", "serviceQuality"):
+    for metric in ("latency", "serviceQuality", "ttft", "tpot"):
         decision = autoscale(policy(metric=metric, target=1), 3, idle, 0, (), LONG_AGO, T0)
         assert (decision.value, decision.desired, decision.limited) == (0.0, 1, TOO_FEW)
 
@@ -130,10 +149,15 @@ def simulate(
         ready = sum(1 for r in ready_at if r <= tick)
         loading = len(ready_at) - ready
         share = total / max(ready, 1) * (1 + noise[tick % len(noise)])
+        seconds = [0.05 + share] * ready  # a fixed part and a part that grows with the load
         if rules.metric is ScalingMetric.IN_FLIGHT:
             load = Load(in_flight=[share] * ready, ready=ready)
+        elif rules.metric is ScalingMetric.TTFT:
+            load = Load(ttft=seconds, ready=ready)
+        elif rules.metric is ScalingMetric.TPOT:
+            load = Load(tpot=seconds, ready=ready)
         else:
-            load = Load(task_seconds=[0.05 + share] * ready, ready=ready)
+            load = Load(task_seconds=seconds, ready=ready)
         decision: ScaleDecision = autoscale(rules, desired, load, loading, history, T0, now)
         history = decision.history
         if decision.desired > len(ready_at):
@@ -173,6 +197,26 @@ def simulate(
     windows=(0, 120),
     start=7,
     load_rounds=0,
+    noise=[0.0],
+)
+@example(  # p90 TTFT with a fixed part (prefill), windows on both sides, replicas loading
+    metric=ScalingMetric.TTFT,
+    target=0.5,
+    total=12.0,
+    bounds=(1, 9),
+    windows=(10, 30),
+    start=1,
+    load_rounds=2,
+    noise=[0.03, -0.02],
+)
+@example(  # TPOT from many replicas down to the fewest
+    metric=ScalingMetric.TPOT,
+    target=2.0,
+    total=3.0,
+    bounds=(2, 6),
+    windows=(0, 30),
+    start=8,
+    load_rounds=1,
     noise=[0.0],
 )
 def test_constant_load_never_flaps_and_stays_in_bounds(

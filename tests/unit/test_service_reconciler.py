@@ -4,15 +4,19 @@ from the status after an operator restart), its children's targets and the load 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from bigmodel.api import BigModelService, parse_resource
+from bigmodel.api import BigModelService, Condition, ConditionStatus, parse_resource
 from bigmodel.controller.service.reconciler import ServiceReconciler, load_of, replica_targets
 from bigmodel.controller.service.replicas import ReplicaPod
 from bigmodel.manifests.service import RuntimeImages
+from bigmodel.telemetry.aggregate import summarize
 from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.observe import Observation, TelemetryState
+from bigmodel.telemetry.serving import TokenRound
 
 AUTOSCALED = {
     "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "target": 8, "metric": "inFlight"}
@@ -70,3 +74,20 @@ def test_targets_are_running_replicas_with_an_address() -> None:
         ("b", "http://10.0.0.2:8000/metrics"),
     ]
     assert load_of(None, pods, parsed(body({}))).ready == 1
+
+
+def test_the_load_has_the_token_latency_of_the_ready_replicas_only() -> None:
+    pods = [
+        ReplicaPod("a", "1", "Running", "h", ready=True, ip="10.0.0.1"),
+        ReplicaPod("b", "2", "Running", "h", ready=False, ip="10.0.0.2"),
+    ]
+    condition = Condition(
+        type="StragglerDetected",
+        status=ConditionStatus.FALSE,
+        reason="NoStragglers",
+        last_transition_time=datetime.now(UTC),
+    )
+    tokens = TokenRound(90, {"a": 0.2, "b": 0.9}, {"b": 0.05})
+    obs = Observation(TelemetryState(), summarize({}), {}, {}, condition, (), tokens)
+    load = load_of(obs, pods, parsed(body({})))
+    assert (list(load.ttft), list(load.tpot), load.ready) == ([0.2], [], 1)

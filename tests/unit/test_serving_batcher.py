@@ -127,24 +127,41 @@ async def test_a_work_is_never_split_and_none_behind_it_overtakes() -> None:
     assert h.recorder.batches == [["a"], ["b"], ["c", "d"]]
 
 
-async def test_with_a_queue_delay_a_batch_waits_to_fill_up() -> None:
+async def test_a_lone_request_on_an_idle_device_runs_at_once_whatever_the_delay() -> None:
     async with harness(max_batch_size=4, max_queue_delay=60) as h:
         h.submit(Rows("a"))
+        await h.finish()  # well before the 60 s delay
+    assert h.recorder.batches == [["a"]]
+
+
+async def test_with_a_queue_delay_requests_that_came_while_busy_wait_to_fill_up() -> None:
+    async with harness(max_batch_size=4, max_queue_delay=60) as h:
+        h.recorder.hold()
+        h.submit(Rows("x"))
+        await h.started(1)
+        h.submit(Rows("a"))
         await until(lambda: h.batcher.queued == 1)
+        h.recorder.released.set()
+        await h.tasks["x"]
         h.submit(Rows("b"))
         h.submit(Rows("c", rows=2))  # the batch is full: it starts without waiting 60 s
         await h.finish()
-    assert h.recorder.batches == [["a", "b", "c"]]
+    assert h.recorder.batches == [["x"], ["a", "b", "c"]]
 
 
 async def test_a_batch_that_cannot_grow_starts_without_waiting_for_the_delay() -> None:
     async with harness(max_batch_size=4, max_queue_delay=60) as h:
+        h.recorder.hold()
+        h.submit(Rows("x"))
+        await h.started(1)
         h.submit(Rows("a", rows=3))
         h.submit(Rows("b", rows=2))  # does not fit next to a: a's batch is as big as it gets
-        await h.started(1)
+        await until(lambda: h.batcher.queued == 2)
+        h.recorder.released.set()
+        await h.started(2)
         h.submit(Rows("c", rows=2))  # b's batch then waits for more, and c fills it
         await h.finish()
-    assert h.recorder.batches == [["a"], ["b", "c"]]
+    assert h.recorder.batches == [["x"], ["a"], ["b", "c"]]
 
 
 async def test_without_a_queue_delay_the_model_takes_what_is_queued_at_once() -> None:
@@ -156,11 +173,15 @@ async def test_without_a_queue_delay_the_model_takes_what_is_queued_at_once() ->
     assert h.recorder.batches == [["a"], ["b"]]
 
 
-async def test_a_lone_request_runs_once_the_delay_has_passed() -> None:
+async def test_a_request_that_came_while_busy_runs_once_the_delay_has_passed() -> None:
     async with harness(max_batch_size=4, max_queue_delay=0.02) as h:
+        h.recorder.hold()
+        h.submit(Rows("x"))
+        await h.started(1)
         h.submit(Rows("a"))
+        await until(lambda: h.batcher.queued == 1)
         await h.finish()
-    assert h.recorder.batches == [["a"]]
+    assert h.recorder.batches == [["x"], ["a"]]
 
 
 async def test_a_full_queue_refuses_the_next_work() -> None:
@@ -199,15 +220,20 @@ async def test_a_closed_batcher_finishes_its_works_and_refuses_new_ones() -> Non
 async def test_newcomers_join_a_running_generation_between_its_steps() -> None:
     async with harness(max_batch_size=4, max_queue_delay=60) as h:
         h.recorder.hold()
-        h.submit(Rows("generation", steps=3))
-        await until(lambda: h.batcher.queued == 1)
-        h.submit(Rows("filler", rows=3))  # fills the first batch
+        h.submit(Rows("x"))
         await h.started(1)
+        h.submit(Rows("generation", steps=3))
+        h.submit(Rows("filler", rows=3))  # fills the first batch
+        await until(lambda: h.batcher.queued == 2)
+        h.recorder.released.set()  # x ends; the next batch is held
+        h.recorder.hold()
+        await h.started(2)
         h.submit(Rows("newcomer"))
         await until(lambda: h.batcher.queued == 1)
         await h.finish()
     # The running generation never waits for the 60 s delay, and goes first.
     assert h.recorder.batches == [
+        ["x"],
         ["generation", "filler"],
         ["generation", "newcomer"],
         ["generation"],

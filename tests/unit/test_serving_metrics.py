@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
+from support.llm import LLM, llm_config
 from support.serving import MODEL, infer_body, make_config, serving, until
 
 INFER = f"/v2/models/{MODEL}/infer"
@@ -87,7 +90,7 @@ async def test_labels_stay_bounded_whatever_the_paths_and_models_asked() -> None
             await s.client.post(path, json={})
         metrics = await s.metrics()
     endpoints = {value for key in metrics for value in re.findall(r"endpoint=([^,}]*)", key)}
-    assert endpoints == {"infer", "completions"}
+    assert endpoints == {"infer", "completions", "chat"}
     assert metrics["bigmodel_serving_rejections_total{reason=not_found}"] == 4
 
 
@@ -100,3 +103,34 @@ async def test_without_request_metrics_nothing_is_recorded_but_the_model_state()
     assert metrics["bigmodel_serving_requests_total{code=200,endpoint=infer}"] == 0
     assert metrics["bigmodel_serving_batch_size_count"] == 0
     assert metrics["bigmodel_serving_rejections_total{reason=invalid}"] == 0
+
+
+async def test_a_generation_records_its_tokens_and_token_times_as_vllm_does() -> None:
+    pytest.importorskip("transformers", reason="needs the llm extra: pip install -e '.[llm]'")
+    request = {"model": LLM, "messages": [{"role": "user", "content": "Hello"}],
+               "max_tokens": 6, "temperature": 0}  # fmt: skip
+    async with serving(llm_config()) as s:
+        body = await (await s.client.post("/v1/chat/completions", json=request)).json()
+        metrics = await s.metrics()
+    usage = body["usage"]
+    assert metrics["bigmodel_serving_prompt_tokens_total"] == usage["prompt_tokens"]
+    assert metrics["bigmodel_serving_generation_tokens_total"] == usage["completion_tokens"]
+    assert metrics["bigmodel_serving_time_to_first_token_seconds_count"] == 1
+    ttft = metrics["bigmodel_serving_time_to_first_token_seconds_sum"]
+    duration = metrics["bigmodel_serving_request_duration_seconds_sum{endpoint=chat}"]
+    assert 0 < ttft <= duration
+    tpot_count = metrics["bigmodel_serving_time_per_output_token_seconds_count"]
+    assert tpot_count == (1 if usage["completion_tokens"] >= 2 else 0)
+
+
+async def test_token_series_exist_at_zero_from_the_first_scrape() -> None:
+    async with serving() as s:
+        metrics = await s.metrics()
+    names = (
+        "prompt_tokens_total",
+        "generation_tokens_total",
+        "time_to_first_token_seconds_count",
+        "time_per_output_token_seconds_count",
+    )
+    for name in names:
+        assert metrics[f"bigmodel_serving_{name}"] == 0

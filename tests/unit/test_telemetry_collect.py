@@ -99,6 +99,18 @@ def test_matching_series_are_added_up_and_labels_select() -> None:
     assert found == {Series("c"): 6.0, Series("c", {"code": "500"}): 2.0}
 
 
+def test_a_series_split_by_a_label_is_added_up_per_value_of_it() -> None:
+    page = (
+        'h_bucket{le="0.5",a="x"} 1\nh_bucket{le="0.5",a="y"} 2\n'
+        'h_bucket{le="+Inf"} 4\nh_bucket 9\n'
+    )
+    found = read_series(page, [Series("h_bucket", by="le")])
+    assert found == {
+        Series("h_bucket", {"le": "0.5"}): 3.0,
+        Series("h_bucket", {"le": "+Inf"}): 4.0,
+    }  # the line without `le` is not a bucket
+
+
 def test_windows_line_endings_and_a_first_line_without_newline() -> None:
     assert read_series("m 1\r\nn 2", [Series("m"), Series("n")]) == {
         Series("m"): 1.0,

@@ -15,6 +15,7 @@ from bigmodel.telemetry.export import (
     TelemetryMetrics,
     default_metrics,
 )
+from bigmodel.telemetry.serving import TokenRound
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -74,6 +75,27 @@ def test_without_any_answer_t_and_s_are_absent_not_zero(metrics: TelemetryMetric
     assert value(found, "bigmodel_task_seconds", namespace="ns", kind=JOB, name="demo") is None
     assert value(found, "bigmodel_service_quality", namespace="ns", kind=JOB, name="demo") is None
     assert value(found, "bigmodel_nodes", namespace="ns", kind=JOB, name="demo") == 0
+
+
+def test_an_llm_service_exports_ttft_and_tpot_per_replica_and_their_mean(
+    metrics: TelemetryMetrics,
+) -> None:
+    tokens = TokenRound(90, {"chat-a": 0.2, "chat-b": 0.4}, {"chat-a": 0.05})
+    metrics.record(ResourceTelemetry("ns", SERVICE, "chat", tokens=tokens))
+    found = samples(metrics)
+    chat = {"namespace": "ns", "kind": SERVICE, "name": "chat", "quantile": "0.9"}
+    ttft = "bigmodel_node_time_to_first_token_seconds"
+    assert value(found, ttft, **chat, node="chat-b") == 0.4
+    assert value(found, "bigmodel_time_to_first_token_seconds", **chat) == pytest.approx(0.3)
+    assert (
+        value(found, "bigmodel_node_time_per_output_token_seconds", **chat, node="chat-b") is None
+    )
+    assert value(found, "bigmodel_time_per_output_token_seconds", **chat) == 0.05
+
+
+def test_a_round_without_token_observations_has_no_token_series(metrics: TelemetryMetrics) -> None:
+    metrics.record(ResourceTelemetry("ns", SERVICE, "chat", tokens=TokenRound(90)))
+    assert not [key for key in samples(metrics) if "token" in key[0]]
 
 
 def test_forget_removes_every_series_of_the_resource_only(metrics: TelemetryMetrics) -> None:
@@ -160,7 +182,9 @@ def test_label_names_are_bounded(metrics: TelemetryMetrics) -> None:
     metrics.count_api_error("GET", "500")
     with metrics.reconciling(JOB):
         pass
+    metrics.record(ResourceTelemetry("ns", SERVICE, "chat", tokens=TokenRound(90, {"a": 1.0})))
     allowed = {"namespace", "kind", "name", "node", "phase", "reason", "le", "method", "code"}
+    allowed.add("quantile")  # the percentile of TTFT and TPOT, from the service's spec
     assert {k for _, labels in samples(metrics) for k, _ in labels} <= allowed
 
 

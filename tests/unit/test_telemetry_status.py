@@ -25,6 +25,7 @@ from bigmodel.telemetry.observe import (
     policy_from_spec,
     target_from_pod,
 )
+from bigmodel.telemetry.serving import TokenRound
 from bigmodel.telemetry.status import (
     MAX_NAMED,
     rate_text,
@@ -80,6 +81,42 @@ def test_status_lists_t_s_slowest_and_every_node_slowest_first() -> None:
         "readable": {"total": "950ms", "quality": "3.67/s"},
     }
     TelemetrySummary.model_validate(status)  # the CRD's own model accepts it
+
+
+def test_an_llm_service_lists_ttft_and_tpot_beside_t_i() -> None:
+    times: dict[str, float | None] = {"a": 0.5, "b": 1.0}
+    tokens = TokenRound(95, {"a": 0.2, "b": 0.4}, {"b": 0.03})
+    status = telemetry_status(
+        summarize(times), times, (), {"a": "chat-a", "b": "chat-b"}, NOW, tokens=tokens
+    )
+    assert status["tokens"] == {
+        "percentile": 95,
+        "timeToFirstTokenSeconds": pytest.approx(0.3),
+        "timePerOutputTokenSeconds": 0.03,
+    }
+    assert status["perNode"] == [
+        {
+            "name": "chat-b",
+            "taskSeconds": 1.0,
+            "timeToFirstTokenSeconds": 0.4,
+            "timePerOutputTokenSeconds": 0.03,
+        },
+        {"name": "chat-a", "taskSeconds": 0.5, "timeToFirstTokenSeconds": 0.2},
+    ]
+    TelemetrySummary.model_validate(status)
+
+
+def test_a_round_without_token_observations_keeps_the_last_ttft_and_tpot() -> None:
+    times: dict[str, float | None] = {"a": 0.5}
+    first = TelemetrySummary.model_validate(
+        telemetry_status(
+            summarize(times), times, (), {"a": "chat-a"}, NOW, tokens=TokenRound(90, {"a": 0.2})
+        )
+    )
+    later = telemetry_status(
+        summarize(times), times, (), {"a": "chat-a"}, NOW, first, tokens=TokenRound(90)
+    )
+    assert later["tokens"] == {"percentile": 90, "timeToFirstTokenSeconds": 0.2}
 
 
 def test_per_node_lists_the_32_slowest_nodes_slowest_first() -> None:

@@ -68,6 +68,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out[key] = " ".join(value.split())
         elif key == "exclusiveMinimum":
             out.update(minimum=value, exclusiveMinimum=True)
+        elif key == "exclusiveMaximum":
+            out.update(maximum=value, exclusiveMaximum=True)
         elif key == "anyOf" or key in _COPIED:
             out[key] = value
         else:

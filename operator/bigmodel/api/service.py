@@ -30,6 +30,14 @@ class ScalingMetric(StrEnum):
     SERVICE_QUALITY = "serviceQuality"
     LATENCY = "latency"
     IN_FLIGHT = "inFlight"
+    TTFT = "ttft"
+    TPOT = "tpot"
+
+
+TOKEN_METRICS = (ScalingMetric.TTFT, ScalingMetric.TPOT)
+"""Metrics read at a percentile of a token-latency histogram."""
+DEFAULT_PERCENTILE = 90.0
+"""The percentile of ttft and tpot when spec.autoscaling.percentile is not set."""
 
 
 class ServicePhase(StrEnum):
@@ -47,8 +55,10 @@ class ModelSource(ApiModel):
     name: str = Field(min_length=1, max_length=253)
     """Model name clients request (the OpenAI `model` field)."""
     uri: str | None = Field(None, min_length=1, max_length=2048)
-    """Where the weights are: for torch, a checkpoint file or directory in the container (on a
-    mounted volume; required); for vllm, a Hugging Face id or a path (default: name)."""
+    """Where the weights are: for torch (required), a trainer checkpoint file or directory,
+    or a Hugging Face-format model directory (config.json, safetensors, tokenizer), in the
+    container (on a mounted volume), or hf://org/name from a Hugging Face cache there; for
+    vllm, a Hugging Face id or a path (default: name)."""
 
 
 class Autoscaling(ApiModel):
@@ -60,7 +70,13 @@ class Autoscaling(ApiModel):
                 "self.minReplicas <= self.maxReplicas",
                 "minReplicas must be less than or equal to maxReplicas",
                 field_path=".minReplicas",
-            )
+            ),
+            rule(
+                "!has(self.percentile) || self.metric in ['ttft', 'tpot']",
+                "percentile is only for the metrics ttft and tpot (a percentile of their"
+                " histograms); inFlight, latency and serviceQuality take none",
+                field_path=".percentile",
+            ),
         )
     )
 
@@ -73,15 +89,27 @@ class Autoscaling(ApiModel):
     request seconds (with batching this is not the throughput: a replica serving 8 requests
     at once in 2 s has 1/T_i = 0.5), in 1/s, scale up below target; latency: mean request
     seconds T/n over the replicas, scale up above target; inFlight: requests running plus
-    waiting per ready replica, scale up above target."""
+    waiting per ready replica, scale up above target; ttft: time to first token, tpot: time
+    per output token, in seconds at `percentile` (each replica's, from its histogram over the
+    telemetry interval, averaged over the replicas), scale up above target."""
     target: float = Field(gt=0)
     """Target value of the metric, in its unit (1/s, seconds or requests)."""
+    percentile: float | None = Field(None, gt=0, lt=100)
+    """ttft and tpot only: the percentile kept at target, above 0 and below 100 (default 90:
+    p90 TTFT <= target)."""
     scale_up_stabilization_seconds: int = Field(0, ge=0, le=3600)
     """Seconds the metric must call for more replicas before scaling up (the lowest
     recommendation of the window is taken)."""
     scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
     """Seconds the metric must call for fewer replicas before scaling down (the highest
     recommendation of the window is taken)."""
+
+    @property
+    def effective_percentile(self) -> float | None:
+        """The percentile the metric is read at (ttft and tpot), None for the others."""
+        if self.metric not in TOKEN_METRICS:
+            return None
+        return DEFAULT_PERCENTILE if self.percentile is None else self.percentile
 
 
 class Probe(ApiModel):
@@ -137,7 +165,8 @@ class BigModelServiceSpec(PodOptions):
             rule(
                 "self.runtime != 'torch' || (has(self.model) && has(self.model.uri))",
                 "runtime torch needs model.uri: a trainer checkpoint (a step-*.pt file, or a"
-                " directory whose latest one is served) on a volume mounted in the replicas",
+                " directory whose latest one is served) or a Hugging Face-format model"
+                " directory, on a volume mounted in the replicas",
                 field_path=".model.uri",
                 reason="FieldValueRequired",
             ),
@@ -198,6 +227,8 @@ class AutoscalingStatus(ApiModel):
 
     metric: ScalingMetric
     """The metric it scales on."""
+    percentile: float | None = None
+    """ttft and tpot: the percentile the metric is read at."""
     current: float | None = None
     """Latest value of the metric (absent while no replica reported it)."""
     target: float

@@ -30,6 +30,23 @@ class NodeTelemetry(ApiModel):
     """Pod name."""
     task_seconds: float = Field(ge=0)
     """T_i: seconds of its latest unit of work (a training step, or the mean request)."""
+    time_to_first_token_seconds: float | None = Field(None, ge=0)
+    """LLM services: the replica's time to first token at `tokens.percentile`."""
+    time_per_output_token_seconds: float | None = Field(None, ge=0)
+    """LLM services: the replica's time per output token at `tokens.percentile`."""
+
+
+class TokenTelemetry(ApiModel):
+    """An LLM service's token latency: each replica's percentile of its time-to-first-token
+    and time-per-output-token histograms over the latest interval, averaged over the
+    replicas (what the ttft and tpot autoscaling metrics keep at their target)."""
+
+    percentile: float = Field(gt=0, lt=100)
+    """The percentile read (spec.autoscaling.percentile, else 90)."""
+    time_to_first_token_seconds: float | None = Field(None, ge=0)
+    """TTFT: seconds from a request's arrival to its first output token."""
+    time_per_output_token_seconds: float | None = Field(None, ge=0)
+    """TPOT: seconds per output token after the first."""
 
 
 class RunTelemetry(ApiModel):
@@ -75,5 +92,7 @@ class TelemetrySummary(ApiModel):
     """T_i of the slowest nodes, slowest first (at most 32)."""
     run: RunTelemetry | None = None
     """T and S over the whole run."""
+    tokens: TokenTelemetry | None = None
+    """LLM services: TTFT and TPOT (kept from the latest round that measured them)."""
     readable: ReadableTelemetry | None = None
     """T and S for people (the `kubectl get` columns)."""

@@ -22,6 +22,7 @@ from bigmodel.telemetry.observe import (
     observe,
     policy_from_spec,
 )
+from bigmodel.telemetry.serving import TokenReading
 
 
 class TelemetryRounds:
@@ -52,10 +53,14 @@ class TelemetryRounds:
         return meta["namespace"], meta["name"]
 
     async def step(
-        self, targets: Sequence[Target], spec: TelemetrySpec, reading: Reading
+        self,
+        targets: Sequence[Target],
+        spec: TelemetrySpec,
+        reading: Reading,
+        tokens: TokenReading | None = None,
     ) -> Observation | None:
         """One round over `targets` (the resource's live members); None when there is none
-        (its series are dropped until members come back)."""
+        (its series are dropped until members come back). `tokens`: an LLM service's."""
         if not targets:
             self.forget()
             return None
@@ -74,6 +79,7 @@ class TelemetryRounds:
             metrics=self.metrics,
             generation=self.body["metadata"].get("generation"),
             unit=self.unit,
+            tokens=tokens,
         )
         if frozenset(obs.missing) != self.missing:
             self.missing = frozenset(obs.missing)
@@ -85,12 +91,16 @@ class TelemetryRounds:
         return obs
 
     async def safe_step(
-        self, targets: Sequence[Target], spec: TelemetrySpec, reading: Reading
+        self,
+        targets: Sequence[Target],
+        spec: TelemetrySpec,
+        reading: Reading,
+        tokens: TokenReading | None = None,
     ) -> Observation | None:
         """`step`, with an API or network error logged instead of raised (the next round
         retries)."""
         try:
-            return await self.step(targets, spec, reading)
+            return await self.step(targets, spec, reading, tokens)
         except API_FAILURES as exc:
             self.logger.warning("telemetry round failed: %s", exc)
             return None

@@ -1,5 +1,5 @@
 """The demo's run: a sandbox, the operator (`bigmodel run`, the image's entry point), then the
-job part and the service part; exits 0 only when both worked."""
+job part, the service part and the chat part; exits 0 only when all worked."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bigmodel.demo.chat import converse
 from bigmodel.demo.job import train
 from bigmodel.demo.kubectl import REPO, DemoError, Kubectl, wait
 from bigmodel.demo.service import serve
@@ -35,7 +36,7 @@ def _process(command: list[str], log: Path, env: dict[str, str] | None = None) -
 
 
 def run(state: Path) -> None:
-    """Both parts of the demo against one sandbox and one operator."""
+    """The demo's parts against one sandbox and one operator."""
     print(f"starting the sandbox (state in {state})", flush=True)
     with start_sandbox(state) as sandbox:
         kubectl = Kubectl(sandbox)
@@ -50,6 +51,7 @@ def run(state: Path) -> None:
             wait("the operator's /readyz", lambda: answers_ready(health), 60)
             train(kubectl, state, metrics)
             serve(kubectl, state)
+            converse(kubectl, state)
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bigmodel.serving import inference_protocol, openai_compat
+from bigmodel.serving import chat, inference_protocol, openai_compat
 from bigmodel.serving.errors import ApiError, Reason, oip_body, openai_body
 from bigmodel.serving.metrics import CONTENT_TYPE, ENDPOINTS
 from bigmodel.serving.state import STATE, ServerState
@@ -35,7 +35,7 @@ def _as_api_error(request: web.Request, error: web.HTTPException) -> ApiError:
     message = f"{request.method} {request.path}: {error.reason}"
     if error.status == 404:
         message += " (endpoints: /v2, /v2/health/{live,ready}, /v2/models/{name}[/ready|/infer]"
-        message += ", /v1/models, /v1/completions, /metrics)"
+        message += ", /v1/models, /v1/completions, /v1/chat/completions, /metrics)"
     elif error.status == 413:
         limit = request.app[STATE].config.max_body_bytes
         message = f"request body is above the limit of {limit} bytes"
@@ -92,5 +92,6 @@ def build_app(state: ServerState) -> web.Application:
     app[STATE] = state
     inference_protocol.add_routes(app)
     openai_compat.add_routes(app)
+    chat.add_routes(app)
     app.router.add_get("/metrics", metrics)
     return app

@@ -3,8 +3,10 @@
 A `Work` is one request's rows (an inference's batch, a completion's prompts). When the
 model is free, the scheduler takes queued works in arrival order while their rows fit in
 `max_batch_size`; a work is never split, and one that does not fit waits for the next batch
-(no overtaking). With fewer rows than that and `max_queue_delay` > 0, it waits for more at
-most `max_queue_delay` after the oldest queued work arrived. A generation stays in the
+(no overtaking). A work that arrives while the device is idle runs at once: waiting could
+only add latency. Works that arrived while the device was busy are gathered: with fewer
+rows than `max_batch_size` and `max_queue_delay` > 0, the batch waits for more at most
+`max_queue_delay` after the oldest queued work arrived. A generation stays in the
 running set step after step until it finishes: running works go first, newcomers join
 between steps, and while any run the next step starts at once (newcomers would join at the
 following step anyway, so waiting would only slow the running ones).
@@ -37,12 +39,17 @@ class Work:
     error: Exception | None = None
     """Why this work alone failed (its forward's other works carry on)."""
     queued_at: float = 0.0
+    arrived_idle: bool = False
+    """It came while the device had nothing to do: it runs without waiting for company."""
     future: asyncio.Future[None]
 
     @property
     def rows(self) -> int:
         """Rows it adds to the next forward batch."""
         raise NotImplementedError
+
+    def stepped(self) -> None:
+        """Called on the event loop after each batch it was part of (a stream reads it)."""
 
 
 class BatchObserver(Protocol):
@@ -86,6 +93,8 @@ class Batcher(Generic[W]):
         self._running: list[W] = []
         self._wake = asyncio.Event()
         self._closed = False
+        self._idle = True
+        """Nothing queued or running: the next work to arrive runs at once."""
 
     @property
     def queued(self) -> int:
@@ -99,6 +108,14 @@ class Batcher(Generic[W]):
 
     async def submit(self, work: W) -> None:
         """Queue `work` and wait until it is done; QueueFull or Closed when refused."""
+        await self.enqueue(work)
+
+    def enqueue(self, work: W) -> asyncio.Future[None]:
+        """Queue `work` (QueueFull or Closed when refused); its future ends with it.
+
+        Cancelling the future withdraws the work: it leaves the queue or the running batch
+        before the next step (a client that went away).
+        """
         if self._closed:
             raise Closed
         if len(self._queue) >= self.max_queue_size:
@@ -107,10 +124,11 @@ class Batcher(Generic[W]):
             raise ValueError(f"a work of {work.rows} rows never fits a batch")
         work.future = asyncio.get_running_loop().create_future()
         work.queued_at = time.monotonic()
+        work.arrived_idle = self._idle
         self._queue.append(work)
         self._observer.waiting_changed(1)
         self._wake.set()
-        await work.future
+        return work.future
 
     def close(self) -> None:
         """Refuse new works from now on; queued and running ones still finish."""
@@ -121,7 +139,7 @@ class Batcher(Generic[W]):
         """Schedule batches until cancelled."""
         while True:
             await self._until_work()
-            if not self._running:
+            if not self._running and not self._queue[0].arrived_idle:
                 await self._until_full_or_delay()
             batch = self._take()
             if batch:
@@ -129,8 +147,10 @@ class Batcher(Generic[W]):
 
     async def _until_work(self) -> None:
         while not self._queue and not self._running:
+            self._idle = True
             self._wake.clear()
             await self._wake.wait()
+        self._idle = False
 
     def _has_room(self) -> bool:
         """Whether the next batch could still take more rows than the queue offers now."""
@@ -196,6 +216,7 @@ class Batcher(Generic[W]):
             self._observer.batch(rows, seconds)
         self._running = []
         for work in batch:
+            work.stepped()
             if not work.done:
                 self._running.append(work)
                 continue

@@ -28,6 +28,7 @@ class ServerConfig:
     model_name: str
     model_uri: str
     model_factory: str | None
+    trust_remote_code: bool
     host: str
     port: int
     device: str
@@ -92,10 +93,14 @@ def default_termination_path() -> Path | None:
 _FLAGS: tuple[tuple[str, Callable[[str], Any], Any, str], ...] = (
     ("--model-name", str, None, "required: the name clients ask for (`/v2/models/NAME`, the "
      "OpenAI `model` field)"),
-    ("--model-uri", str, None, "example trainer checkpoint: a step-*.pt file, or a directory "
-     "whose latest step-*.pt is served; with --model-factory, passed to the factory"),
+    ("--model-uri", str, None, "a Hugging Face model directory (config.json, safetensors), "
+     "hf://org/name[@revision] from the local Hugging Face cache, or an example trainer "
+     "checkpoint (a step-*.pt file, or a directory whose latest step-*.pt is served); with "
+     "--model-factory, passed to the factory"),
     ("--model-factory", str, None, "'module:function' called with the model URI, returning a "
      "bigmodel.serving.ServedModel (serve your own torch model)"),
+    ("--trust-remote-code", _boolean, False, "let a Hugging Face model run its own Python "
+     "code (its auto_map); off: such a model fails to load"),
     ("--host", str, "0.0.0.0", "address to listen on"),
     ("--port", _bounded(int, 1, 65535), 8000, "HTTP port (API, health and /metrics)"),
     ("--device", _choice("auto", "cpu", "cuda"), "auto", "auto: cuda when available"),

@@ -13,6 +13,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from bigmodel.serving.batcher import Work
+from bigmodel.serving.kv_cache import CachedRow
 from bigmodel.serving.model import ServedModel
 
 PAD_ID = 0
@@ -30,6 +31,10 @@ class ModelWork(Work):
     def advance(self, logits: torch.Tensor) -> None:
         """Take the next-token logits `[rows, vocab]` (on the device); set `done` when done."""
         raise NotImplementedError
+
+    def cached_rows(self) -> Sequence[CachedRow]:
+        """Rows a KV-cache decoder may advance instead of windows (a generation's); none here."""
+        return ()
 
 
 class ForwardRunner:
@@ -49,15 +54,34 @@ class ForwardRunner:
             return logits[torch.arange(len(rows), device=self.device), lengths - 1]
 
     def run(self, works: Sequence[ModelWork]) -> float:
-        """One forward over every row of `works`, each advanced; the seconds it took."""
+        """One step over every row of `works`, each advanced; the seconds it took.
+
+        With a KV-cache decoder, generations advance through it and the other works (`/v2`
+        inferences) through one windowed forward; without one, everything is windowed.
+        """
         started = time.perf_counter()
+        decoder = self.served.decoder
+        cached = [work for work in works if decoder is not None and work.cached_rows()]
+        windowed = [work for work in works if work not in cached]
+        if cached and decoder is not None:
+            rows = [row for work in cached for row in work.cached_rows()]
+            self._advance(cached, [len(work.cached_rows()) for work in cached], decoder.step(rows))
+        if windowed:
+            self._run_windows(windowed)
+        return time.perf_counter() - started
+
+    def _run_windows(self, works: Sequence[ModelWork]) -> None:
         rows: list[torch.Tensor] = []
         counts: list[int] = []
         for work in works:
             windows = work.windows(self.served.context_length)
             rows.extend(windows)
             counts.append(len(windows))
-        logits = self.next_token_logits(rows)
+        self._advance(works, counts, self.next_token_logits(rows))
+
+    @staticmethod
+    def _advance(works: Sequence[ModelWork], counts: Sequence[int], logits: torch.Tensor) -> None:
+        """Hand each work its rows' logits; a work that fails fails alone."""
         offset = 0
         with torch.inference_mode():
             for work, count in zip(works, counts, strict=True):
@@ -66,7 +90,6 @@ class ForwardRunner:
                 except Exception as error:  # this work's fault: the others carry on
                     work.error, work.done = error, True
                 offset += count
-        return time.perf_counter() - started
 
     def warm_up(self) -> None:
         """One forward at batch 1 that must give finite logits of the declared vocabulary."""

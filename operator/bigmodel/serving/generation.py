@@ -1,20 +1,26 @@
 """Text generation, one token per batch step, for `/v1/completions`.
 
 A `Generation` is one request's prompts. Each step the batcher gives it one forward row per
-unfinished prompt: the prompt plus the tokens generated so far, truncated to the model's
-context length (TinyLM has no KV cache: the whole window runs every step). It samples the
-next token on the device worker, then stops a row at `max_tokens`, at a stop sequence or at
-the model's end-of-sequence token.
+unfinished prompt: with a key/value cache (Hugging Face models), the row's newest token;
+without one (TinyLM), the prompt plus the tokens generated so far, truncated to the model's
+context length. It samples the next token on the device worker, then stops a row at
+`max_tokens`, at a stop sequence or at the model's end-of-sequence token. Back on the event
+loop after each step it notes when its first and last tokens came (time to first token, time
+per output token) and wakes whoever streams it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from bigmodel.serving.forward import ModelWork
+from bigmodel.serving.kv_cache import CachedRow, LayerCache
+from bigmodel.serving.metrics import ServingMetrics
 from bigmodel.serving.model import Tokenizer
 
 GREEDY_BELOW = 1e-6
@@ -40,6 +46,8 @@ class Row:
     generated: list[int] = field(default_factory=list)
     text: str = ""
     finish_reason: str | None = None
+    cache: list[LayerCache] | None = None
+    """Keys and values of its tokens but the newest, with a KV-cache decoder."""
 
 
 def sample(
@@ -82,6 +90,11 @@ class Generation(ModelWork):
         else:
             self.generator.manual_seed(sampling.seed)
         self._longest_stop = max((len(stop) for stop in sampling.stop), default=0)
+        self.first_token_at: float | None = None
+        """`time.monotonic()` when the step that produced the first token ended."""
+        self.last_token_at: float | None = None
+        self.progress = asyncio.Event()
+        """Set after each step (on the event loop); a stream clears it as it reads."""
 
     def _unfinished(self) -> list[Row]:
         return [row for row in self.items if row.finish_reason is None]
@@ -90,6 +103,45 @@ class Generation(ModelWork):
     def rows(self) -> int:
         """Prompts still generating."""
         return len(self._unfinished())
+
+    @property
+    def output_tokens(self) -> int:
+        """Tokens generated so far over every prompt."""
+        return sum(len(row.generated) for row in self.items)
+
+    def usage(self) -> dict[str, int]:
+        """OpenAI's `usage` of this generation so far."""
+        prompt = sum(len(row.prompt) for row in self.items)
+        output = self.output_tokens
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": output,
+            "total_tokens": prompt + output,
+        }
+
+    def record(self, metrics: ServingMetrics) -> None:
+        """Its token counts and times in the metrics (once, when it ends or is cut short)."""
+        metrics.generated(
+            sum(len(row.prompt) for row in self.items),
+            self.output_tokens,
+            max(len(row.generated) for row in self.items),
+            queued_at=self.queued_at,
+            first_token_at=self.first_token_at,
+            last_token_at=self.last_token_at,
+        )
+
+    def cached_rows(self) -> Sequence[CachedRow]:
+        """The unfinished rows: a KV-cache decoder advances them."""
+        return self._unfinished()
+
+    def stepped(self) -> None:
+        """After a step: note the token times, wake the stream."""
+        now = time.monotonic()
+        if self.output_tokens:
+            if self.first_token_at is None:
+                self.first_token_at = now
+            self.last_token_at = now
+        self.progress.set()
 
     def windows(self, context_length: int) -> list[torch.Tensor]:
         """Each unfinished row's prompt and output so far, its last `context_length` tokens."""

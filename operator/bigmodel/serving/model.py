@@ -8,11 +8,13 @@ lengths into one batch and reads each row's logits at its own last position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from torch import nn
+
+from bigmodel.serving.kv_cache import CachedDecoder
 
 
 class Tokenizer(Protocol):
@@ -24,6 +26,16 @@ class Tokenizer(Protocol):
 
     def decode(self, ids: Sequence[int]) -> str:
         """The text of `ids`."""
+        ...
+
+
+@runtime_checkable
+class ChatTokenizer(Tokenizer, Protocol):
+    """A tokenizer that also renders chat messages (`/v1/chat/completions`)."""
+
+    def encode_chat(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        """Token ids of `messages` (`role`, `content`) followed by the answer's header;
+        ValueError with a readable message when it cannot (no chat template)."""
         ...
 
 
@@ -39,6 +51,9 @@ class ServedModel:
     """Generation stops at this token (not part of the text); None: only at max_tokens/stop."""
     source: str = ""
     """Where it came from (a checkpoint path, a factory), for logs and model metadata."""
+    decoder: CachedDecoder | None = None
+    """Generates with a key/value cache (Hugging Face models); None: each step runs the
+    whole window through `module`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.module, nn.Module):

@@ -36,6 +36,7 @@ from bigmodel.serving.config import (
 )
 from bigmodel.serving.errors import ExitCode
 from bigmodel.serving.forward import ForwardRunner, ModelWork
+from bigmodel.serving.hf_loading import is_hf_uri, load_hf
 from bigmodel.serving.loading import (
     ModelLoadError,
     load_checkpoint,
@@ -87,6 +88,8 @@ def load_model(config: ServerConfig) -> ForwardRunner:
         torch.set_num_threads(config.torch_threads)  # here: the thread that runs forwards
     if config.model_factory:
         served = load_factory(config.model_factory, config.model_uri)
+    elif is_hf_uri(config.model_uri):
+        served = load_hf(config.model_uri, trust_remote_code=config.trust_remote_code)
     else:
         served = load_checkpoint(config.model_uri)
     runner = ForwardRunner(place(served, device, config.dtype), device)

@@ -85,11 +85,16 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(400, f"request body is not valid JSON: {error}") from None
 
 
-async def run(batcher: Batcher[ModelWork], work: ModelWork) -> None:
-    """Queue `work` and wait for it; a full queue or a drain is a 503 with Retry-After."""
+def enqueue(batcher: Batcher[ModelWork], work: ModelWork) -> asyncio.Future[None]:
+    """Queue `work`; a full queue or a drain is a 503 with Retry-After."""
     try:
-        await batcher.submit(work)
+        return batcher.enqueue(work)
     except QueueFull:
         raise unavailable(Reason.QUEUE_FULL, "the request queue is full; retry later") from None
     except Closed:
         raise unavailable(Reason.DRAINING, "the server is shutting down; retry elsewhere") from None
+
+
+async def run(batcher: Batcher[ModelWork], work: ModelWork) -> None:
+    """Queue `work` and wait for it (503 with Retry-After when it cannot be queued)."""
+    await enqueue(batcher, work)

@@ -71,13 +71,16 @@ def pod_url(ip: str, port: int, path: str = METRICS_PATH) -> str:
 @dataclass(frozen=True)
 class Series:
     """A series selector: metric name and label values it must carry (others may differ).
-    Several matching series are added up (a counter split by label)."""
+    Several matching series are added up (a counter split by label). With `by` (a label
+    name), they are added up per value of that label instead: one series per value, keyed
+    `Series(name, labels | {by: value})` (a histogram's buckets, by `le`)."""
 
     name: str
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    by: str | None = None
 
     def __hash__(self) -> int:
-        return hash((self.name, tuple(sorted(self.labels.items()))))
+        return hash((self.name, tuple(sorted(self.labels.items())), self.by))
 
 
 class Missing(Exception):
@@ -254,14 +257,23 @@ def parse_sample(line: str, name: str) -> tuple[dict[str, str], float]:
 
 
 def read_series(page: str, wanted: Sequence[Series]) -> dict[Series, float]:
-    """The value of each wanted series present on `page` (matching series added up).
+    """The value of each wanted series present on `page` (matching series added up, per
+    value of its `by` label if it has one).
     Raises ValueError on a malformed line of a wanted series."""
     found: dict[Series, float] = {}
     for series in wanted:
         for line in _lines_of(page, series.name):
             labels, value = parse_sample(line, series.name)
-            if all(labels.get(k) == v for k, v in series.labels.items()):
-                found[series] = found.get(series, 0.0) + value
+            if not all(labels.get(k) == v for k, v in series.labels.items()):
+                continue
+            key = series
+            if series.by is not None:
+                if series.by not in labels:
+                    continue
+                key = Series(
+                    series.name, MappingProxyType({**series.labels, series.by: labels[series.by]})
+                )
+            found[key] = found.get(key, 0.0) + value
     return found
 
 

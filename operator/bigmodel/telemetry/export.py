@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from bigmodel.api.job import JobPhase
 from bigmodel.api.service import ServicePhase
 from bigmodel.telemetry.collect import MissingReason
+from bigmodel.telemetry.serving import TokenRound
 
 JOB = "BigModelJob"
 SERVICE = "BigModelService"
@@ -60,6 +61,7 @@ class ResourceTelemetry:
     total: float | None = None  # T
     quality: float | None = None  # S
     stragglers: int = 0
+    tokens: TokenRound | None = None  # an LLM service's TTFT and TPOT per replica
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -137,6 +139,7 @@ class _TelemetryCollector(Collector):
             nodes.add_metric(labels, len(snap.task_seconds))
             stragglers.add_metric(labels, snap.stragglers)
         yield from (node_seconds, node_speed, total, quality, nodes, stragglers)
+        yield from self._tokens(snapshots)
         yield from self._scales(list(self.scales.values()))
         for kind, (name, known) in PHASES.items():
             counts = Tally((ns, phase) for (ns, k, _), phase in phases if k == kind)
@@ -148,6 +151,42 @@ class _TelemetryCollector(Collector):
                 for phase in (*known, *sorted(seen - set(known))):
                     family.add_metric([namespace, phase], counts.get((namespace, phase), 0))
             yield family
+
+    @staticmethod
+    def _tokens(snapshots: list[ResourceTelemetry]) -> Iterator[GaugeMetricFamily]:
+        """TTFT and TPOT of LLM services at a percentile (label `quantile`, e.g. 0.9): per
+        replica over the latest interval, and their mean over the replicas."""
+        families = {
+            what: (
+                GaugeMetricFamily(
+                    f"bigmodel_node_{what.replace(' ', '_')}_seconds",
+                    f"A replica's {what} at a percentile, over the latest telemetry interval.",
+                    labels=[*NODE_LABELS, "quantile"],
+                ),
+                GaugeMetricFamily(
+                    f"bigmodel_{what.replace(' ', '_')}_seconds",
+                    f"A service's {what} at a percentile: the mean of its replicas' values.",
+                    labels=[*RESOURCE_LABELS, "quantile"],
+                ),
+            )
+            for what in ("time to first token", "time per output token")
+        }
+        for snap in snapshots:
+            tokens = snap.tokens
+            if tokens is None:
+                continue
+            quantile = f"{tokens.percentile / 100:g}"
+            for what, values, mean in (
+                ("time to first token", tokens.ttft, tokens.service_ttft),
+                ("time per output token", tokens.tpot, tokens.service_tpot),
+            ):
+                per_node, service = families[what]
+                for node, seconds in values.items():
+                    per_node.add_metric([*snap.key, node, quantile], seconds)
+                if mean is not None:
+                    service.add_metric([*snap.key, quantile], mean)
+        for pair in families.values():
+            yield from pair
 
     @staticmethod
     def _scales(scales: list[ServiceScale]) -> Iterator[GaugeMetricFamily]:

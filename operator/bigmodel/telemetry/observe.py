@@ -47,6 +47,7 @@ from bigmodel.telemetry.collect import (
     pod_url,
 )
 from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics, default_metrics
+from bigmodel.telemetry.serving import TokenReading, TokenRound
 from bigmodel.telemetry.status import (
     TelemetryEvent,
     previous_telemetry,
@@ -144,6 +145,8 @@ class Observation:
     """`StragglerDetected`, with lastTransitionTime kept while its status holds."""
     events: tuple[TelemetryEvent, ...]
     """To emit now: stragglers found or recovered this round (empty most rounds)."""
+    tokens: TokenRound | None = None
+    """An LLM service's TTFT and TPOT per replica this round (when asked for)."""
 
     def status_patch(self) -> dict[str, Any]:
         """The status fields telemetry owns, for a server-side apply with FIELD_MANAGER
@@ -176,6 +179,7 @@ async def observe(
     generation: int | None = None,
     now: datetime | None = None,
     unit: str = "node",
+    tokens: TokenReading | None = None,
 ) -> Observation:
     """Run one collection round of the resource `kind` `namespace/name`.
 
@@ -187,11 +191,14 @@ async def observe(
     status, condition and events to write; the only I/O is the scrapes. `unit` names a
     member in messages ("node", or "replica" for a service). Pass the returned `state` to
     the next round; call `metrics.forget(namespace, kind, name)` when the resource ends.
+    `tokens`: also read an LLM service's TTFT and TPOT (its `reading` must read their
+    histograms), into status, metrics and `Observation.tokens`.
     """
     began = time.monotonic()
     metrics = metrics or default_metrics()
     now = now or datetime.now(UTC)
     scrapes = await collect(session, targets, reading, state.scrapes, limits)
+    latency = tokens.measure(scrapes, state.scrapes) if tokens is not None else None
     times = {key: scrape.value for key, scrape in scrapes.items()}
     summary = summarize(times)
     for key in summary.invalid:  # read, but not a duration: NaN, +Inf, <= 0
@@ -217,10 +224,13 @@ async def observe(
             total=summary.total,
             quality=summary.quality,
             stragglers=len(stragglers.flagged),
+            tokens=latency,
         )
     )
     metrics.record_round(kind, (s.reason for s in scrapes.values()), time.monotonic() - began)
-    written = telemetry_summary(summary, times, stragglers.flagged, pods, now, state.last)
+    written = telemetry_summary(
+        summary, times, stragglers.flagged, pods, now, state.last, tokens=latency
+    )
     return Observation(
         state=TelemetryState(stragglers, condition, MappingProxyType(scrapes), written),
         summary=summary,
@@ -228,4 +238,5 @@ async def observe(
         telemetry=telemetry_json(written),
         condition=condition,
         events=events,
+        tokens=latency,
     )

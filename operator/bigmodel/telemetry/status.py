@@ -21,8 +21,10 @@ from bigmodel.api.telemetry import (
     ReadableTelemetry,
     RunTelemetry,
     TelemetrySummary,
+    TokenTelemetry,
 )
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, TaskTimeSummary
+from bigmodel.telemetry.serving import TokenRound
 
 MAX_NAMED = 10
 """Nodes named one by one in a message; the rest are counted."""
@@ -114,6 +116,17 @@ def telemetry_json(telemetry: TelemetrySummary) -> dict[str, Any]:
     return telemetry.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def token_telemetry(tokens: TokenRound | None) -> TokenTelemetry | None:
+    """The service-wide TTFT and TPOT of a round; None when it measured neither."""
+    if tokens is None or not (tokens.ttft or tokens.tpot):
+        return None
+    return TokenTelemetry(
+        percentile=tokens.percentile,
+        time_to_first_token_seconds=tokens.service_ttft,
+        time_per_output_token_seconds=tokens.service_tpot,
+    )
+
+
 def telemetry_summary(
     summary: TaskTimeSummary,
     times: Mapping[str, float | None],
@@ -122,11 +135,13 @@ def telemetry_summary(
     now: datetime,
     previous: TelemetrySummary | None = None,
     max_per_node: int = MAX_PER_NODE,
+    tokens: TokenRound | None = None,
 ) -> TelemetrySummary:
     """The `status.telemetry` of the round `summary = summarize(times)`; per-node T_i of the
     `max_per_node` slowest, slowest first. A round that measured nothing keeps the
     `previous` measurement (its `updatedAt` says when it was made): a finished job keeps
-    its last T, S and T_i."""
+    its last T, S and T_i. `tokens`: an LLM service's TTFT and TPOT, per replica and
+    service-wide (kept from an earlier round when this one measured none)."""
     previous = previous or TelemetrySummary()
     stragglers = [_pod(pods, key) for key in ordered(flagged)]
     if summary.n == 0 and previous.total_task_seconds is not None:
@@ -136,7 +151,12 @@ def telemetry_summary(
     }
     slowest_first = sorted(answered, key=lambda key: (-answered[key], _order(key)))
     per_node = [
-        NodeTelemetry(name=_pod(pods, key), task_seconds=answered[key])
+        NodeTelemetry(
+            name=_pod(pods, key),
+            task_seconds=answered[key],
+            time_to_first_token_seconds=tokens.ttft.get(key) if tokens else None,
+            time_per_output_token_seconds=tokens.tpot.get(key) if tokens else None,
+        )
         for key in slowest_first[:max_per_node]
     ]
     return TelemetrySummary(
@@ -149,6 +169,7 @@ def telemetry_summary(
         per_node=per_node,
         run=run_telemetry(previous.run, summary),
         readable=readable(summary.total, summary.quality),
+        tokens=token_telemetry(tokens) or previous.tokens,
     )
 
 

@@ -3,7 +3,8 @@ the recent recommendations: `autoscale(policy, desired, load, loading, history, 
 
 - The metric's value comes from the replicas that reported it; a replica with no measurement
   is left out (never taken as zero or infinity). Replicas that answered but served nothing
-  measure no load: S and latency then ask for the fewest replicas.
+  measure no load: S, latency, ttft and tpot then ask for the fewest replicas. ttft and tpot
+  are each replica's percentile over the round, averaged as latency averages T_i.
 - Recommendation: `ceil(ready x value / target)` (`ceil(ready x target / value)` for S, which
   grows with replicas), unchanged within a 10% tolerance, clamped to min..max.
 - Stabilization as Kubernetes' HPA: scale up to the lowest recommendation of the up-window,
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bigmodel.api import Reason
-from bigmodel.api.service import Autoscaling, ScalingMetric
+from bigmodel.api.service import TOKEN_METRICS, Autoscaling, ScalingMetric
 
 TOLERANCE = 0.1
 """Relative distance from the target within which nothing changes."""
@@ -46,6 +47,12 @@ class Load:
     """Requests running plus waiting, of each replica that answered."""
     ready: int = 0
     """Replicas ready now."""
+    ttft: Sequence[float] = ()
+    """Time to first token at the policy's percentile, of each replica that produced a
+    first token since the previous round (LLM services)."""
+    tpot: Sequence[float] = ()
+    """Time per output token at the policy's percentile, of each replica that finished a
+    generation since the previous round (LLM services)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,11 @@ def metric_value(metric: ScalingMetric, load: Load) -> float | None:
         if not load.in_flight or load.ready <= 0:
             return None
         return sum(load.in_flight) / len(load.in_flight)
+    if metric in TOKEN_METRICS:
+        tokens = load.ttft if metric is ScalingMetric.TTFT else load.tpot
+        if not tokens:
+            return 0.0 if load.idle else None
+        return sum(tokens) / len(tokens)
     if not load.task_seconds:
         return 0.0 if load.idle else None
     if metric is ScalingMetric.LATENCY:
@@ -100,9 +112,14 @@ def recommend(metric: ScalingMetric, value: float, target: float, ready: int) ->
     return math.ceil(ready * ratio - 1e-9)
 
 
-def describe(metric: ScalingMetric, value: float, target: float) -> str:
-    """`in flight 11.5 per replica > target 8`, `latency 2.31s < target 3s`, ..."""
+def describe(
+    metric: ScalingMetric, value: float, target: float, percentile: float | None = None
+) -> str:
+    """`in flight 11.5 per replica > target 8`, `latency 2.31s < target 3s`,
+    `p90 TTFT 0.612s > target 0.5s`, ..."""
     sign = ">" if value > target else "<" if value < target else "="
+    if metric in TOKEN_METRICS:
+        return f"p{percentile:g} {metric.value.upper()} {value:.3g}s {sign} target {target:g}s"
     if metric is ScalingMetric.IN_FLIGHT:
         return f"in flight {value:.3g} per replica {sign} target {target:g}"
     if metric is ScalingMetric.LATENCY:
@@ -139,7 +156,7 @@ def autoscale(
     history = (*history, Recommendation(now, min(max(raw, low), high)))
     up = min(_window(history, now, policy.scale_up_stabilization_seconds))
     down = max(_window(history, now, policy.scale_down_stabilization_seconds))
-    why = describe(policy.metric, value, policy.target)
+    why = describe(policy.metric, value, policy.target, policy.effective_percentile)
     new = desired
     if up > desired and loading == 0:
         new = min(up, max(desired * SCALE_UP_FACTOR, desired + SCALE_UP_PODS))

@@ -58,11 +58,14 @@ def load_of(obs: Observation | None, pods: Sequence[ReplicaPod], service: BigMod
     scrapes = [s for key, s in obs.scrapes.items() if key in ready]
     valid = obs.summary.relative_speed
     flights = [reading.in_flight(s) for s in scrapes if s.reason is None or s.raw]
+    tokens = obs.tokens
     return Load(
         task_seconds=[s.value for s in scrapes if s.value is not None and s.target.key in valid],
         idle=sum(1 for s in scrapes if s.reason is MissingReason.IDLE),
         in_flight=[f for f in flights if f is not None],
         ready=len(ready),
+        ttft=[v for key, v in tokens.ttft.items() if key in ready] if tokens else (),
+        tpot=[v for key, v in tokens.tpot.items() if key in ready] if tokens else (),
     )
 
 
@@ -128,6 +131,7 @@ class ServiceReconciler:
                 self.last_scale = service.status.autoscaling.last_scale_time
         status = AutoscalingStatus(
             metric=rules.metric,
+            percentile=rules.effective_percentile,
             current=decision.value,
             target=rules.target,
             recommended_replicas=decision.recommended,
@@ -154,11 +158,11 @@ class ServiceReconciler:
         if service is None:
             return
         targets = replica_targets(seen.pods, service.spec.port)
-        reading = reading_of(service.spec.runtime)
-        obs = await self.rounds.safe_step(targets, service.spec.telemetry, reading)
+        rules = service.spec.autoscaling
+        reading = reading_of(service.spec.runtime, rules.effective_percentile if rules else None)
+        obs = await self.rounds.safe_step(targets, service.spec.telemetry, reading, reading.tokens)
         load = load_of(obs, seen.pods, service)
         self.in_flight = sum(load.in_flight) / len(load.in_flight) if load.in_flight else None
-        rules = service.spec.autoscaling
         if rules is None:
             return
         desired = self.scaling(service).desired
