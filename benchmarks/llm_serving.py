@@ -207,33 +207,33 @@ async def main() -> None:
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    port = free_port()
-    ours = Server("bigmodel", "bench", [
+    directory_text = str(directory)
+    ours = [
         sys.executable, "-m", "bigmodel.serving", "--model-name", "bench", "--model-uri",
-        str(directory), "--device", "cpu", "--port", str(port), "--torch-threads",
-        str(args.torch_threads), "--max-batch-size", str(max(args.streams, 1)),
-        "--termination-message-path", "", "--log-level", "WARNING",
-    ], port)  # fmt: skip
-    peer_bin = shutil.which("transformers", path=str(Path(sys.executable).parent))
-    runs: list[tuple[Server | None, str]] = [(ours, "/v2/health/ready")]
-    if peer_bin is None:
+        directory_text, "--device", "cpu", "--torch-threads", str(args.torch_threads),
+        "--max-batch-size", str(max(args.streams, 1)), "--termination-message-path", "",
+        "--log-level", "WARNING", "--port",
+    ]  # fmt: skip
+    runs = [("bigmodel", "bench", ours, "/v2/health/ready")]
+    peer = shutil.which("transformers", path=str(Path(sys.executable).parent))
+    if peer is None:
         results["peer_skipped"] = "no `transformers` command: pip install 'transformers[serving]'"
     else:
-        port = free_port()
-        runs.append((Server("transformers-serve", str(directory), [
-            peer_bin, "serve", str(directory), "--continuous-batching", "--device", "cpu",
-            "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning",
-        ], port), "/health"))  # fmt: skip
+        runs.append(("transformers-serve", directory_text, [
+            peer, "serve", directory_text, "--continuous-batching", "--device", "cpu",
+            "--host", "127.0.0.1", "--log-level", "warning", "--port",
+        ], "/health"))  # fmt: skip
     async with aiohttp.ClientSession() as session:
-        for server, health in runs:
-            assert server is not None
+        for name, model, command, health in runs:  # one server at a time
+            port = free_port()
+            server = Server(name, model, [*command, str(port)], port)
             try:
                 await server.wait_ready(session, health, args.startup_seconds)
                 for streams in (1, args.streams):
-                    results[f"{server.name} x{streams}"] = await serve_load(server, streams, args)
-                    print(server.name, streams, results[f"{server.name} x{streams}"], flush=True)
+                    results[f"{name} x{streams}"] = await serve_load(server, streams, args)
+                    print(name, streams, results[f"{name} x{streams}"], flush=True)
             except Exception as error:  # a peer that cannot run is reported, not fatal
-                results[f"{server.name} error"] = f"{type(error).__name__}: {error}"
+                results[f"{name} error"] = f"{type(error).__name__}: {error}"
             finally:
                 server.stop()
     for streams in (1, args.streams):
