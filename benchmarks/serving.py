@@ -15,6 +15,10 @@ Open Inference Protocol requests of one `[1, seq_len]` row each, back to back.
 4. A concurrency sweep of `dynamic` and `unbatched`: the best throughput of each whose p99
    stays within `--p99-budget-ms`.
 
+With `--idle-baseline DIR` (another checkout's `operator/`), it measures only one thing:
+concurrency 1 on `dynamic` served from this tree and from DIR, round by round alternately,
+with the raw batch-1 forward: what a server change does to a lone client's latency.
+
 Needs only torch, aiohttp, prometheus_client and the repository's `operator/` directory.
 
     python benchmarks/serving.py --device cpu
@@ -76,6 +80,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured per phase")
     parser.add_argument("--sweep", help="client counts (default: 1 to 64, to 128 on cuda)")
     parser.add_argument("--p99-budget-ms", type=float, help="default: 100 (cpu), 50 (cuda)")
+    parser.add_argument(
+        "--idle-baseline", type=Path, help="another checkout's operator/: concurrency 1 only"
+    )
     args = parser.parse_args()
     for key, value in PRESETS[args.device].items():
         if getattr(args, key) is None:
@@ -123,7 +130,14 @@ def free_port() -> int:
 class Server:
     """One `python -m bigmodel.serving` process."""
 
-    def __init__(self, name: str, checkpoint: Path, args: argparse.Namespace, *flags: str):
+    def __init__(
+        self,
+        name: str,
+        checkpoint: Path,
+        args: argparse.Namespace,
+        *flags: str,
+        source: Path = OPERATOR,
+    ):
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -132,7 +146,7 @@ class Server:
             "--device", args.device, "--dtype", args.dtype, "--termination-message-path", "",
             "--max-queue-size", "1024", "--log-level", "WARNING", *flags,
         ]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(OPERATOR), "PYTHONWARNINGS": "ignore"}
+        env = {**os.environ, "PYTHONPATH": str(source), "PYTHONWARNINGS": "ignore"}
         self.process = subprocess.Popen(command, env=env)
 
     async def wait_ready(self, session: aiohttp.ClientSession) -> None:
@@ -341,6 +355,34 @@ async def measure(
     return results
 
 
+async def idle_latency(
+    args: argparse.Namespace, model: torch.nn.Module, checkpoint: Path
+) -> dict[str, Any]:
+    """Concurrency 1 on `dynamic` from this tree and from `--idle-baseline`, alternating."""
+    flags = ["--torch-threads", str(args.torch_threads), "--max-batch-size"]
+    flags += [str(args.max_batch_size), "--max-queue-delay-ms", str(args.max_queue_delay_ms)]
+    servers = [
+        Server("dynamic", checkpoint, args, *flags),
+        Server("dynamic, baseline", checkpoint, args, *flags, source=args.idle_baseline),
+    ]
+    phases: dict[str, list[Phase]] = {server.name: [] for server in servers}
+    forwards: list[float] = []
+    results: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as session:
+        try:
+            for server in servers:
+                await server.wait_ready(session)
+            for index in range(args.rounds):
+                forwards.append(forward_seconds(model, 1, args.seq_len, args.device))
+                for server in servers if index % 2 == 0 else servers[::-1]:
+                    phases[server.name].append(await load(session, server, 1, args))
+            results = {name: summary(measured) for name, measured in phases.items()}
+            results["raw_forward_ms"] = round(statistics.median(forwards) * 1000, 2)
+        finally:
+            results["exit_codes"] = {server.name: server.stop() for server in servers}
+    return results
+
+
 def goals(results: dict[str, Any]) -> list[str]:
     """The issue's goals, each with its measured figure."""
     clients = results["clients"]
@@ -373,6 +415,9 @@ def main() -> None:
         parameters = sum(p.numel() for p in model.parameters())
         shape = f"{args.layers} x d_model {args.d_model}, seq {args.seq_len}"
         print(f"model: {parameters / 1e6:.2f}M parameters ({shape}), {args.dtype}", flush=True)
+        if args.idle_baseline:
+            print(json.dumps(asyncio.run(idle_latency(args, model, checkpoint)), indent=2))
+            return
         results = asyncio.run(measure(args, model, checkpoint))
     results["setup"] = {
         "parameters": parameters, "device": args.device, "dtype": args.dtype,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +102,18 @@ async def test_a_model_without_a_chat_template_is_a_400_naming_the_model() -> No
         error = (await response.json())["error"]
     assert response.status == 400 and error["param"] == "model"
     assert "has no chat template" in error["message"]
+
+
+async def test_a_hugging_face_tokenizer_without_a_template_is_a_400_naming_messages(
+    tmp_path: Path,
+) -> None:
+    model = shutil.copytree(tiny_lm_dir(), tmp_path / "model")
+    (model / "chat_template.jinja").unlink()
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    async with serving(llm_config(model_uri=str(model))) as s:
+        response = await s.client.post(CHAT, json=chat())
+        error = (await response.json())["error"]
+    assert response.status == 400 and error["param"] == "messages"
+    assert "no chat template" in error["message"]

@@ -54,12 +54,15 @@ class CachedDecoder:
         # transformers 5.25 renamed `past_key_values` to `cache` (argument and output).
         accepted = inspect.signature(model.forward).parameters
         self._cache_name = "cache" if "cache" in accepted else "past_key_values"
+        self._batch: tuple[tuple[CachedRow, ...], Any, torch.Tensor | None] | None = None
+        """The last decode's rows, its batched cache and mask: the same rows decoding again
+        (the steady state) reuse them instead of packing their caches anew."""
 
-    def _forward(self, cache: Any = None, **inputs: Any) -> tuple[torch.Tensor, list[LayerCache]]:
-        """The model's logits and its cache's layers, after `inputs` (and a cache, if any)."""
+    def _forward(self, cache: Any = None, **inputs: Any) -> tuple[torch.Tensor, Any]:
+        """The model's logits and its cache, after `inputs` (and a cache, if any)."""
         out = self.model(**inputs, **{self._cache_name: cache}, use_cache=True)
         logits: torch.Tensor = out.logits
-        return logits, _layers(getattr(out, self._cache_name))
+        return logits, getattr(out, self._cache_name)
 
     @property
     def device(self) -> torch.device:
@@ -76,7 +79,9 @@ class CachedDecoder:
                 prefilled = self._prefill([rows[i] for i in fresh])
                 for i, row_logits in zip(fresh, prefilled, strict=True):
                     logits[i] = row_logits
-            if running:
+            if not running:
+                self._batch = None  # nothing decodes: the last batch's cache goes
+            else:
                 decoded = self._decode([rows[i] for i in running])
                 for i, row_logits in zip(running, decoded, strict=True):
                     logits[i] = row_logits
@@ -87,7 +92,8 @@ class CachedDecoder:
         tokens = [torch.tensor(row.prompt + row.generated, dtype=torch.long) for row in rows]
         lengths = [len(row) for row in tokens]
         batch = pad_sequence(tokens, batch_first=True, padding_value=PAD_ID).to(self.device)
-        logits, layers = self._forward(input_ids=batch)
+        logits, cache = self._forward(input_ids=batch)
+        layers = _layers(cache)
         for b, (row, length) in enumerate(zip(rows, lengths, strict=True)):
             row.cache = [(k[b : b + 1, :, :length], v[b : b + 1, :, :length]) for k, v in layers]
         last = torch.tensor(lengths, device=self.device) - 1
@@ -101,17 +107,29 @@ class CachedDecoder:
         device = self.device
         input_ids = torch.tensor([[row.generated[-1]] for row in rows], device=device)
         positions = torch.tensor([[length] for length in lengths], device=device)
-        mask = None  # rows of one length need none
-        if len(set(lengths)) > 1:
-            mask = torch.zeros(len(rows), longest + 1, dtype=torch.long, device=device)
-            for b, length in enumerate(lengths):
-                mask[b, longest - length :] = 1
-        layers = [
-            _left_padded([cache[i] for cache in caches], longest) for i in range(len(caches[0]))
-        ]
-        logits, layers = self._forward(
-            _to_cache(layers), input_ids=input_ids, attention_mask=mask, position_ids=positions
+        previous = self._batch
+        if (
+            previous is not None
+            and len(previous[0]) == len(rows)
+            and all(a is b for a, b in zip(previous[0], rows, strict=True))
+        ):
+            cache, mask = previous[1], previous[2]
+            if mask is not None:
+                mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+        else:
+            mask = None  # rows of one length need none
+            if len(set(lengths)) > 1:
+                mask = torch.zeros(len(rows), longest + 1, dtype=torch.long, device=device)
+                for b, length in enumerate(lengths):
+                    mask[b, longest - length :] = 1
+            cache = _to_cache(
+                [_left_padded([c[i] for c in caches], longest) for i in range(len(caches[0]))]
+            )
+        logits, cache = self._forward(
+            cache, input_ids=input_ids, attention_mask=mask, position_ids=positions
         )
+        self._batch = (tuple(rows), cache, mask)
+        layers = _layers(cache)
         for b, (row, length) in enumerate(zip(rows, lengths, strict=True)):
             start = longest - length
             row.cache = [(k[b : b + 1, :, start:], v[b : b + 1, :, start:]) for k, v in layers]
