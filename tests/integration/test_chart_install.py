@@ -1,6 +1,6 @@
-"""The Helm chart installed with the real `helm` into the sandbox: its Deployment's pod runs
-the chart's command (`bigmodel run ...`) as a process of the sandbox's kubelet, reaches the
-API from inside the pod, trains the CPU example to Succeeded, and `helm uninstall` removes
+"""The Helm chart installed with the real `helm` into the sandbox: its Deployment's two pods
+run the chart's command (`bigmodel run ...`) as processes of the sandbox's kubelet, reach the
+API from inside the pod, train the CPU example to Succeeded, and `helm uninstall` removes
 the operator while CRDs, jobs and their pods stay."""
 
 from __future__ import annotations
@@ -44,41 +44,52 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
 
 @pytest.fixture(scope="module")
 def installed(sandbox: RunningSandbox) -> RunningSandbox:
-    """The chart installed with its defaults (all namespaces watched)."""
+    """The chart installed with its defaults (two replicas, all namespaces watched)."""
     install_operator(sandbox)
     return sandbox
 
 
-def test_the_operator_pod_runs_the_charts_command_and_reaches_the_api(
+def test_both_operator_pods_run_the_charts_command_and_reach_the_api(
     installed: RunningSandbox,
 ) -> None:
-    [pod] = operator_pods(installed)
-    container = pod["spec"]["containers"][0]
-    assert container["command"] == ["bigmodel"]
-    assert container["args"][:1] == ["run"]
-    [state] = pod["status"]["containerStatuses"]
-    assert state["ready"] and "running" in state["state"] and state["restartCount"] == 0
-    log = installed.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
-    assert "starting: all namespaces" in log
-    assert "Activity 'login' succeeded" in log
+    pods = operator_pods(installed)
+    assert len(pods) == 2
+    for pod in pods:
+        container = pod["spec"]["containers"][0]
+        assert container["command"] == ["bigmodel"]
+        assert container["args"][:1] == ["run"]
+        [state] = pod["status"]["containerStatuses"]
+        assert state["ready"] and "running" in state["state"] and state["restartCount"] == 0
+        log = installed.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
+        assert "starting: all namespaces" in log
+        assert "Activity 'login' succeeded" in log
     # The pod's own requests: kopf's watches, from inside the pod, in the API's log.
     entries = requestlog.read(installed.state_dir / requestlog.FILENAME)
     kopf = requestlog.permissions(entries, user_agent="kopf/")
     assert ("bigmodel.dev", "bigmodeljobs", "watch") in kopf
 
 
+def test_the_disruption_budget_and_the_lease_role_are_installed(
+    installed: RunningSandbox,
+) -> None:
+    budget = installed.get(NAMESPACE, "poddisruptionbudget", FULLNAME)
+    assert budget["spec"]["minAvailable"] == 1
+    role = installed.get(NAMESPACE, "role", f"{FULLNAME}-leader-election")
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {"leases"}
+
+
 def test_the_metrics_service_and_the_health_port_answer(installed: RunningSandbox) -> None:
-    [pod] = operator_pods(installed)
     service = installed.get(NAMESPACE, "service", f"{FULLNAME}-metrics")
     port = service["spec"]["ports"][0]["port"]
     url = f"http://{service['spec']['clusterIP']}:{port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert "# TYPE" in response.read().decode()
-    for path in ("healthz", "readyz"):
-        health = f"http://{pod['status']['podIP']}:8081/{path}"
-        with urllib.request.urlopen(health, timeout=10) as response:
-            assert response.status == 200
-            assert json.load(response)["status"] == "ok"
+    for pod in operator_pods(installed):
+        for path in ("healthz", "readyz"):
+            health = f"http://{pod['status']['podIP']}:8081/{path}"
+            with urllib.request.urlopen(health, timeout=10) as response:
+                assert response.status == 200
+                assert json.load(response)["status"] == "ok"
 
 
 def test_the_cpu_example_trains_to_success_under_the_installed_operator(

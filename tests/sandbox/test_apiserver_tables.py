@@ -195,6 +195,22 @@ def test_event_cells() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("spec", "cells"),
+    [
+        ({"minAvailable": 1}, ["operator", 1, "N/A", 0, "5m"]),
+        ({"maxUnavailable": "25%"}, ["operator", "N/A", "25%", 0, "5m"]),
+    ],
+    ids=["min-available", "max-unavailable"],
+)
+def test_pod_disruption_budget_cells(spec: Obj, cells: list[Any]) -> None:
+    result = table("policy", "poddisruptionbudgets", {"metadata": meta("operator"), "spec": spec})
+    assert columns(result) == [
+        "Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age",
+    ]  # fmt: skip
+    assert result["rows"][0]["cells"] == cells
+
+
 def test_other_builtins_get_name_and_created_at() -> None:
     role = {"metadata": meta("reader", timedelta(0))}
     result = table("rbac.authorization.k8s.io", "roles", role)

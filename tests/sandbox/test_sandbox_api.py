@@ -61,6 +61,26 @@ def test_kubectl_applies_gets_and_deletes(sandbox: Any, ns: str) -> None:
     assert 'configmaps "applied" not found' in missing.stderr
 
 
+def test_pod_disruption_budgets_are_stored_and_listed_by_short_name(sandbox: Any, ns: str) -> None:
+    manifest = textwrap.dedent(
+        f"""
+        apiVersion: policy/v1
+        kind: PodDisruptionBudget
+        metadata: {{name: operator, namespace: {ns}}}
+        spec:
+          minAvailable: 1
+          selector: {{matchLabels: {{app: operator}}}}
+        """
+    )
+    assert "created" in sandbox.kubectl("apply", "-f", "-", input=manifest).stdout
+    listed = sandbox.kubectl("get", "pdb", "-n", ns).stdout.splitlines()
+    assert listed[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED",
+                                 "DISRUPTIONS", "AGE"]  # fmt: skip
+    assert listed[1].split()[:4] == ["operator", "1", "N/A", "0"]
+    got = json.loads(sandbox.kubectl("get", "pdb", "operator", "-n", ns, "-o", "json").stdout)
+    assert got["spec"]["selector"] == {"matchLabels": {"app": "operator"}}
+
+
 def test_create_of_an_existing_name_is_409(api: client.ApiClient, ns: str) -> None:
     core = client.CoreV1Api(api)
     core.create_namespaced_config_map(ns, _cm("dup"))

@@ -33,7 +33,9 @@ NAMESPACED_ALLOWED = (
     | verbs("scheduling.volcano.sh", "podgroups", "create")  # ditto
     | verbs("scheduling.x-k8s.io", "podgroups", "create")
 )
-ALLOWED = CLUSTER_SCOPED_ALLOWED | NAMESPACED_ALLOWED
+LEADER_ELECTION_ALLOWED = verbs("coordination.k8s.io", "leases", "create", "get", "update")
+"""In the release namespace only (get and update of the release's own lease only)."""
+ALLOWED = CLUSTER_SCOPED_ALLOWED | NAMESPACED_ALLOWED | LEADER_ELECTION_ALLOWED
 
 # What kopf and the controllers cannot run without.
 REQUIRED = (
@@ -46,4 +48,5 @@ REQUIRED = (
     | verbs("", "pods", "list", "watch", "create", "delete")
     | verbs("", "services", "list", "watch", "create", "patch")
     | verbs("apps", "deployments", "list", "watch", "patch")
+    | LEADER_ELECTION_ALLOWED
 )

@@ -374,12 +374,6 @@ def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return container
 
 
-def test_operator_runs_one_replica_recreated() -> None:
-    spec = only(rendered(()), "Deployment")["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
-
-
 def test_operator_command_is_explicit_bigmodel_run_with_the_ports() -> None:
     container = operator_container(render({"ports": {"health": 9091, "metrics": 9090}}))
     assert container["command"] == ["bigmodel"]
@@ -445,7 +439,7 @@ BAD_VALUES = [
     ({"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy': value must be one of"),
     ({"ports": {"health": -1}}, "at '/ports/health': minimum: got -1, want 1"),
     ({"ports": {"metrics": 70000}}, "at '/ports/metrics': maximum: got 70,000, want 65,535"),
-    ({"replicaCount": 2}, "additional properties 'replicaCount' not allowed"),
+    ({"replicas": 2}, "additional properties 'replicas' not allowed"),
     ({"watch": {"namespaces": ["Team_A"]}}, "at '/watch/namespaces/0'"),
     ({"monitoring": {"podMonitor": {"interval": "15"}}}, "at '/monitoring/podMonitor/interval'"),
     ({"image": {"digest": "latest"}}, "at '/image/digest'"),

@@ -92,6 +92,12 @@ class LeaderElector:
         return f"{self.settings.lease_namespace}/{self.settings.lease_name}"
 
     @property
+    def renewed_at(self) -> float | None:
+        """Monotonic time the last successful acquisition or renewal began (None while a
+        candidate): the leader's deadline is this plus the renew deadline."""
+        return self._renewed_at
+
+    @property
     def is_leader(self) -> bool:
         """Whether this replica leads now: it holds the lease and renewed it less than the
         renew deadline ago (False as soon as the deadline passes, even before the elector's

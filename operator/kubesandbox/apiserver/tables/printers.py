@@ -344,9 +344,30 @@ _PRINTERS: dict[tuple[str, str], tuple[list[tuple[Any, ...]], Callable[[Obj, dat
             name_of(lease), field_at(lease, "spec", "holderIdentity") or "", created(lease, now)
         ],
     ),
+    ("policy", "poddisruptionbudgets"): (
+        [
+            NAME,
+            ("Min Available", "api.policy.v1.PodDisruptionBudgetSpec.minAvailable"),
+            ("Max Unavailable", "api.policy.v1.PodDisruptionBudgetSpec.maxUnavailable"),
+            ("Allowed Disruptions", "api.policy.v1.PodDisruptionBudgetStatus.disruptionsAllowed"),
+            AGE,
+        ],
+        lambda pdb, now: [
+            name_of(pdb),
+            _or_na(field_at(pdb, "spec", "minAvailable")),
+            _or_na(field_at(pdb, "spec", "maxUnavailable")),
+            field_at(pdb, "status", "disruptionsAllowed") or 0,
+            created(pdb, now),
+        ],
+    ),
     ("", "events"): (_EVENT_COLUMNS, _event_cells),
     ("events.k8s.io", "events"): (_EVENT_COLUMNS, _event_cells),
 }  # fmt: skip
+
+
+def _or_na(value: Any) -> Any:
+    """kubectl's cell for an unset int-or-string field."""
+    return "N/A" if value is None else value
 
 
 @functools.cache
