@@ -31,14 +31,26 @@ BIN = Path(sys.executable).parent
 ENGINE_ENV = {"PYTHONPATH": str(Path(__file__).parents[1])}
 """Lets the engine's processes import the tasks below (pickled by reference)."""
 SLOW_WORKER = "w1"
+SLOWDOWN = "BIGMODEL_TEST_SLOWDOWN"
+"""Set on SLOW_WORKER's processes (its executors inherit it): its tasks sleep this many
+times as long."""
 
 
 def sleep_task(seconds: float) -> float:
-    """A task that computes for `seconds`, twice as long on the worker named SLOW_WORKER."""
-    from distributed import get_worker
-
-    time.sleep(seconds * (2.0 if get_worker().name == SLOW_WORKER else 1.0))
+    """A task that computes for `seconds`, times SLOWDOWN where the worker sets it."""
+    time.sleep(seconds * float(os.environ.get(SLOWDOWN, "1")))
     return seconds
+
+
+def worker_env(name: str, metrics_port: int) -> dict[str, str]:
+    """A worker's environment: its page's address, and the slowdown on SLOW_WORKER."""
+    slow = {SLOWDOWN: "2"} if name == SLOW_WORKER else {}
+    return {
+        **ENGINE_ENV,
+        **slow,
+        "BIGMODEL_METRICS_HOST": "127.0.0.1",
+        "BIGMODEL_METRICS_PORT": str(metrics_port),
+    }
 
 
 def wait_for(condition: object, what: str, timeout: float = 120.0) -> None:
@@ -51,13 +63,16 @@ def wait_for(condition: object, what: str, timeout: float = 120.0) -> None:
 
 
 def task_totals(port: int) -> TaskTotals | None:
-    """A worker's task totals read from its `/metrics` on 127.0.0.1:`port`, None if silent."""
+    """A worker's task totals read from its `/metrics` on 127.0.0.1:`port`, None while it
+    gives none."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             page = reply.read().decode()
     except OSError:
         return None
     found = read_series(page, (Series(TASK_SECONDS_SUM), Series(TASK_SECONDS_COUNT)))
+    if len(found) < 2:
+        return None
     return TaskTotals(int(found[Series(TASK_SECONDS_COUNT)]), found[Series(TASK_SECONDS_SUM)])
 
 
@@ -117,10 +132,55 @@ def dask_cluster(
             processes.start(
                 [str(BIN / "dask"), "worker", address, "--name", name, "--nthreads", "1",
                  "--no-dashboard", "--no-nanny", *preload],
-                {**ENGINE_ENV, "BIGMODEL_METRICS_HOST": "127.0.0.1",
-                 "BIGMODEL_METRICS_PORT": str(metrics_port)},
+                worker_env(name, metrics_port),
                 logs / f"{name}.log",
             )  # fmt: skip
         yield DaskCluster(address, metrics)
+    finally:
+        processes.stop()
+
+
+@dataclass(frozen=True)
+class SparkCluster:
+    """A standalone master and named workers, each worker on a loopback address of its own
+    (`hosts[name]`, the executors' host) with its task page on port `metrics[name]`; the
+    application's driver UI is to be started on `driver_ui_port`."""
+
+    master: str
+    driver_ui_port: int
+    hosts: Mapping[str, str]
+    metrics: Mapping[str, int]
+
+
+@contextlib.contextmanager
+def spark_cluster(
+    logs: Path, workers: Sequence[str] = ("w0", "w1"), telemetry: bool = True
+) -> Iterator[SparkCluster]:
+    """`spark-class` master and workers (1 core each), every worker wrapped by the task-page
+    exporter unless `telemetry` is False, as the Spark framework's pods run them."""
+    port, driver_ui_port = free_port(), free_port()
+    master = f"spark://127.0.0.1:{port}"
+    hosts = {name: f"127.0.0.{index + 2}" for index, name in enumerate(workers)}
+    metrics = {name: free_port() for name in workers}
+    processes = Processes([])
+    spark_class = str(BIN / "spark-class")
+    try:
+        processes.start(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(free_port())],
+            ENGINE_ENV, logs / "master.log",
+        )  # fmt: skip
+        for name in workers:
+            worker = [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", hosts[name],
+                      "--cores", "1", "--memory", "1g", "--webui-port", "0",
+                      "--work-dir", str(logs / name), master]  # fmt: skip
+            exporter = [
+                sys.executable, "-m", "bigmodel.runtime.spark_tasks",
+                "--driver-ui", f"http://127.0.0.1:{driver_ui_port}",
+                "--executor-host", hosts[name], "--",
+            ]  # fmt: skip
+            argv = [*exporter, *worker] if telemetry else worker
+            processes.start(argv, worker_env(name, metrics[name]), logs / f"{name}.log")
+        yield SparkCluster(master, driver_ui_port, hosts, metrics)
     finally:
         processes.stop()
