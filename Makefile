@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 LINT_PATHS := operator tests $(wildcard benchmarks)
 
-.PHONY: help venv test lint format crds clean demo
+.PHONY: help venv test test-frameworks lint format crds clean demo
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 
 test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
+
+test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow), installing its extra
+	# the extras only add packages: torch stays at its pin (checked with tensorflow-cpu 2.21)
+	$(BIN)/pip install -q -e '.[tensorflow]'
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m frameworks $(PYTEST_ARGS)
 
 crds: $(STAMP)  ## regenerate crds/, the chart's crds/ and docs/api-reference.md from the models
 	$(BIN)/bigmodel crds --out crds --reference docs/api-reference.md

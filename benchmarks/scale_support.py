@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 
 from bigmodel.api import API_VERSION, BigModelJob, parse_resource
-from bigmodel.manifests.job import build_node_pod, build_service
+from bigmodel.manifests.frameworks.pytorch import node
+from bigmodel.manifests.job import build_pod, build_service
 from kubesandbox.testing import (
     RunningSandbox,
     answers_ready,
@@ -61,7 +62,7 @@ def job_children(name: str) -> list[dict[str, Any]]:
     body = job_body(name)
     body["metadata"] |= {"uid": f"bench-{name}", "generation": 1}
     job = parse_resource(BigModelJob, body)
-    return [build_service(job), *(build_node_pod(job, r) for r in range(NODES_PER_JOB))]
+    return [build_service(job), *(build_pod(job, node(r)) for r in range(NODES_PER_JOB))]
 
 
 def path_of(obj: Mapping[str, Any]) -> str:

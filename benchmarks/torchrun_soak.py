@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bigmodel.api import BigModelJob, parse_resource
-from bigmodel.manifests.job import build_node_pod, build_service
+from bigmodel.manifests.frameworks.pytorch import node
+from bigmodel.manifests.job import build_pod, build_service
 from kubesandbox.testing import (
     RunningSandbox,
     gang_restart_script,
@@ -71,7 +72,7 @@ def _operator_pods(name: str, namespace: str, command: list[str]) -> list[dict[s
     job = parse_resource(BigModelJob, body)
     service = build_service(job)
     service["spec"]["ports"] = service["spec"]["ports"][:1]  # no metrics server here
-    pods = [build_node_pod(job, rank) for rank in (0, 1)]
+    pods = [build_pod(job, node(rank)) for rank in (0, 1)]
     for pod in pods:
         container = pod["spec"]["containers"][0]
         container["env"] = [e for e in container["env"] if not e["name"].startswith("BIGMODEL_")]

@@ -37,7 +37,8 @@ from bigmodel.controller.job.plan import Problem
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.service.decisions import Scaling, Seen
 from bigmodel.controller.service.decisions import decide as decide_service
-from bigmodel.manifests.job import build_node_pod, build_service
+from bigmodel.manifests.frameworks import contract_of
+from bigmodel.manifests.job import build_pod, build_services
 from bigmodel.manifests.job import spec_errors as job_spec_errors
 from bigmodel.manifests.service import RuntimeImages, build_deployment
 from bigmodel.manifests.service import build_service as build_front
@@ -304,6 +305,7 @@ def _schema_errors(children: list[dict[str, Any]]) -> list[str]:
 def _job(stored: dict[str, Any], fuzzed: Fuzzed) -> str:
     job = parse_resource(BigModelJob, stored)  # what the CRD admits, the models must take
     plan = decide_job(job, [], NOW, Timing())
+    members = contract_of(job.spec.framework).members(job.spec)
     if plan.status.phase is JobPhase.FAILED:
         return _failed_invalid(plan.status)
     if job.spec.run_policy.suspend:  # nothing runs; what is wrong is said on resume
@@ -311,9 +313,9 @@ def _job(stored: dict[str, Any], fuzzed: Fuzzed) -> str:
         if job_spec_errors(job):
             return "suspended"
     else:
-        assert plan.create == list(range(job.spec.nodes)), plan
-    ranks = sorted({0, job.spec.nodes - 1})
-    refused = _schema_errors([build_service(job), *(build_node_pod(job, r) for r in ranks)])
+        assert plan.create == members, plan
+    ends = [members[0], *members[1:][-1:]]
+    refused = _schema_errors([*build_services(job), *(build_pod(job, m) for m in ends)])
     if not refused:
         return "valid"
     assert fuzzed.free_form, f"children of a spec the user wrote right are refused: {refused}"

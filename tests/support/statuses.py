@@ -28,6 +28,7 @@ from bigmodel.controller.kstatus import UNSCHEDULABLE_GRACE
 from bigmodel.controller.service.decisions import Scaling, Seen
 from bigmodel.controller.service.decisions import decide as decide_service
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
+from bigmodel.manifests.frameworks.pytorch import node
 from bigmodel.manifests.service import SPEC_HASH, TEMPLATE_HASH, RuntimeImages, build_deployment
 from bigmodel.manifests.service import build_service as build_front
 
@@ -67,7 +68,9 @@ def _job(spec: dict[str, Any] | None = None, **status: Any) -> BigModelJob:
 
 def node_pod(rank: int, phase: str = "Running", **fields: Any) -> NodePod:
     """Node pod `rank` of the job `train`, as the job controller observes it."""
-    return NodePod(name=f"train-node-{rank}", uid=f"u{rank}", rank=rank, phase=phase, **fields)
+    return NodePod(
+        name=f"train-node-{rank}", uid=f"u{rank}", member=node(rank), phase=phase, **fields
+    )
 
 
 def _unschedulable(ago: timedelta) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from bigmodel.controller.job.decisions import cluster_problems, decide, retryabl
 from bigmodel.controller.job.plan import Plan, Problem
 from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.timing import Timing
+from bigmodel.manifests.frameworks import Member
+from bigmodel.manifests.frameworks.pytorch import node
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TIMING = Timing(restart_backoff=10, restart_backoff_max=60, elastic_grace=30)
@@ -45,8 +47,14 @@ def cond(type_: str, status: bool, reason: str, ago: float = 0) -> dict[str, Any
     return {"type": type_, "status": str(status), "reason": reason, "lastTransitionTime": when}
 
 
+def nodes(*ranks: int) -> list[Member]:
+    return [node(r) for r in ranks]
+
+
 def pod(rank: int, phase: str = "Running", **fields: Any) -> NodePod:
-    return NodePod(name=f"t-node-{rank}", uid=f"uid-{rank}", rank=rank, phase=phase, **fields)
+    return NodePod(
+        name=f"t-node-{rank}", uid=f"uid-{rank}", member=node(rank), phase=phase, **fields
+    )
 
 
 def run(job: BigModelJob, pods: list[NodePod], *problems: Problem) -> Plan:
@@ -73,14 +81,14 @@ def deleted(plan: Plan) -> list[str]:
 
 def test_a_new_job_creates_every_node_pod_and_is_pending() -> None:
     plan = run(make_job(), [])
-    assert (plan.status.phase, plan.create) == (JobPhase.PENDING, [0, 1])
+    assert (plan.status.phase, plan.create) == (JobPhase.PENDING, nodes(0, 1))
     assert plan.status.start_time == NOW
     assert reason(plan, "Created") == "PodsCreated"
 
 
 def test_only_absent_pods_are_created() -> None:
     plan = run(make_job(phase="Pending"), [pod(0, "Pending")])
-    assert plan.create == [1]
+    assert plan.create == nodes(1)
 
 
 def test_all_nodes_running_makes_the_job_running() -> None:
@@ -220,7 +228,7 @@ def test_a_node_deleted_while_the_gang_runs_restarts_it(deleting: bool) -> None:
 
 def test_a_node_pod_the_cluster_stopped_and_deleted_is_named_with_the_reason() -> None:
     job = make_job(phase="Running")
-    plan = decide(job, [pod(0)], NOW, TIMING, gone={1: "DeletionByTaintManager"})
+    plan = decide(job, [pod(0)], NOW, TIMING, gone={node(1): "DeletionByTaintManager"})
     assert plan.status.phase is JobPhase.RESTARTING
     assert "t-node-1 was stopped by the cluster (DeletionByTaintManager)" in message(
         plan, "Restarting"
@@ -243,7 +251,7 @@ def test_the_gang_is_recreated_after_an_exponential_back_off(
 ) -> None:
     conditions = [cond("Restarting", True, "GangRestart", ago)]
     plan = run(make_job(phase="Restarting", restarts=restarts, conditions=conditions), [])
-    assert plan.create == ([0, 1] if recreated else [])
+    assert plan.create == (nodes(0, 1) if recreated else [])
     assert plan.status.phase is (JobPhase.PENDING if recreated else JobPhase.RESTARTING)
     if not recreated:
         assert plan.wake_in == pytest.approx(TIMING.backoff(restarts) - ago)
@@ -263,7 +271,7 @@ def test_elastic_replaces_a_failed_node_in_place_and_counts_it() -> None:
 
 def test_elastic_recreates_a_missing_node() -> None:
     plan = run(make_job(ELASTIC, phase="Running"), [pod(0), pod(1)])
-    assert plan.create == [2]
+    assert plan.create == nodes(2)
     assert plan.status.phase is JobPhase.RUNNING
 
 
@@ -319,7 +327,7 @@ def test_suspend_deletes_the_pods_and_keeps_the_job() -> None:
 def test_resume_creates_the_pods_again() -> None:
     conditions = [cond("Suspended", True, "Suspended", 5)]
     plan = run(make_job(phase="Suspended", conditions=conditions), [])
-    assert (plan.status.phase, plan.create) == (JobPhase.PENDING, [0, 1])
+    assert (plan.status.phase, plan.create) == (JobPhase.PENDING, nodes(0, 1))
     suspended = find(plan.status.conditions, "Suspended")
     assert suspended is not None and suspended.reason == "Resumed"
     assert "Resumed" in [e.reason for e in plan.events]
@@ -463,7 +471,7 @@ def pod_body(status: dict[str, Any], **meta: Any) -> dict[str, Any]:
         "metadata": {
             "name": "t-node-1",
             "uid": "x",
-            "labels": {"bigmodel.dev/node-rank": "1"},
+            "labels": {"bigmodel.dev/node-rank": "1", "bigmodel.dev/role": "worker"},
             "annotations": {"bigmodel.dev/generation": "4"},
             **meta,
         },
@@ -502,7 +510,7 @@ def pod_body(status: dict[str, Any], **meta: Any) -> dict[str, Any]:
 def test_observe_pod(status: dict[str, Any], expected: dict[str, Any]) -> None:
     observed = observe_pod(pod_body(status))
     assert observed is not None
-    assert (observed.rank, observed.generation) == (1, 4)
+    assert (observed.member, observed.generation) == (node(1), 4)
     for key, value in expected.items():
         assert getattr(observed, key) == value
 

@@ -7,13 +7,8 @@ from typing import Any
 import pytest
 
 from bigmodel.api import BigModelJob, parse_resource
-from bigmodel.manifests.job import (
-    build_node_pod,
-    build_pod_group,
-    build_service,
-    spec_errors,
-    torchrun_args,
-)
+from bigmodel.manifests.frameworks.pytorch import node, torchrun_args
+from bigmodel.manifests.job import build_pod, build_pod_group, build_service, spec_errors
 
 
 def make_job(spec: dict[str, Any] | None = None, **meta: Any) -> BigModelJob:
@@ -50,7 +45,7 @@ def test_the_program_runs_under_torchrun(
 
 
 def test_node_pods_carry_the_static_torchrun_contract() -> None:
-    pod = build_node_pod(make_job({"procsPerNode": 4, "masterPort": 23456}), 1)
+    pod = build_pod(make_job({"procsPerNode": 4, "masterPort": 23456}), node(1))
     env = env_of(pod)
     assert pod["spec"]["containers"][0]["command"] == ["torchrun"]
     assert {k: v for k, v in env.items() if k.startswith("PET_")} == {
@@ -67,7 +62,7 @@ def test_node_pods_carry_the_static_torchrun_contract() -> None:
 
 def test_elastic_pods_rendezvous_with_c10d_on_the_job_uid() -> None:
     job = make_job({"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4, "maxRestarts": 7}})
-    env = env_of(build_node_pod(job, 0))
+    env = env_of(build_pod(job, node(0)))
     assert env["PET_NNODES"] == "2:4"
     assert env["PET_RDZV_BACKEND"] == "c10d"
     assert env["PET_RDZV_ENDPOINT"] == "train-node-0.train:29500"
@@ -76,7 +71,7 @@ def test_elastic_pods_rendezvous_with_c10d_on_the_job_uid() -> None:
 
 
 def test_pods_have_hostname_subdomain_labels_and_never_restart_themselves() -> None:
-    pod = build_node_pod(make_job(), 0)
+    pod = build_pod(make_job(), node(0))
     assert pod["metadata"]["name"] == "train-node-0"
     assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("train-node-0", "train")
     assert pod["spec"]["restartPolicy"] == "Never"
@@ -102,7 +97,7 @@ def test_parent_labels_and_annotations_flow_down_without_tool_keys() -> None:
             "bigmodel.dev/last-handled-configuration": "{}",
         },
     )
-    for child in (build_node_pod(job, 1), build_service(job)):
+    for child in (build_pod(job, node(1)), build_service(job)):
         assert child["metadata"]["labels"]["team"] == "nlp"
         assert "kopf.zalando.org/x" not in child["metadata"]["labels"]
         assert child["metadata"]["annotations"].get("owner") == "ana"
@@ -127,7 +122,7 @@ def test_gpus_shm_ports_and_user_settings_are_in_the_pod() -> None:
             "affinity": {"nodeAffinity": {}},
         }
     )
-    pod = build_node_pod(job, 0)
+    pod = build_pod(job, node(0))
     spec, main = pod["spec"], pod["spec"]["containers"][0]
     assert main["resources"] == {
         "requests": {"cpu": "4", "nvidia.com/gpu": "8"},
@@ -160,7 +155,7 @@ def test_the_pod_template_overlay_merges_containers_by_name() -> None:
             "dnsPolicy": "ClusterFirstWithHostNet",
         },
     }
-    pod = build_node_pod(make_job({"podTemplate": overlay}), 0)
+    pod = build_pod(make_job({"podTemplate": overlay}), node(0))
     main, sidecar = pod["spec"]["containers"]
     assert main["securityContext"] == {"runAsUser": 1000}
     assert main["command"] == ["torchrun"]
@@ -203,7 +198,7 @@ def test_gang_scheduling_builds_a_pod_group_and_marks_the_pods(
         "train",
     )
     assert group["spec"]["minMember"] == 4
-    pod = build_node_pod(job, 2)
+    pod = build_pod(job, node(2))
     assert pod["spec"]["schedulerName"] == scheduler
     assert pod["metadata"][pod_key[0]][pod_key[1]] == "train"
 
@@ -220,7 +215,7 @@ def test_elastic_gang_needs_min_nodes() -> None:
 
 def test_a_kueue_queue_label_gives_the_pods_the_plain_pod_group_contract() -> None:
     job = make_job({"nodes": 3}, labels={"kueue.x-k8s.io/queue-name": "team-a"})
-    pod = build_node_pod(job, 0)
+    pod = build_pod(job, node(0))
     assert pod["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
     assert pod["metadata"]["labels"]["kueue.x-k8s.io/pod-group-name"] == "train"
     assert pod["metadata"]["annotations"]["kueue.x-k8s.io/pod-group-total-count"] == "3"

@@ -7,6 +7,7 @@ from typing import Any
 
 from bigmodel.controller.job.pods import RUNNING, NodePod
 from bigmodel.controller.job.vanished import LEAVING_CHECK_SECONDS, VanishedPods
+from bigmodel.manifests.frameworks.pytorch import node
 
 
 class Clock:
@@ -31,7 +32,7 @@ class Api:
 
 
 def pod(uid: str, deleting: bool = True) -> NodePod:
-    return NodePod(f"job-node-{uid}", uid, 0, RUNNING, deleting=deleting)
+    return NodePod(f"job-node-{uid}", uid, node(0), RUNNING, deleting=deleting)
 
 
 async def test_a_pod_leaving_too_long_is_dropped_once_the_api_has_it_no_more() -> None:

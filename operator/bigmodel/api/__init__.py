@@ -10,6 +10,7 @@ from bigmodel.api.job import (
     BigModelJobSpec,
     BigModelJobStatus,
     CleanPodPolicy,
+    Framework,
     JobPhase,
     RestartPolicy,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "ConditionType",
+    "Framework",
     "InvalidResourceError",
     "JobPhase",
     "Reason",

@@ -1,4 +1,5 @@
-"""BigModelJob: distributed PyTorch training launched with torchrun across N nodes."""
+"""BigModelJob: distributed work across N nodes, launched by its framework (torchrun for
+PyTorch, TFJob's TF_CONFIG for TensorFlow)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,27 @@ MAX_NAME_LENGTH = 53
 """Longest job name: its pods are `<job>-node-<rank>`, and 53 + len("-node-1023") = 63, the
 limit of a pod hostname (an RFC 1035 label)."""
 
-IMMUTABLE_FIELDS = ("image", "command", "args", "procsPerNode", "gpusPerNode", "masterPort")
-"""What a running torchrun gang cannot change: its program and its per-node topology."""
+IMMUTABLE_FIELDS = (
+    "framework",
+    "image",
+    "command",
+    "args",
+    "procsPerNode",
+    "gpusPerNode",
+    "masterPort",
+    "tensorflow",
+)
+"""What a running gang cannot change: its framework, its program and its topology."""
+
+MAX_PARAMETER_SERVERS = 64
+
+
+class Framework(StrEnum):
+    """How the job's pods are launched and when the job is done; each value has its launch
+    contract in `bigmodel.manifests.frameworks`. (Dask and Spark join here.)"""
+
+    PYTORCH = "pytorch"
+    TENSORFLOW = "tensorflow"
 
 
 class RestartPolicy(StrEnum):
@@ -144,6 +164,31 @@ class MetricsSpec(ApiModel):
     (9400, the runtime's default)."""
 
 
+class TensorFlowOptions(ApiModel):
+    """The TensorFlow roles besides the workers (`nodes`), as in TFJob's replica specs."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.evaluators <= 1",
+                "tensorflow.evaluators: TensorFlow runs at most one evaluator",
+                field_path=".evaluators",
+            )
+        )
+    )
+
+    parameter_servers: int = Field(0, ge=0, le=MAX_PARAMETER_SERVERS)
+    """Parameter-server pods (`ps` in TF_CONFIG, pods `<job>-ps-<i>`); they never exit and
+    are stopped when every worker has succeeded."""
+    evaluators: int = Field(0, ge=0)
+    """0 or 1: an evaluator pod (`evaluator` in TF_CONFIG, pod `<job>-evaluator`); its exit
+    does not decide the job, and it is stopped when every worker has succeeded."""
+
+
+_PYTORCH = f"self.framework == '{Framework.PYTORCH.value}'"
+_TENSORFLOW = f"self.framework == '{Framework.TENSORFLOW.value}'"
+
+
 class BigModelJobSpec(PodOptions):
     """Desired state of a BigModelJob."""
 
@@ -172,6 +217,21 @@ class BigModelJobSpec(PodOptions):
                 "gangScheduling.minAvailable must not exceed nodes",
                 field_path=".gangScheduling.minAvailable",
             ),
+            rule(
+                f"!has(self.elastic) || {_PYTORCH}",
+                "elastic applies only to framework pytorch (TensorFlow has no elastic rendezvous)",
+                field_path=".elastic",
+            ),
+            rule(
+                f"!has(self.tensorflow) || {_TENSORFLOW}",
+                "tensorflow options apply only when framework is tensorflow",
+                field_path=".tensorflow",
+            ),
+            rule(
+                f"!({_TENSORFLOW}) || !has(self.procsPerNode) || self.procsPerNode == 1",
+                "procsPerNode must be 1 for framework tensorflow (one process per pod)",
+                field_path=".procsPerNode",
+            ),
             *(immutable(f) for f in IMMUTABLE_FIELDS),
             rule(
                 "has(self.elastic) == has(oldSelf.elastic)",
@@ -186,23 +246,30 @@ class BigModelJobSpec(PodOptions):
         )
     )
 
+    framework: Framework = Framework.PYTORCH
+    """pytorch: the command runs under torchrun on every node; tensorflow: the command runs
+    as given, one process per pod, with TFJob's TF_CONFIG."""
     image: str = Field(min_length=1, max_length=1024)
-    """Container image with PyTorch and the training code."""
+    """Container image with the framework and the training code."""
     command: list[LongString] = Field(min_length=1, max_length=64)
-    """The per-process program as run on one machine, e.g. ["python", "train.py"]; the
-    operator runs it under torchrun."""
+    """The per-process program as run on one machine, e.g. ["python", "train.py"]; for
+    pytorch the operator runs it under torchrun."""
     args: list[LongString] = Field(default_factory=list, max_length=256)
     """Arguments appended to command."""
     nodes: int = Field(1, ge=1, le=MAX_NODES)
-    """Number of nodes: one pod, one torchrun agent each. When elastic, the desired count."""
+    """Number of nodes (pytorch: one pod, one torchrun agent each; when elastic, the desired
+    count) or workers (tensorflow)."""
     procs_per_node: int | None = Field(None, ge=1, le=128)
     """Processes (ranks) per node; default: gpusPerNode, or 1 without GPUs."""
     gpus_per_node: int = Field(0, ge=0, le=16)
     """nvidia.com/gpu per node pod."""
     master_port: int = Field(29500, ge=1024, le=65535)
-    """Port of the rendezvous on node 0."""
+    """Port of the rendezvous on node 0 (pytorch), of every task's server (tensorflow)."""
     elastic: ElasticPolicy | None = None
-    """Elastic training between minNodes and maxNodes; absent: a fixed gang."""
+    """Elastic training between minNodes and maxNodes (pytorch only); absent: a fixed
+    gang."""
+    tensorflow: TensorFlowOptions | None = None
+    """Parameter servers and evaluator of a tensorflow job; absent: workers only."""
     run_policy: RunPolicy = defaulted(RunPolicy)
     """Restarts, deadlines, cleanup and suspension."""
     gang_scheduling: GangScheduling | None = None
@@ -214,7 +281,10 @@ class BigModelJobSpec(PodOptions):
 
     @property
     def effective_procs_per_node(self) -> int:
-        """Processes per node after applying the default (one per GPU)."""
+        """Processes per node after applying the default (one per GPU; one per pod for
+        tensorflow)."""
+        if self.framework is Framework.TENSORFLOW:
+            return 1
         return self.procs_per_node or max(self.gpus_per_node, 1)
 
 
@@ -247,7 +317,7 @@ class BigModelJobStatus(ResourceStatus):
 
 
 class BigModelJob(ApiModel):
-    """Distributed PyTorch training: `nodes` pods running the command under torchrun."""
+    """Distributed training: `nodes` pods running the command as its framework launches it."""
 
     api_version: Literal["bigmodel.dev/v1alpha1"] = "bigmodel.dev/v1alpha1"
     """APIVersion of the object."""

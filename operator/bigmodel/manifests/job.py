@@ -1,16 +1,18 @@
-"""Pure builders of a BigModelJob's children: the headless Service, node pods and PodGroup.
+"""Pure builders of a BigModelJob's children: the Services, the pods and the PodGroup.
 
 Every function takes the parsed job (whose `metadata` carries name, namespace, uid, labels,
 annotations and generation) and returns plain manifests; the controller adds the owner
-reference and creates them.
+reference and creates them. What differs by framework (roles, program, environment, extra
+Services) comes from the job's launch contract (`manifests.frameworks`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bigmodel.api.job import RESERVED_ENV_PREFIX, BigModelJob, GangScheduler
-from bigmodel.manifests.names import node_pod_name, service_name
+from bigmodel.api.job import BigModelJob, GangScheduler
+from bigmodel.manifests.frameworks import Contract, Member, contract_of
+from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import (
     MANAGER,
     child_metadata,
@@ -27,10 +29,10 @@ from bigmodel.manifests.pods import (
 
 MAIN_CONTAINER = "main"
 METRICS_PORT_NAME = "metrics"
-RENDEZVOUS_PORT_NAME = "rendezvous"
 
 LABEL_JOB = "bigmodel.dev/job"
 LABEL_RANK = "bigmodel.dev/node-rank"
+"""The pod's index within its role (for pytorch, its node rank)."""
 LABEL_ROLE = "bigmodel.dev/role"
 GENERATION_ANNOTATION = "bigmodel.dev/generation"
 """metadata.generation of the job a node pod was built from."""
@@ -53,24 +55,10 @@ VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 COSCHEDULING_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 
 OWNED_ENV = frozenset({"PYTHONUNBUFFERED", "BIGMODEL_METRICS_PORT", "BIGMODEL_METRICS_HOST"})
-"""Variables the operator sets besides the `PET_` ones (all refused in user env)."""
+"""Variables the operator sets besides the framework's own (all refused in user env)."""
 
 _OWNED_POD_FIELDS: dict[str, str | None] = dict.fromkeys(("restartPolicy", "hostname", "subdomain"))
 _OWNED_CONTAINER_FIELDS = {key: f"spec.{key}" for key in ("command", "args", "image")}
-_PYTHONS = ("python", "python3")
-
-
-def torchrun_args(command: list[str], args: list[str]) -> list[str]:
-    """torchrun's arguments for the per-process program `command + args`: a bare `python`
-    script or `-m` module becomes torchrun's own launch, anything else runs with
-    `--no-python`. Every other setting comes from the `PET_*` environment."""
-    program = [*command, *args]
-    head, rest = program[0], program[1:]
-    if head in _PYTHONS and rest and rest[0] == "-m" and len(rest) > 1:
-        return rest
-    if head in _PYTHONS and rest and not rest[0].startswith("-"):
-        return rest
-    return ["--no-python", *program]
 
 
 def job_labels(job: BigModelJob, component: str) -> dict[str, str]:
@@ -80,15 +68,16 @@ def job_labels(job: BigModelJob, component: str) -> dict[str, str]:
 
 
 def pod_selector(job: BigModelJob) -> dict[str, str]:
-    """Labels that select exactly the node pods of the job."""
+    """Labels that select exactly the pods of the job."""
     return {LABEL_JOB: job.metadata["name"], "app.kubernetes.io/managed-by": MANAGER}
 
 
 def build_service(job: BigModelJob) -> dict[str, Any]:
-    """The headless Service `<job>` that gives node pods their DNS names; it publishes pods
+    """The headless Service `<job>` that gives the pods their DNS names; it publishes pods
     before they are ready, since the rendezvous happens before any readiness."""
     spec = job.spec
-    ports = [{"name": RENDEZVOUS_PORT_NAME, "port": spec.master_port, "protocol": "TCP"}]
+    port_name = contract_of(spec.framework).port_name
+    ports = [{"name": port_name, "port": spec.master_port, "protocol": "TCP"}]
     if spec.metrics.enabled:
         ports.append({"name": METRICS_PORT_NAME, "port": spec.metrics.port, "protocol": "TCP"})
     name = service_name(job.metadata["name"])
@@ -105,12 +94,22 @@ def build_service(job: BigModelJob) -> dict[str, Any]:
     }
 
 
+def build_services(job: BigModelJob) -> list[dict[str, Any]]:
+    """The headless Service and those the job's framework needs besides."""
+    return [build_service(job), *contract_of(job.spec.framework).services(job)]
+
+
+def pod_count(job: BigModelJob) -> int:
+    """Pods of the job, every role counted."""
+    return len(contract_of(job.spec.framework).members(job.spec))
+
+
 def min_members(job: BigModelJob) -> int:
     """Pods the gang scheduler must place together."""
     spec = job.spec
     if spec.gang_scheduling and spec.gang_scheduling.min_available:
         return spec.gang_scheduling.min_available
-    return spec.elastic.min_nodes if spec.elastic else spec.nodes
+    return spec.elastic.min_nodes if spec.elastic else pod_count(job)
 
 
 def build_pod_group(job: BigModelJob) -> dict[str, Any] | None:
@@ -133,28 +132,6 @@ def build_pod_group(job: BigModelJob) -> dict[str, Any] | None:
     }
 
 
-def torchrun_env(job: BigModelJob, rank: int) -> list[dict[str, Any]]:
-    """The torchrun contract of node `rank` (PyTorchJob-compatible `PET_*` variables)."""
-    spec, name = job.spec, job.metadata["name"]
-    master = f"{node_pod_name(name, 0)}.{service_name(name)}"
-    nnodes: str | int = spec.nodes
-    variables = [
-        env("PET_NPROC_PER_NODE", spec.effective_procs_per_node),
-        env("PET_NODE_RANK", rank),
-        env("PET_MASTER_ADDR", master),
-        env("PET_MASTER_PORT", spec.master_port),
-    ]
-    if spec.elastic:
-        nnodes = f"{spec.elastic.min_nodes}:{spec.elastic.max_nodes}"
-        variables += [
-            env("PET_RDZV_BACKEND", "c10d"),
-            env("PET_RDZV_ENDPOINT", f"{master}:{spec.master_port}"),
-            env("PET_RDZV_ID", job.metadata["uid"]),
-            env("PET_MAX_RESTARTS", spec.elastic.max_restarts),
-        ]
-    return [env("PET_NNODES", nnodes), *variables, env("PYTHONUNBUFFERED", "1")]
-
-
 def _metrics_env(job: BigModelJob) -> list[dict[str, Any]]:
     """Where the step timer serves /metrics: the pod's own IP (pods may share a host)."""
     if not job.spec.metrics.enabled:
@@ -166,17 +143,19 @@ def _metrics_env(job: BigModelJob) -> list[dict[str, Any]]:
     ]
 
 
-def _main_container(job: BigModelJob, rank: int) -> dict[str, Any]:
+def _main_container(job: BigModelJob, contract: Contract, member: Member) -> dict[str, Any]:
     spec = job.spec
-    ports = [{"name": RENDEZVOUS_PORT_NAME, "containerPort": spec.master_port}]
+    launch = contract.launch(job, member)
+    ports = [{"name": contract.port_name, "containerPort": spec.master_port}]
     if spec.metrics.enabled:
         ports.append({"name": METRICS_PORT_NAME, "containerPort": spec.metrics.port})
+    variables = [*launch.env, env("PYTHONUNBUFFERED", "1"), *_metrics_env(job), *dump(spec.env)]
     container: dict[str, Any] = {
         "name": MAIN_CONTAINER,
         "image": spec.image,
-        "command": ["torchrun"],
-        "args": torchrun_args(spec.command, spec.args),
-        "env": [*torchrun_env(job, rank), *_metrics_env(job), *dump(spec.env)],
+        "command": launch.command,
+        "args": launch.args,
+        "env": variables,
         "envFrom": spec.env_from,
         "resources": resources(spec, spec.gpus_per_node),
         "ports": ports,
@@ -207,35 +186,37 @@ def _group_metadata(job: BigModelJob) -> tuple[dict[str, str], dict[str, str]]:
     queue = (job.metadata.get("labels") or {}).get(KUEUE_QUEUE)
     if queue:
         labels |= {KUEUE_QUEUE: queue, KUEUE_GROUP: name}
-        annotations[KUEUE_TOTAL] = str(job.spec.nodes)
+        annotations[KUEUE_TOTAL] = str(pod_count(job))
     return labels, annotations
 
 
-def build_node_pod(job: BigModelJob, rank: int) -> dict[str, Any]:
-    """Pod `<job>-node-<rank>`: torchrun agent of one node, restartPolicy Never (the operator
-    owns restarts), with the pod template overlay merged in."""
+def build_pod(job: BigModelJob, member: Member) -> dict[str, Any]:
+    """The pod of `member` (e.g. `<job>-node-<rank>`, `<job>-ps-<i>`), restartPolicy Never
+    (the operator owns restarts), with the pod template overlay merged in."""
     spec, name = job.spec, job.metadata["name"]
+    contract = contract_of(spec.framework)
+    pod_name = contract.pod_name(job, member)
     overlay = spec.pod_template
     group_labels, group_annotations = _group_metadata(job)
     labels = {
         **overlay.metadata.labels,
         **job_labels(job, "node"),
         **group_labels,
-        LABEL_RANK: str(rank),
-        LABEL_ROLE: "master" if rank == 0 else "worker",
+        LABEL_RANK: str(member.index),
+        LABEL_ROLE: member.role,
     }
-    metadata = child_metadata(job.metadata, node_pod_name(name, rank), labels)
+    metadata = child_metadata(job.metadata, pod_name, labels)
     metadata["annotations"] |= {
         **overlay.metadata.annotations,
         **group_annotations,
         GENERATION_ANNOTATION: str(job.metadata.get("generation", 1)),
     }
     pod_spec: dict[str, Any] = {
-        "hostname": node_pod_name(name, rank),
+        "hostname": pod_name,
         "subdomain": service_name(name),
         "restartPolicy": "Never",
         **_scheduling(job),
-        "containers": [_main_container(job, rank)],
+        "containers": [_main_container(job, contract, member)],
         "volumes": [*dump(spec.volumes), shm_volume(spec)],
     }
     return {
@@ -246,13 +227,13 @@ def build_node_pod(job: BigModelJob, rank: int) -> dict[str, Any]:
     }
 
 
-def owned_env(name: str) -> bool:
-    """Whether the operator sets the variable `name` (users may not)."""
-    return name in OWNED_ENV or name.startswith(RESERVED_ENV_PREFIX)
-
-
 def spec_errors(job: BigModelJob) -> list[str]:
     """Problems the schema cannot see: settings the operator owns, each naming its field."""
+    contract = contract_of(job.spec.framework)
+
+    def owned_env(name: str) -> bool:
+        return name in OWNED_ENV or contract.owns_env(name)
+
     return owned_settings_errors(
         job.spec, MAIN_CONTAINER, owned_env, _OWNED_POD_FIELDS, _OWNED_CONTAINER_FIELDS
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import socket
 import sys
@@ -35,45 +34,25 @@ from torch.nn.parallel import DistributedDataParallel
 from bigmodel.runtime.environment import read_environment
 from bigmodel.runtime.model import CharCorpus, TinyLM, lm_loss, synthetic_corpus
 from bigmodel.runtime.timer import step_timer, stop_at_gradient_sync
+from bigmodel.runtime.trainer_io import log, non_negative, positive, positive_float
 
 CHECKPOINTS_KEPT = 2
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and check the options; a bad one exits with status 2 and names it."""
     parser = argparse.ArgumentParser(prog="bigmodel.runtime.example_trainer", description=__doc__)
-    parser.add_argument("--steps", type=_positive, default=60, help="total steps (default 60)")
-    parser.add_argument("--batch-size", type=_positive, default=16, help="per process")
-    parser.add_argument("--seq-len", type=_positive, default=64, help="tokens per sample")
-    parser.add_argument("--d-model", type=_positive, default=64, help="model width")
-    parser.add_argument("--layers", type=_positive, default=2, help="transformer blocks")
-    parser.add_argument("--heads", type=_positive, default=4, help="attention heads")
-    parser.add_argument("--lr", type=_positive_float, default=3e-3, help="AdamW learning rate")
-    parser.add_argument("--log-every", type=_positive, default=10, help="steps per log line")
+    parser.add_argument("--steps", type=positive, default=60, help="total steps (default 60)")
+    parser.add_argument("--batch-size", type=positive, default=16, help="per process")
+    parser.add_argument("--seq-len", type=positive, default=64, help="tokens per sample")
+    parser.add_argument("--d-model", type=positive, default=64, help="model width")
+    parser.add_argument("--layers", type=positive, default=2, help="transformer blocks")
+    parser.add_argument("--heads", type=positive, default=4, help="attention heads")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, help="AdamW learning rate")
+    parser.add_argument("--log-every", type=positive, default=10, help="steps per log line")
     parser.add_argument("--checkpoint-dir", type=Path, help="where rank 0 saves and resumes")
     parser.add_argument(
-        "--checkpoint-every", type=_non_negative, default=20, help="steps (0: only at the end)"
+        "--checkpoint-every", type=non_negative, default=20, help="steps (0: only at the end)"
     )
     args = parser.parse_args(argv)
     if args.d_model % args.heads:
@@ -142,11 +121,6 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any]) -> Path:
     for old in sorted(directory.glob("step-*.pt"))[:-CHECKPOINTS_KEPT]:
         old.unlink()
     return path
-
-
-def log(msg: str, **fields: Any) -> None:
-    """One structured log line."""
-    print(json.dumps({"msg": msg, **fields}), flush=True)
 
 
 def _free_port() -> int:

@@ -9,41 +9,30 @@
 On CUDA a step is timed by two CUDA events recorded on the current stream; finished pairs are
 read with the non-blocking `Event.query()` after later steps, from a bounded ring of pending
 pairs, so the step path never waits for the GPU (a step is skipped, not waited for, if the
-ring is full). On CPU a step is wall time. Under synchronous data parallelism every rank's
+ring is full). On CPU a step is wall time (`bigmodel.runtime.steps`, the framework-neutral
+timer it extends). Under synchronous data parallelism every rank's
 wall step converges to the slowest rank's (all wait at the gradient all-reduce); to tell a
 straggling node apart, `stop_at_gradient_sync` ends each step where local work ends.
 Settings (metrics port 9400 by default, bind address, stats directory) come from the
 environment: see `bigmodel.runtime.environment`; metric names: `bigmodel.runtime.exposition`.
 """
 
-import contextlib
-import functools
-import os
-import sys
-import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, ParamSpec, Self, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch._C._distributed_c10d import GradBucket
 
-from bigmodel.runtime.environment import read_environment
-from bigmodel.runtime.exposition import render
-from bigmodel.runtime.server import MetricsServer
-from bigmodel.runtime.shared_stats import StatsFile, read_ranks
-from bigmodel.runtime.stats import RankStats, observe, with_loss
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from bigmodel.runtime.stats import RankStats, observe
+from bigmodel.runtime.steps import WallStepTimer, pod_publishing
 
 MAX_PENDING = 64
 _new_event: Callable[..., Any] = torch.cuda.Event
 
 
-class StepTimer:
-    """Times steps (`start`/`stop`, `with step()`, `@timed`) and publishes each update."""
+class StepTimer(WallStepTimer):
+    """The step timer of torch loops: wall time on CPU, CUDA events on a GPU device."""
 
     def __init__(
         self,
@@ -52,10 +41,8 @@ class StepTimer:
         on_close: Callable[[], None] | None = None,
         max_pending: int = MAX_PENDING,
     ) -> None:
-        self.stats = RankStats()
+        super().__init__(publish, on_close)
         self._cuda = device is not None and torch.device(device).type == "cuda"
-        self._publish = publish or (lambda stats: None)
-        self._on_close = on_close or (lambda: None)
         self._max_pending = max_pending
         self._pending: deque[tuple[Any, Any]] = deque()
         self._spare_events: list[Any] = []
@@ -63,21 +50,29 @@ class StepTimer:
 
     def start(self) -> None:
         """Mark the start of a step (a second start replaces the first)."""
-        self._started = self._event() if self._cuda else time.perf_counter()
+        if not self._cuda:
+            super().start()
+            return
+        self._started = self._event()
 
     def stop(self) -> None:
         """Mark the end of the started step; without a started step, do nothing."""
+        if not self._cuda:
+            super().stop()
+            return
         started, self._started = self._started, None
         if started is None:
-            return
-        if not self._cuda:
-            self._update(observe(self.stats, time.perf_counter() - started))
             return
         if len(self._pending) < self._max_pending:
             self._pending.append((started, self._event()))
         else:
             self._spare_events.append(started)
         self.poll()
+
+    def abandon(self) -> None:
+        """Forget the started step without counting it."""
+        super().abandon()
+        self._started = None
 
     def poll(self) -> None:
         """Count the CUDA steps the GPU has finished since the last poll (never blocks)."""
@@ -89,78 +84,25 @@ class StepTimer:
         if stats is not self.stats:
             self._update(stats)
 
-    @contextlib.contextmanager
-    def step(self) -> Iterator[None]:
-        """Time the body as one step; a step that raises is not counted."""
-        self.start()
-        try:
-            yield
-        except BaseException:
-            self._started = None
-            raise
-        self.stop()
-
-    def timed(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Decorator: each call of `fn` is one step."""
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with self.step():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-    def set_loss(self, loss: float) -> None:
-        """Publish the trainer's latest loss (pass a Python float: `.item()` syncs on CUDA)."""
-        self._update(with_loss(self.stats, loss))
-
     def close(self) -> None:
         """Wait for the steps still on the GPU, publish them, release the endpoint and files."""
         if self._pending:
             self._pending[-1][1].synchronize()
             self.poll()
-        self._on_close()
-        self._on_close = lambda: None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     def _event(self) -> Any:
         event = self._spare_events.pop() if self._spare_events else _new_event(enable_timing=True)
         event.record()
         return event
 
-    def _update(self, stats: RankStats) -> None:
-        self.stats = stats
-        self._publish(stats)
-
-
-def _serve_node_metrics(
-    host: str, port: int, paths: Mapping[int, Path], stack: contextlib.ExitStack
-) -> None:
-    try:
-        server = MetricsServer(host, port, lambda: render(read_ranks(paths)))
-    except OSError as error:  # training matters more than its telemetry: say so, go on
-        print(f"bigmodel: /metrics not served on {host}:{port}: {error}", file=sys.stderr)
-        return
-    stack.callback(server.close)
-
 
 def step_timer(
     device: torch.device | str | None = None, env: Mapping[str, str] | None = None
 ) -> StepTimer:
     """A timer publishing to this pod's shared statistics; local rank 0 serves `/metrics`."""
-    pod = read_environment(os.environ if env is None else env)
-    stack = contextlib.ExitStack()
-    stats_file = StatsFile(pod.stats_path(pod.local_rank))
-    stack.callback(stats_file.close)
-    if pod.local_rank == 0:
-        paths = {rank: pod.stats_path(rank) for rank in range(pod.local_world_size)}
-        _serve_node_metrics(pod.metrics_host, pod.metrics_port, paths, stack)
-    return StepTimer(device, publish=stats_file.write, on_close=stack.close)
+    publish, on_close = pod_publishing(env)
+    return StepTimer(device, publish=publish, on_close=on_close)
 
 
 def stop_at_gradient_sync(ddp_model: Any, timer: StepTimer) -> None:

@@ -10,10 +10,14 @@ phase, restart count and condition times are in `status`, the rest is in the pod
 - Elastic: a failed node pod is replaced in place; below `minNodes` running for longer than
   `Timing.elastic_grace`, the gang restarts.
 - Every restart and replacement counts against `runPolicy.backoffLimit`.
-- Success: node 0 (whose torchrun agent hosts the rendezvous) succeeded, no node pod runs
-  and none failed. A node failing after node 0 succeeded restarts the gang as any failure
-  does (a checkpointed trainer then finishes at once); a pod of an elastic job that never
-  got to run does not hold success back.
+- The job's framework (`manifests.frameworks`) names its pods by role and index, and says
+  which roles decide: success when every pod of a deciding role succeeded (pytorch: node
+  0, whose torchrun agent hosts the rendezvous; tensorflow: every worker), none of the pods
+  whose failure counts failed, and no pod of a role the job waits for runs; the pods of
+  roles stopped then (parameter servers) are deleted. A node failing after node 0
+  succeeded restarts the gang as any failure does (a checkpointed trainer then finishes at
+  once); a pod of an elastic job that never got to run does not hold success back. A
+  failure of a role that does not decide (an evaluator) changes nothing.
 - Node pods that wait for a node, or whose containers the kubelet cannot start, are named
   in the conditions PodsUnschedulable and PodsFailingToStart (`waiting`).
 """
@@ -34,12 +38,12 @@ from bigmodel.api import (
 )
 from bigmodel.controller.conditions import Event, find, transitions, true_of
 from bigmodel.controller.job.plan import Plan, Problem, Step
-from bigmodel.controller.job.pods import FAILED, SUCCEEDED, NodePod
+from bigmodel.controller.job.pods import FAILED, RUNNING, SUCCEEDED, NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.job.waiting import report_waiting
 from bigmodel.controller.kstatus import job_kstatus
+from bigmodel.manifests.frameworks import Member, OnFailure, WhenDone
 from bigmodel.manifests.job import POD_GROUP_API, spec_errors
-from bigmodel.manifests.names import node_pod_name
 
 TERMINAL = (JobPhase.SUCCEEDED, JobPhase.FAILED)
 SIGNAL_EXIT = 128
@@ -207,8 +211,8 @@ def _degraded(step: Step, running: int) -> None:
         _restart(step, f"fewer than minNodes {minimum} running for {step.timing.elastic_grace:g}s")
 
 
-def _start(step: Step, ranks: list[int], cluster: Sequence[Problem]) -> None:
-    """Create the pods of `ranks`, unless the spec or the cluster cannot run them."""
+def _start(step: Step, members: list[Member], cluster: Sequence[Problem]) -> None:
+    """Create the pods of `members`, unless the spec or the cluster cannot run them."""
     problems = [Problem(Reason.INVALID, e) for e in spec_errors(step.job)] + list(cluster)
     if problems:
         reason = problems[0].reason
@@ -222,31 +226,58 @@ def _start(step: Step, ranks: list[int], cluster: Sequence[Problem]) -> None:
         Reason.PODS_CREATED,
         f"node pods of generation {step.generation}",
     )
-    step.plan.create = ranks
+    step.plan.create = members
+
+
+def _when_done(step: Step, pod: NodePod) -> WhenDone:
+    """What becomes of `pod` once the deciding pods are done (a pod of a role the job does
+    not have is waited for: it is being deleted)."""
+    role = step.roles.get(pod.member.role)
+    return role.when_done if role else WhenDone.WAIT
+
+
+def _succeeded(step: Step, by_member: Mapping[Member, NodePod]) -> str | None:
+    """Why the job has succeeded, or None: every pod of a deciding role succeeded and no pod
+    of a role the job waits for still runs (see the framework's roles)."""
+    deciding = [m for m in step.members if step.roles[m.role].decides]
+    done = [by_member[m] for m in deciding if m in by_member]
+    if len(done) < len(deciding) or any(p.phase != SUCCEEDED for p in done):
+        return None
+    if any(p.phase == RUNNING and _when_done(step, p) is WhenDone.WAIT for p in step.pods):
+        return None
+    which = done[0].name if len(done) == 1 else f"all {len(done)} deciding pods"
+    return f"{which} succeeded, {step.status.nodes.succeeded} of {len(step.members)} pods succeeded"
 
 
 def _active(step: Step, cluster: Sequence[Problem]) -> None:
     """Pending or Running: finish, handle failures, create missing pods, track progress."""
-    spec, status = step.spec, step.status
+    spec, status, roles = step.spec, step.status, step.roles
     if status.phase is JobPhase.SUSPENDED:
         step.condition(ConditionType.SUSPENDED, False, Reason.RESUMED, "runPolicy.suspend is false")
     if status.phase in (None, JobPhase.SUSPENDED):
         status.phase = JobPhase.PENDING
-    by_rank = {p.rank: p for p in step.pods}
-    step.delete([p for p in step.pods if p.rank >= spec.nodes])  # an elastic job scaled down
-    failed = [p for p in step.pods if p.failed and p.rank < spec.nodes]
-    zero = by_rank.get(0)
-    if zero and zero.phase == SUCCEEDED and not failed and status.nodes.running == 0:
-        _finish(step, True, Reason.NODES_SUCCEEDED, f"node 0 succeeded, {status.nodes.succeeded} "
-                f"of {spec.nodes} node pods succeeded")  # fmt: skip
+    wanted = set(step.members)
+    by_member = {p.member: p for p in step.pods if p.member in wanted}
+    step.delete([p for p in step.pods if p.member not in wanted])  # an elastic job scaled down
+    counted = [
+        p for p in by_member.values() if roles[p.member.role].on_failure is OnFailure.RESTART
+    ]
+    failed = [p for p in counted if p.failed]
+    success = None if failed else _succeeded(step, by_member)
+    if success is not None:
+        step.delete([p for p in step.pods if p.active and _when_done(step, p) is WhenDone.STOP])
+        _finish(step, True, Reason.NODES_SUCCEEDED, success)
         return
-    blocked = {p.rank for p in step.leaving}
-    missing = [r for r in range(spec.nodes) if r not in by_rank and r not in blocked]
+    blocked = {p.member for p in step.leaving}
+    missing = [m for m in step.members if m not in by_member and m not in blocked]
     if spec.elastic is None and status.phase is JobPhase.RUNNING:
-        gone = sorted(blocked.union(missing) - by_rank.keys())
-        failed += [NodePod(node_pod_name(step.job.metadata["name"], r), "", r, FAILED,
-                           disruption=step.gone.get(r, DELETED)) for r in gone]  # fmt: skip
-        missing = []
+        gone = blocked.union(missing) - by_member.keys()
+        lost = [
+            m for m in step.members if m in gone and roles[m.role].on_failure is OnFailure.RESTART
+        ]
+        failed += [NodePod(step.contract.pod_name(step.job, m), "", m, FAILED,
+                           disruption=step.gone.get(m, DELETED)) for m in lost]  # fmt: skip
+        missing = [m for m in missing if roles[m.role].on_failure is not OnFailure.RESTART]
     if failed and _permanent(step, failed):
         return
     if failed and spec.elastic is None:
@@ -257,14 +288,14 @@ def _active(step: Step, cluster: Sequence[Problem]) -> None:
     if missing:
         _start(step, missing, cluster)
     running = status.nodes.running
-    need = spec.elastic.min_nodes if spec.elastic else spec.nodes
+    need = spec.elastic.min_nodes if spec.elastic else len(step.members)
     if status.phase is JobPhase.PENDING and running >= need:
         status.phase = JobPhase.RUNNING
         step.condition(
             ConditionType.RUNNING,
             True,
             Reason.NODES_RUNNING,
-            f"{running} of {spec.nodes} nodes running",
+            f"{running} of {len(step.members)} pods running",
         )
     if spec.elastic and status.phase is JobPhase.RUNNING:
         _degraded(step, running)
@@ -307,11 +338,11 @@ def decide(
     now: datetime,
     timing: Timing,
     cluster: Sequence[Problem] = (),
-    gone: Mapping[int, str] = MappingProxyType({}),
+    gone: Mapping[Member, str] = MappingProxyType({}),
 ) -> Plan:
-    """The next step of a job given its observed node pods; `cluster` lists what keeps the
+    """The next step of a job given its observed pods; `cluster` lists what keeps the
     cluster from running it (checked only when pods are to be created); `gone`: why the
-    cluster stopped a node's pod that has left it since (its last state's disruption)."""
+    cluster stopped a member's pod that has left it since (its last state's disruption)."""
     step = Step(job, pods, now, timing, gone)
     phase = step.status.phase
     if phase in TERMINAL:

@@ -29,6 +29,7 @@ from bigmodel.controller.job.telemetry import job_round
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.k8s import API_FAILURES, RETRY_SECONDS
 from bigmodel.controller.telemetry import TelemetryRounds
+from bigmodel.manifests.frameworks import Member
 from bigmodel.manifests.job import LABEL_JOB
 from bigmodel.manifests.pods import MANAGER
 from bigmodel.telemetry.export import JOB
@@ -45,7 +46,7 @@ class Wakeup:
     generation: int | None = None
     """The job's generation at the daemon's last look: only a newer one wakes it (not the
     daemon's own status writes coming back from the watch)."""
-    removed: dict[int, str | None] = field(default_factory=dict)
+    removed: dict[Member, str | None] = field(default_factory=dict)
     """Ranks whose pods left the cluster since the daemon's last look, with the disruption
     their last state showed (why the cluster stopped them; None: none)."""
 
@@ -101,7 +102,7 @@ async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
     uid, pod = controller_uid(body), observe_pod(body)
     wakeup = _jobs(memo).wakeups.get(uid) if uid else None
     if wakeup is not None and pod is not None:
-        wakeup.removed[pod.rank] = pod.disruption
+        wakeup.removed[pod.member] = pod.disruption
         wakeup.event.set()
 
 

@@ -13,6 +13,7 @@ from bigmodel.api.job import NodeCounts
 from bigmodel.controller.conditions import Event, StatusStep, find
 from bigmodel.controller.job.pods import FAILED, PENDING, RUNNING, SUCCEEDED, UNKNOWN, NodePod
 from bigmodel.controller.job.timing import Timing
+from bigmodel.manifests.frameworks import Member, contract_of
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class Plan:
     """What to do now: the new status and the changes to the node pods."""
 
     status: BigModelJobStatus
-    create: list[int] = field(default_factory=list)
-    """Ranks whose pods (and the Service, PodGroup) to create if absent."""
+    create: list[Member] = field(default_factory=list)
+    """Members whose pods (and the Services, PodGroup) to create if absent."""
     delete: list[NodePod] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     delete_job: bool = False
@@ -47,10 +48,14 @@ class Step(StatusStep[BigModelJobStatus]):
         pods: Sequence[NodePod],
         now: datetime,
         timing: Timing,
-        gone: Mapping[int, str] = MappingProxyType({}),
+        gone: Mapping[Member, str] = MappingProxyType({}),
     ) -> None:
         super().__init__(job.status, job.metadata.get("generation"), now)
         self.job, self.spec, self.timing, self.gone = job, job.spec, timing, gone
+        self.contract = contract_of(job.spec.framework)
+        self.roles = {r.name: r for r in self.contract.roles(job.spec)}
+        self.members = self.contract.members(job.spec)
+        """Every pod the job has when complete, role by role."""
         self.pods = [p for p in pods if not p.deleting]
         self.leaving = [p for p in pods if p.deleting]
         self.status.nodes = counts(self.pods)

@@ -1,4 +1,5 @@
-"""What the controller needs to know about one node pod, read from its body (pure)."""
+"""What the controller needs to know about one pod of a job, read from its body (pure): its
+member (role and index within the role), phase, exit code and what holds it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bigmodel.controller import podstatus
-from bigmodel.manifests.job import GENERATION_ANNOTATION, LABEL_RANK, MAIN_CONTAINER
+from bigmodel.manifests.frameworks import Member
+from bigmodel.manifests.job import GENERATION_ANNOTATION, LABEL_RANK, LABEL_ROLE, MAIN_CONTAINER
 
 PENDING, RUNNING, SUCCEEDED, FAILED, UNKNOWN = (
     "Pending",
@@ -23,11 +25,12 @@ _DISRUPTED_REASONS = ("Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Termin
 
 @dataclass(frozen=True)
 class NodePod:
-    """One node pod as observed: enough to decide, small enough to keep in the index."""
+    """One pod of a job as observed: enough to decide, small enough to keep in the index."""
 
     name: str
     uid: str
-    rank: int
+    member: Member
+    """Its role and index within the role (for pytorch, the node rank)."""
     phase: str
     deleting: bool = False
     exit_code: int | None = None
@@ -81,17 +84,18 @@ def _disruption(status: Mapping[str, Any]) -> str | None:
 
 
 def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
-    """The node pod of a pod body, or None when it carries no valid node-rank label."""
+    """The job pod of a pod body, or None when it carries no role or no valid index label."""
     meta = body.get("metadata") or {}
-    rank = (meta.get("labels") or {}).get(LABEL_RANK, "")
-    if not rank.isdigit():
+    labels = meta.get("labels") or {}
+    rank, role = labels.get(LABEL_RANK, ""), labels.get(LABEL_ROLE, "")
+    if not rank.isdigit() or not role:
         return None
     generation = (meta.get("annotations") or {}).get(GENERATION_ANNOTATION, "1")
     status = body.get("status") or {}
     return NodePod(
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
-        rank=int(rank),
+        member=Member(role, int(rank)),
         phase=status.get("phase") or PENDING,
         deleting=bool(meta.get("deletionTimestamp")),
         exit_code=_exit_code(status),

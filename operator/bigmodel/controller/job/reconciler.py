@@ -30,7 +30,8 @@ from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.job.vanished import VanishedPods
 from bigmodel.controller.k8s import ApiError, Kube
-from bigmodel.manifests.job import POD_GROUP_API, build_node_pod, build_pod_group, build_service
+from bigmodel.manifests.frameworks import Member
+from bigmodel.manifests.job import POD_GROUP_API, build_pod, build_pod_group, build_services
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
@@ -55,22 +56,24 @@ class JobReconciler:
         """The status last written: newer than the body's until the watch delivers it."""
         self.deleted: set[str] = set()
         """uids of pods deleted by this daemon, whose deletion the index may not show yet."""
-        self.created: dict[int, float] = {}
-        """Ranks whose pods this daemon created (monotonic time) that the index does not show
+        self.created: dict[Member, float] = {}
+        """Members whose pods this daemon created (monotonic time) that the index does not show
         yet: not created again while the operator catches up with the watch (under a burst,
         for many seconds), unless the pod is removed or a resync passes."""
         self.problems: list[Problem] = []
         """Children the API refused as invalid."""
-        self.gone: dict[int, str] = {}
-        """Ranks without a pod whose last pod the cluster stopped, and why (its disruption)."""
+        self.gone: dict[Member, str] = {}
+        """Members without a pod whose last pod the cluster stopped, and why (its disruption)."""
         self.invalid_body = False
         meta = body["metadata"]
         self.vanished = VanishedPods(kube, meta["namespace"], meta["name"])
 
     async def step(
-        self, observed: Sequence[NodePod], removed: Mapping[int, str | None] = MappingProxyType({})
+        self,
+        observed: Sequence[NodePod],
+        removed: Mapping[Member, str | None] = MappingProxyType({}),
     ) -> float | None:
-        """One look at the job given its pods in the index and the ranks whose pods left the
+        """One look at the job given its pods in the index and the members whose pods left the
         cluster since the last look (with the disruption their last state showed); returns
         seconds until the next, None once deleted."""
         try:
@@ -81,9 +84,9 @@ class JobReconciler:
         if self.status is not None:
             job.status = self.status
         self.deleted &= {p.uid for p in observed}
-        here, now = {p.rank for p in observed}, time.monotonic()
+        here, now = {p.member for p in observed}, time.monotonic()
         seen = here | set(removed)
-        reasons: dict[int, str | None] = {**self.gone, **removed}
+        reasons: dict[Member, str | None] = {**self.gone, **removed}
         self.gone = {r: why for r, why in reasons.items() if why and r not in here}
         self.created = {
             r: t for r, t in self.created.items() if r not in seen and now - t < self.timing.resync
@@ -131,10 +134,10 @@ class JobReconciler:
         for event in plan.events:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
         await asyncio.gather(*(self._delete_pod(p) for p in plan.delete))
-        ranks = [r for r in plan.create if r not in self.created]
-        if ranks:
-            await self._create(job, ranks)
-            self.created |= dict.fromkeys(ranks, time.monotonic())
+        members = [m for m in plan.create if m not in self.created]
+        if members:
+            await self._create(job, members)
+            self.created |= dict.fromkeys(members, time.monotonic())
         if plan.delete_job:
             await self.kube.delete(self.body, self.body["metadata"]["uid"], background=True)
 
@@ -154,13 +157,13 @@ class JobReconciler:
         self.deleted.add(pod.uid)
         self.vanished.leaving(pod.uid)
 
-    async def _create(self, job: BigModelJob, ranks: Sequence[int]) -> None:
-        """Create the Service and PodGroup, then the node pods, all owned by the job and
-        each only if absent."""
+    async def _create(self, job: BigModelJob, members: Sequence[Member]) -> None:
+        """Create the Services and PodGroup, then the pods, all owned by the job and each
+        only if absent."""
         group = build_pod_group(job)
-        first = [build_service(job), *([group] if group else [])]
+        first = [*build_services(job), *([group] if group else [])]
         await asyncio.gather(*(self._create_child(c) for c in first))
-        await asyncio.gather(*(self._create_child(build_node_pod(job, r)) for r in ranks))
+        await asyncio.gather(*(self._create_child(build_pod(job, m)) for m in members))
 
     async def _create_child(self, child: dict[str, Any]) -> None:
         # append_owner_reference, not adopt: adopt would also copy every label of the job,

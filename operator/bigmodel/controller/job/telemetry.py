@@ -11,15 +11,24 @@ from collections.abc import Iterable
 from bigmodel.api import BigModelJob, InvalidResourceError, parse_resource
 from bigmodel.controller.job.pods import RUNNING, NodePod
 from bigmodel.controller.telemetry import TelemetryRounds
+from bigmodel.manifests.frameworks import contract_of
 from bigmodel.telemetry.collect import Target
 from bigmodel.telemetry.observe import JOB_STEP_SECONDS, node_target
 
 
-def job_targets(pods: Iterable[NodePod], port: int) -> list[Target]:
-    """One target per node rank: its Running pod (not being deleted) that has an IP. A pod
-    that cannot be scraped yet is not part of the round."""
-    live = {p.rank: p for p in pods if p.phase == RUNNING and not p.deleting and p.ip}
-    return [node_target(rank, p.name, p.ip or "", port) for rank, p in sorted(live.items())]
+def job_targets(job: BigModelJob, pods: Iterable[NodePod]) -> list[Target]:
+    """One target per measured pod (keyed by its index: for pytorch the node rank, for
+    tensorflow the worker index): Running, not being deleted, with an IP. A pod that cannot
+    be scraped yet is not part of the round."""
+    spec = job.spec
+    measured = {r.name for r in contract_of(spec.framework).roles(spec) if r.measured}
+    live = {
+        p.member.index: p
+        for p in pods
+        if p.member.role in measured and p.phase == RUNNING and not p.deleting and p.ip
+    }
+    port = spec.metrics.port
+    return [node_target(index, p.name, p.ip or "", port) for index, p in sorted(live.items())]
 
 
 async def job_round(rounds: TelemetryRounds, pods: Iterable[NodePod]) -> None:
@@ -28,5 +37,5 @@ async def job_round(rounds: TelemetryRounds, pods: Iterable[NodePod]) -> None:
         job = parse_resource(BigModelJob, rounds.body)
     except InvalidResourceError:  # the job daemon reports it
         return
-    targets = job_targets(pods, job.spec.metrics.port)
+    targets = job_targets(job, pods)
     await rounds.safe_step(targets, job.spec.telemetry, JOB_STEP_SECONDS)

@@ -31,7 +31,7 @@ def _report(
 ) -> None:
     if named:
         reason, lead = why
-        message = f"{len(named)} of {step.spec.nodes} node pods {lead}: {quote_pods(named)}"
+        message = f"{len(named)} of {len(step.members)} node pods {lead}: {quote_pods(named)}"
         step.condition(type_, True, reason, message)
     elif find(step.status.conditions, type_) is not None:
         step.condition(type_, False, *cleared)
