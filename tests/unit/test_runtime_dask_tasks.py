@@ -29,7 +29,7 @@ from support.engines import (
     wait_for,
 )
 
-pytestmark = pytest.mark.skipif(not HAVE_DASK, reason=NO_DASK)
+pytestmark = [pytest.mark.frameworks, pytest.mark.skipif(not HAVE_DASK, reason=NO_DASK)]
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,6 @@ from support.engines import (
     wait_for,
 )
 
-pytestmark = pytest.mark.timeout(900)  # a JVM cluster: minutes to start on a loaded machine
-
 
 def _executor(id: str, host: str, done: int, failed: int, ms: int) -> dict[str, Any]:
     summary = {"completedTasks": done, "failedTasks": failed, "totalDuration": ms}
@@ -131,6 +129,8 @@ def _window(
     )
 
 
+@pytest.mark.frameworks
+@pytest.mark.timeout(900)  # a JVM cluster: minutes to start on a loaded machine
 def test_each_workers_task_seconds_agree_with_the_rest_api_within_one_percent(
     spark: tuple[SparkCluster, Any],
 ) -> None:
@@ -141,6 +141,8 @@ def test_each_workers_task_seconds_agree_with_the_rest_api_within_one_percent(
         assert read[name] == pytest.approx(seconds, rel=0.01), name
 
 
+@pytest.mark.frameworks
+@pytest.mark.timeout(900)
 def test_a_worker_whose_tasks_sleep_twice_as_long_is_flagged_as_a_straggler(
     spark: tuple[SparkCluster, Any],
 ) -> None:
