@@ -78,9 +78,12 @@ def test_dask_workers_without_metrics_run_without_the_task_time_preload() -> Non
     assert program(pod)[-3:] == ["--memory-limit", "auto", "--no-nanny"]
 
 
-def test_the_dask_client_runs_the_command_with_the_scheduler_address() -> None:
-    pod = build_pod(job("dask"), Member("client", 0))
-    assert program(pod) == ["python", "app.py"]
+def test_the_dask_client_runs_the_command_once_the_scheduler_answers() -> None:
+    pod = build_pod(job("dask", args=["--fast"]), Member("client", 0))
+    assert program(pod) == [
+        "python", "-m", "bigmodel.runtime.await_address", "feat-scheduler.feat:8786", "--",
+        "python", "app.py", "--fast",
+    ]  # fmt: skip
     assert env_of(pod)["DASK_SCHEDULER_ADDRESS"] == "tcp://feat-scheduler.feat:8786"
 
 
@@ -144,6 +147,14 @@ def test_a_spark_worker_runs_under_the_task_time_exporter_with_cores_and_memory(
         "spark-class", "org.apache.spark.deploy.worker.Worker", "--host", "feat-worker-0.feat",
         "--cores", "2", "--memory", "2048m", "--webui-port", "8081",
         "spark://feat-master.feat:7077",
+    ]  # fmt: skip
+
+
+def test_the_spark_driver_runs_the_application_once_the_master_answers() -> None:
+    pod = build_pod(job("spark"), Member("driver", 0))
+    assert program(pod) == [
+        "python", "-m", "bigmodel.runtime.await_address", "feat-master.feat:7077", "--",
+        "python", "app.py",
     ]  # fmt: skip
 
 

@@ -96,6 +96,12 @@ class Launch:
     env: list[dict[str, Any]] = field(default_factory=list)
 
 
+def once_answering(host: str, port: int, program: list[str]) -> list[str]:
+    """`program` run once `host:port` accepts connections (`bigmodel.runtime.await_address`):
+    for a client started beside the server it needs, which may take a minute to listen."""
+    return ["python", "-m", "bigmodel.runtime.await_address", f"{host}:{port}", "--", *program]
+
+
 class Contract(ABC):
     """How one framework launches a job and decides that it is done."""
 

@@ -1,7 +1,8 @@
 """Dask's launch contract: a scheduler, `nodes` workers and the user's command as the client,
 with dask-kubernetes' `DASK_SCHEDULER_ADDRESS`, so its programs run unchanged.
 
-Pods are `<job>-scheduler`, `<job>-worker-<i>` and `<job>-client`. The job succeeds when
+Pods are `<job>-scheduler`, `<job>-worker-<i>` and `<job>-client`; the client starts once
+the scheduler answers (`bigmodel.runtime.await_address`). The job succeeds when
 the client exits 0; the scheduler and the workers are stopped then. The client's failure or
 the scheduler's loss restarts the whole cluster (per runPolicy); a lost worker is Dask's
 business: it reschedules that worker's tasks on the others. Each worker counts its tasks'
@@ -20,6 +21,7 @@ from bigmodel.manifests.frameworks.contract import (
     Role,
     RoleService,
     WhenDone,
+    once_answering,
 )
 from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import env
@@ -84,7 +86,8 @@ class Dask(Contract):
         if member.role == WORKER:
             return Launch(["dask"], worker_args(job, member.index))
         variables = [env(SCHEDULER_ADDRESS, scheduler_address(job))]
-        return Launch(list(job.spec.command), list(job.spec.args), variables)
+        client = once_answering(scheduler_host(job), SCHEDULER_PORT, list(job.spec.command))
+        return Launch(client[:1], [*client[1:], *job.spec.args], variables)
 
     def owns_env(self, name: str) -> bool:
         return name == SCHEDULER_ADDRESS

@@ -5,7 +5,8 @@ Pods are `<job>-master`, `<job>-worker-<i>` and `<job>-driver`. The driver gets
 `SPARK_MASTER_URL` (for `spark-submit --master $SPARK_MASTER_URL app.py`) and
 `PYSPARK_SUBMIT_ARGS` (so that `python app.py` with a plain `SparkSession.builder` joins the
 cluster): the master, the driver's own address and UI port, and executor cores and memory
-from the pod resources (one executor per worker). The job succeeds when the driver exits 0;
+from the pod resources (one executor per worker); it starts once the master answers
+(`bigmodel.runtime.await_address`). The job succeeds when the driver exits 0;
 the master and workers are stopped then. The driver's failure or the master's loss restarts
 the whole cluster; a lost worker is Spark's business. Each worker runs under
 `bigmodel.runtime.spark_tasks`, which serves its executors' task time from the driver's REST
@@ -24,6 +25,7 @@ from bigmodel.manifests.frameworks.contract import (
     Role,
     RoleService,
     WhenDone,
+    once_answering,
 )
 from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import env
@@ -122,7 +124,8 @@ class Spark(Contract):
             command = worker_command(job, member.index)
             return Launch(command[:1], command[1:])
         variables = [env(MASTER_URL, master_url(job)), env(SUBMIT_ARGS, submit_args(job))]
-        return Launch(list(job.spec.command), list(job.spec.args), variables)
+        driver = once_answering(host(job, MASTER), MASTER_PORT, list(job.spec.command))
+        return Launch(driver[:1], [*driver[1:], *job.spec.args], variables)
 
     def owns_env(self, name: str) -> bool:
         return name in (MASTER_URL, SUBMIT_ARGS)
