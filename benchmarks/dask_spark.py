@@ -7,9 +7,13 @@
 - `overhead`: the telemetry's cost on Dask workers: two clusters of 2 workers, one with the
   task-time preload and one without, run the same CPU-bound tasks in interleaved rounds
   (order rotated); the median seconds per round of each. Goal: on <= 1.01 x off.
+- `plugin`: what the preload adds per task, without the noise of a cluster: the plugin's
+  `transition` calls of one task's life (ready -> executing -> memory -> released), timed
+  over `--tasks` tasks against a worker state like Dask's, in microseconds per task.
 
 Run: .venv/bin/python benchmarks/dask_spark.py e2e --engine dask|spark [--rounds 3]
      .venv/bin/python benchmarks/dask_spark.py overhead [--rounds 15] [--tasks 400]
+     .venv/bin/python benchmarks/dask_spark.py plugin [--tasks 200000]
 """
 
 from __future__ import annotations
@@ -170,6 +174,27 @@ def overhead(args: argparse.Namespace) -> None:
     )
 
 
+def plugin(args: argparse.Namespace) -> None:
+    from types import SimpleNamespace
+
+    from bigmodel.runtime.dask_tasks import TaskSeconds
+
+    seconds = TaskSeconds("127.0.0.1", 0)
+    tasks = {
+        key: SimpleNamespace(startstops=[{"action": "compute", "start": 1.0, "stop": 1.01}])
+        for key in range(args.tasks)
+    }
+    seconds._worker = SimpleNamespace(state=SimpleNamespace(tasks=tasks))  # type: ignore[assignment]
+    life = (("waiting", "ready"), ("ready", "executing"), ("executing", "memory"))
+    began = time.perf_counter()
+    for key in tasks:
+        for start, finish in life:
+            seconds.transition(key, start, finish)
+    per_task = (time.perf_counter() - began) / args.tasks
+    assert seconds.tally.totals().tasks == args.tasks
+    print(json.dumps({"tasks": args.tasks, "microseconds_per_task": round(per_task * 1e6, 3)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -180,8 +205,10 @@ def main() -> None:
     overhead_mode.add_argument("--rounds", type=int, default=15)
     overhead_mode.add_argument("--tasks", type=int, default=400)
     overhead_mode.add_argument("--work", type=int, default=20_000, help="loop length per task")
+    plugin_mode = modes.add_parser("plugin")
+    plugin_mode.add_argument("--tasks", type=int, default=200_000)
     args = parser.parse_args()
-    e2e(args) if args.mode == "e2e" else overhead(args)
+    {"e2e": e2e, "overhead": overhead, "plugin": plugin}[args.mode](args)
 
 
 if __name__ == "__main__":
