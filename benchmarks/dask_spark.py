@@ -53,7 +53,8 @@ def _has_result(text: str) -> bool:
 
 
 def by_hand(engine: str, work: Path) -> float:
-    """Seconds from starting the engine's processes to the example's result."""
+    """Seconds from starting the engine's processes to the example's result (the client
+    starts at once, as a user would; Dask's client retries until the scheduler listens)."""
     spec = _example(engine)["spec"]
     program = [sys.executable, *spec["command"][1:], *spec["args"]]
     began = time.monotonic()
@@ -61,6 +62,7 @@ def by_hand(engine: str, work: Path) -> float:
         with dask_cluster(work) as cluster:
             env = {**os.environ, **ENGINE_ENV, "DASK_SCHEDULER_ADDRESS": cluster.address}
             out = subprocess.run(program, env=env, capture_output=True, text=True, check=True)
+            seconds = time.monotonic() - began  # the result is in: stopping is not counted
     else:
         with spark_cluster(work) as spark:
             conf = (
@@ -74,8 +76,9 @@ def by_hand(engine: str, work: Path) -> float:
             out = subprocess.run(
                 [*waiter, *program], env=env, capture_output=True, text=True, check=True
             )
+            seconds = time.monotonic() - began
     assert _has_result(out.stdout), out.stdout + out.stderr[-2000:]
-    return time.monotonic() - began
+    return seconds
 
 
 def through_operator(engine: str, cluster: Cluster, name: str) -> float:
