@@ -38,7 +38,7 @@ test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
 
 test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow, Dask, Spark), installing their extras
-	# the extras only add packages: torch stays at its pin (checked with tensorflow-cpu 2.21,
+	# the extras only add packages: torch stays at its pin (checked with tensorflow 2.21,
 	# dask 2026.8, pyspark 4.3); Spark also needs Java 17 (.ci/run installs it)
 	$(BIN)/pip install -q -e '.[tensorflow,dask,spark]'
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m frameworks $(PYTEST_ARGS)

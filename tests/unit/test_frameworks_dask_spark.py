@@ -60,7 +60,7 @@ def test_a_dask_job_is_a_scheduler_its_workers_and_the_client() -> None:
         build_pod(dask, m)["metadata"]["name"]
         for m in contract_of(dask.spec.framework).members(dask.spec)
     ]
-    assert names == ["feat-scheduler", "feat-worker-0", "feat-worker-1", "feat-client"]
+    assert names == ["feat-scheduler", "feat-node-0", "feat-node-1", "feat-client"]
     assert pod_count(dask) == 4
 
 
@@ -128,7 +128,7 @@ def test_a_spark_job_is_a_master_its_workers_and_the_driver() -> None:
         build_pod(spark, m)["metadata"]["name"]
         for m in contract_of(spark.spec.framework).members(spark.spec)
     ]
-    assert names == ["feat-master", "feat-worker-0", "feat-worker-1", "feat-driver"]
+    assert names == ["feat-master", "feat-node-0", "feat-node-1", "feat-driver"]
 
 
 def test_the_spark_master_runs_standalone_on_its_own_name() -> None:
@@ -143,8 +143,8 @@ def test_a_spark_worker_runs_under_the_task_time_exporter_with_cores_and_memory(
     assert program(pod) == [
         "python", "-m", "bigmodel.runtime.spark_tasks",
         "--driver-ui", "http://feat-driver.feat:4040",
-        "--executor-host", "feat-worker-0.feat", "--",
-        "spark-class", "org.apache.spark.deploy.worker.Worker", "--host", "feat-worker-0.feat",
+        "--executor-host", "feat-node-0.feat", "--",
+        "spark-class", "org.apache.spark.deploy.worker.Worker", "--host", "feat-node-0.feat",
         "--cores", "2", "--memory", "2048m", "--webui-port", "8081",
         "spark://feat-master.feat:7077",
     ]  # fmt: skip

@@ -36,7 +36,7 @@ def engine_job(framework: str, backoff_limit: int = 3) -> BigModelJob:
 
 
 def pod(role: str, index: int, phase: str = "Running", **fields: Any) -> NodePod:
-    name = f"e-{role}-{index}" if role == "worker" else f"e-{role}"
+    name = f"e-node-{index}" if role == "worker" else f"e-{role}"
     return NodePod(name, f"uid-{name}", Member(role, index), phase, **fields)
 
 
@@ -61,7 +61,7 @@ def test_the_client_exiting_zero_succeeds_the_job_and_stops_the_cluster(framewor
     plan = run(engine_job(framework), cluster(framework, deciding="Succeeded"))
     assert plan.status.phase is JobPhase.SUCCEEDED
     head, _ = ROLES[framework]
-    assert sorted(p.name for p in plan.delete) == sorted([f"e-{head}", "e-worker-0", "e-worker-1"])
+    assert sorted(p.name for p in plan.delete) == sorted([f"e-{head}", "e-node-0", "e-node-1"])
 
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])

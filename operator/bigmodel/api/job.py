@@ -27,8 +27,8 @@ RESERVED_ENV_PREFIX = "PET_"
 MAX_NODES = 1024
 
 MAX_NAME_LENGTH = 53
-"""Longest job name: its pods are `<job>-node-<rank>`, and 53 + len("-node-1023") = 63, the
-limit of a pod hostname (an RFC 1035 label)."""
+"""Longest job name: its pods are `<job>-node-<rank>` (or `<job>-ps-<i>`, `<job>-evaluator`),
+and 53 + len("-node-1023") = 63, the limit of a pod hostname (an RFC 1035 label)."""
 
 IMMUTABLE_FIELDS = (
     "framework",

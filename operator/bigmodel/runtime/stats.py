@@ -43,14 +43,10 @@ def observe(stats: RankStats, seconds: float) -> RankStats:
     buckets = list(stats.buckets)
     buckets[index] += 1
     ewma = seconds if stats.steps == 0 else stats.ewma + EWMA_ALPHA * (seconds - stats.ewma)
-    return replace(
-        stats,
-        steps=stats.steps + 1,
-        last=seconds,
-        ewma=ewma,
-        total=stats.total + seconds,
-        buckets=tuple(buckets),
-    )
+    # Built directly, not with dataclasses.replace: this runs every step, and replace costs
+    # about half as much again (it is most of the timer's work per step).
+    steps, total = stats.steps + 1, stats.total + seconds
+    return RankStats(steps, seconds, ewma, total, tuple(buckets), stats.loss)
 
 
 def with_loss(stats: RankStats, loss: float) -> RankStats:

@@ -1,7 +1,7 @@
 """Dask's launch contract: a scheduler, `nodes` workers and the user's command as the client,
 with dask-kubernetes' `DASK_SCHEDULER_ADDRESS`, so its programs run unchanged.
 
-Pods are `<job>-scheduler`, `<job>-worker-<i>` and `<job>-client`; the client starts once
+Pods are `<job>-scheduler`, `<job>-node-<i>` and `<job>-client`; the client starts once
 the scheduler answers (`bigmodel.runtime.await_address`). The job succeeds when
 the client exits 0; the scheduler and the workers are stopped then. The client's failure or
 the scheduler's loss restarts the whole cluster (per runPolicy); a lost worker is Dask's
@@ -72,6 +72,7 @@ class Dask(Contract):
             Role(
                 WORKER,
                 range(spec.nodes),
+                stem="node",  # `<job>-worker-1023` would pass 63 characters
                 when_done=WhenDone.STOP,
                 on_failure=OnFailure.IGNORE,
                 measured=True,

@@ -1,7 +1,7 @@
 """Spark's launch contract: a standalone cluster in pods (a master and `nodes` workers,
 started with `spark-class`) and the user's application in client mode in the driver pod.
 
-Pods are `<job>-master`, `<job>-worker-<i>` and `<job>-driver`. The driver gets
+Pods are `<job>-master`, `<job>-node-<i>` and `<job>-driver`. The driver gets
 `SPARK_MASTER_URL` (for `spark-submit --master $SPARK_MASTER_URL app.py`) and
 `PYSPARK_SUBMIT_ARGS` (so that `python app.py` with a plain `SparkSession.builder` joins the
 cluster): the master, the driver's own address and UI port, and executor cores and memory
@@ -42,10 +42,10 @@ MIN_EXECUTOR_MIB = 512
 _SPARK_CLASS = ["spark-class"]
 
 
-def host(job: BigModelJob, role: str, index: int | None = None) -> str:
-    """A pod's DNS name through the job's headless Service."""
+def host(job: BigModelJob, stem: str, index: int | None = None) -> str:
+    """A pod's DNS name through the job's headless Service (`<job>-<stem>[-<index>]`)."""
     name = job.metadata["name"]
-    pod = f"{name}-{role}" if index is None else f"{name}-{role}-{index}"
+    pod = f"{name}-{stem}" if index is None else f"{name}-{stem}-{index}"
     return f"{pod}.{service_name(name)}"
 
 
@@ -77,7 +77,7 @@ def submit_args(job: BigModelJob) -> str:
 
 def worker_command(job: BigModelJob, index: int) -> list[str]:
     """The standalone worker, under the task-time exporter when metrics are on."""
-    spec, me = job.spec, host(job, WORKER, index)
+    spec, me = job.spec, host(job, "node", index)
     memory = executor_mib(spec)
     worker = [
         *_SPARK_CLASS, "org.apache.spark.deploy.worker.Worker",
@@ -106,6 +106,7 @@ class Spark(Contract):
             Role(
                 WORKER,
                 range(spec.nodes),
+                stem="node",  # `<job>-worker-1023` would pass 63 characters
                 when_done=WhenDone.STOP,
                 on_failure=OnFailure.IGNORE,
                 measured=True,
