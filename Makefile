@@ -37,9 +37,10 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 test: lint  ## lint, then every test (e2e tests skip without a cluster)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
 
-test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow), installing its extra
-	# the extra only adds packages: torch stays at its pin (checked with tensorflow 2.21)
-	$(BIN)/pip install -q -e '.[tensorflow]'
+test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow, Dask, Spark), installing their extras
+	# the extras only add packages: torch stays at its pin (checked with tensorflow 2.21,
+	# dask 2026.8, pyspark 4.3); Spark also needs Java 17 (.ci/run installs it)
+	$(BIN)/pip install -q -e '.[tensorflow,dask,spark]'
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m frameworks $(PYTEST_ARGS)
 
 crds: $(STAMP)  ## regenerate crds/, the chart's crds/ and docs/api-reference.md from the models

@@ -47,10 +47,12 @@ MAX_PARAMETER_SERVERS = 64
 
 class Framework(StrEnum):
     """How the job's pods are launched and when the job is done; each value has its launch
-    contract in `bigmodel.manifests.frameworks`. (Dask and Spark join here.)"""
+    contract in `bigmodel.manifests.frameworks`."""
 
     PYTORCH = "pytorch"
     TENSORFLOW = "tensorflow"
+    DASK = "dask"
+    SPARK = "spark"
 
 
 class RestartPolicy(StrEnum):
@@ -187,6 +189,7 @@ class TensorFlowOptions(ApiModel):
 
 _PYTORCH = f"self.framework == '{Framework.PYTORCH.value}'"
 _TENSORFLOW = f"self.framework == '{Framework.TENSORFLOW.value}'"
+_TASK_ENGINE = f"self.framework in ['{Framework.DASK.value}', '{Framework.SPARK.value}']"
 
 
 class BigModelJobSpec(PodOptions):
@@ -219,7 +222,8 @@ class BigModelJobSpec(PodOptions):
             ),
             rule(
                 f"!has(self.elastic) || {_PYTORCH}",
-                "elastic applies only to framework pytorch (TensorFlow has no elastic rendezvous)",
+                "elastic applies only to framework pytorch (TensorFlow has no elastic"
+                " rendezvous; Dask and Spark jobs have a fixed number of workers)",
                 field_path=".elastic",
             ),
             rule(
@@ -231,6 +235,17 @@ class BigModelJobSpec(PodOptions):
                 f"!({_TENSORFLOW}) || !has(self.procsPerNode) || self.procsPerNode == 1",
                 "procsPerNode must be 1 for framework tensorflow (one process per pod)",
                 field_path=".procsPerNode",
+            ),
+            rule(
+                f"!({_TASK_ENGINE}) || !has(self.procsPerNode)",
+                "procsPerNode does not apply to frameworks dask and spark (set the workers'"
+                " threads or cores with resources)",
+                field_path=".procsPerNode",
+            ),
+            rule(
+                f"!({_TASK_ENGINE}) || self.gpusPerNode == 0",
+                "gpusPerNode does not apply to frameworks dask and spark",
+                field_path=".gpusPerNode",
             ),
             *(immutable(f) for f in IMMUTABLE_FIELDS),
             rule(
@@ -248,7 +263,9 @@ class BigModelJobSpec(PodOptions):
 
     framework: Framework = Framework.PYTORCH
     """pytorch: the command runs under torchrun on every node; tensorflow: the command runs
-    as given, one process per pod, with TFJob's TF_CONFIG."""
+    as given, one process per pod, with TFJob's TF_CONFIG; dask: a scheduler, `nodes`
+    workers and the command as the client; spark: a standalone master, `nodes` workers and
+    the command as the driver (client mode)."""
     image: str = Field(min_length=1, max_length=1024)
     """Container image with the framework and the training code."""
     command: list[LongString] = Field(min_length=1, max_length=64)
@@ -282,8 +299,8 @@ class BigModelJobSpec(PodOptions):
     @property
     def effective_procs_per_node(self) -> int:
         """Processes per node after applying the default (one per GPU; one per pod for
-        tensorflow)."""
-        if self.framework is Framework.TENSORFLOW:
+        every other framework)."""
+        if self.framework is not Framework.PYTORCH:
             return 1
         return self.procs_per_node or max(self.gpus_per_node, 1)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bigmodel.api.job import BigModelJob, GangScheduler
-from bigmodel.manifests.frameworks import Contract, Member, contract_of
+from bigmodel.manifests.frameworks import Contract, Member, RoleService, contract_of
 from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import (
     MANAGER,
@@ -94,9 +94,22 @@ def build_service(job: BigModelJob) -> dict[str, Any]:
     }
 
 
+def build_role_service(job: BigModelJob, wanted: RoleService) -> dict[str, Any]:
+    """The Service `<job>-<role>` in front of the pods of one role, its ports named."""
+    name = f"{job.metadata['name']}-{wanted.role}"
+    ports = [{"name": n, "port": p, "protocol": "TCP"} for n, p in wanted.ports.items()]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": child_metadata(job.metadata, name, job_labels(job, wanted.role)),
+        "spec": {"selector": {**pod_selector(job), LABEL_ROLE: wanted.role}, "ports": ports},
+    }
+
+
 def build_services(job: BigModelJob) -> list[dict[str, Any]]:
     """The headless Service and those the job's framework needs besides."""
-    return [build_service(job), *contract_of(job.spec.framework).services(job)]
+    wanted = contract_of(job.spec.framework).services(job)
+    return [build_service(job), *(build_role_service(job, w) for w in wanted)]
 
 
 def pod_count(job: BigModelJob) -> int:

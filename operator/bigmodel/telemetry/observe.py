@@ -26,6 +26,7 @@ from bigmodel.api import Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.manifests.job import LABEL_RANK
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
+from bigmodel.runtime.tasks import TASK_SECONDS_COUNT, TASK_SECONDS_SUM
 from bigmodel.settings import seconds_from_env
 from bigmodel.telemetry.aggregate import (
     StragglerPolicy,
@@ -37,6 +38,7 @@ from bigmodel.telemetry.aggregate import (
 from bigmodel.telemetry.collect import (
     DEFAULT_LIMITS,
     Latest,
+    MeanSince,
     MissingReason,
     Reading,
     Scrape,
@@ -63,6 +65,9 @@ FIELD_MANAGER = "bigmodel-telemetry"
 """Server-side apply field manager of `status.telemetry` and the StragglerDetected condition."""
 JOB_STEP_SECONDS: Reading = Latest(Series(NODE_STEP_SECONDS))
 """A job node's T_i: the pod's `bigmodel_node_step_seconds` gauge."""
+JOB_TASK_SECONDS: Reading = MeanSince(Series(TASK_SECONDS_SUM), Series(TASK_SECONDS_COUNT))
+"""A task engine worker's T_i (Dask, Spark): mean compute seconds of the tasks it finished
+since the previous round, from its `bigmodel_worker_task_seconds` summary."""
 INTERVAL_ENV = "BIGMODEL_TELEMETRY_INTERVAL"
 """Seconds between two collection rounds of one resource (default `INTERVAL_SECONDS`, 15)."""
 

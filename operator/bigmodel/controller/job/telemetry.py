@@ -11,9 +11,15 @@ from collections.abc import Iterable
 from bigmodel.api import BigModelJob, InvalidResourceError, parse_resource
 from bigmodel.controller.job.pods import RUNNING, NodePod
 from bigmodel.controller.telemetry import TelemetryRounds
-from bigmodel.manifests.frameworks import contract_of
-from bigmodel.telemetry.collect import Target
-from bigmodel.telemetry.observe import JOB_STEP_SECONDS, node_target
+from bigmodel.manifests.frameworks import Measure, contract_of
+from bigmodel.telemetry.collect import Reading, Target
+from bigmodel.telemetry.observe import JOB_STEP_SECONDS, JOB_TASK_SECONDS, node_target
+
+READINGS: dict[Measure, Reading] = {
+    Measure.STEPS: JOB_STEP_SECONDS,
+    Measure.TASKS: JOB_TASK_SECONDS,
+}
+"""How T_i is read from a measured pod's page, by what it is the time of."""
 
 
 def job_targets(job: BigModelJob, pods: Iterable[NodePod]) -> list[Target]:
@@ -38,4 +44,5 @@ async def job_round(rounds: TelemetryRounds, pods: Iterable[NodePod]) -> None:
     except InvalidResourceError:  # the job's reconcile reports it
         return
     targets = job_targets(job, pods)
-    await rounds.safe_step(targets, job.spec.telemetry, JOB_STEP_SECONDS)
+    reading = READINGS[contract_of(job.spec.framework).measure]
+    await rounds.safe_step(targets, job.spec.telemetry, reading)

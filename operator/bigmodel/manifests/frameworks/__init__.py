@@ -10,15 +10,26 @@ from bigmodel.api.job import Framework
 from bigmodel.manifests.frameworks.contract import (
     Contract,
     Launch,
+    Measure,
     Member,
     OnFailure,
     Role,
+    RoleService,
     WhenDone,
 )
+from bigmodel.manifests.frameworks.dask import Dask
 from bigmodel.manifests.frameworks.pytorch import PyTorch
+from bigmodel.manifests.frameworks.spark import Spark
 from bigmodel.manifests.frameworks.tensorflow import TensorFlow
 
-CONTRACTS = MappingProxyType({Framework.PYTORCH: PyTorch(), Framework.TENSORFLOW: TensorFlow()})
+CONTRACTS = MappingProxyType(
+    {
+        Framework.PYTORCH: PyTorch(),
+        Framework.TENSORFLOW: TensorFlow(),
+        Framework.DASK: Dask(),
+        Framework.SPARK: Spark(),
+    }
+)
 
 
 def contract_of(framework: Framework) -> Contract:
@@ -26,4 +37,14 @@ def contract_of(framework: Framework) -> Contract:
     return CONTRACTS[framework]
 
 
-__all__ = ["Contract", "Launch", "Member", "OnFailure", "Role", "WhenDone", "contract_of"]
+__all__ = [
+    "Contract",
+    "Launch",
+    "Measure",
+    "Member",
+    "OnFailure",
+    "Role",
+    "RoleService",
+    "WhenDone",
+    "contract_of",
+]

@@ -9,6 +9,7 @@ job's `Contract` (`frameworks.contract_of`); no other module branches on the fra
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -69,6 +70,23 @@ class Role:
         return f"{job}-{stem}-{index}" if self.indexed else f"{job}-{stem}"
 
 
+class Measure(StrEnum):
+    """What a measured pod's T_i is the time of (its `/metrics` page differs)."""
+
+    STEPS = "Steps"
+    """A training step (`bigmodel_node_step_seconds`, the step timer's gauge)."""
+    TASKS = "Tasks"
+    """A task of an engine (`bigmodel_worker_task_seconds`: mean since the last round)."""
+
+
+@dataclass(frozen=True)
+class RoleService:
+    """A Service `<job>-<role>` in front of the pods of `role`, with these named ports."""
+
+    role: str
+    ports: Mapping[str, int]
+
+
 @dataclass(frozen=True)
 class Launch:
     """What the main container of one pod runs: command, args and the framework's env."""
@@ -78,11 +96,19 @@ class Launch:
     env: list[dict[str, Any]] = field(default_factory=list)
 
 
+def once_answering(host: str, port: int, program: list[str]) -> list[str]:
+    """`program` run once `host:port` accepts connections (`bigmodel.runtime.await_address`):
+    for a client started beside the server it needs, which may take a minute to listen."""
+    return ["python", "-m", "bigmodel.runtime.await_address", f"{host}:{port}", "--", *program]
+
+
 class Contract(ABC):
     """How one framework launches a job and decides that it is done."""
 
     port_name: str = "rendezvous"
     """Name of `spec.masterPort` on the pods and the headless Service."""
+    measure: Measure = Measure.STEPS
+    """What the measured roles' T_i is the time of."""
 
     @abstractmethod
     def roles(self, spec: BigModelJobSpec) -> tuple[Role, ...]:
@@ -96,7 +122,7 @@ class Contract(ABC):
     def owns_env(self, name: str) -> bool:
         """Whether the framework's contract sets the variable `name` (users may not)."""
 
-    def services(self, job: BigModelJob) -> list[dict[str, Any]]:
+    def services(self, job: BigModelJob) -> list[RoleService]:
         """Services the framework needs besides the job's headless Service."""
         return []
 
