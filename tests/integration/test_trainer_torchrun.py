@@ -22,7 +22,7 @@ from kubesandbox.testing import free_port
 pytestmark = pytest.mark.integration
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2] / "operator"
-SLOWDOWN_SECONDS = 0.15
+SLOWDOWN_SECONDS = 0.4
 
 
 @contextmanager
@@ -119,9 +119,11 @@ def test_trains_checkpoints_serves_metrics_and_resumes(tmp_path: Path) -> None:
             (("local_rank", "0"),),
             (("local_rank", "1"),),
         }
-    # The sleep is inside node 1's timed steps; node 0's steps end before it waits for node 1.
+    # The sleep is inside node 1's timed steps; node 0's steps end before it waits for node 1,
+    # so node 0 is the faster (compared with each other, not with a clock: a loaded machine
+    # stretches both nodes' compute).
     assert node1[(NODE_STEP_SECONDS, ())] >= SLOWDOWN_SECONDS
-    assert node0[(NODE_STEP_SECONDS, ())] < SLOWDOWN_SECONDS
+    assert node0[(NODE_STEP_SECONDS, ())] < node1[(NODE_STEP_SECONDS, ())]
     losses = [line["loss"] for line in logs if line["msg"] == "step"]
     assert losses[-1] < losses[0]
     assert (checkpoints / "step-000000030.pt").exists()
