@@ -70,6 +70,10 @@ class Role:
         return f"{job}-{stem}-{index}" if self.indexed else f"{job}-{stem}"
 
 
+WORKER = "worker"
+"""The role of a task engine's workers (`engine_roles`)."""
+
+
 class Measure(StrEnum):
     """What a measured pod's T_i is the time of (its `/metrics` page differs)."""
 
@@ -94,6 +98,24 @@ class Launch:
     command: list[str]
     args: list[str]
     env: list[dict[str, Any]] = field(default_factory=list)
+
+
+def engine_roles(coordinator: str, workers: int, decider: str) -> tuple[Role, ...]:
+    """The roles of a task engine's cluster (Dask, Spark): one `coordinator` (scheduler,
+    master) and `workers` measured workers, both stopped once the one `decider` pod (the
+    client, the driver) is done; a lost worker is the engine's business (it reschedules)."""
+    return (
+        Role(coordinator, range(1), indexed=False, when_done=WhenDone.STOP),
+        Role(
+            WORKER,
+            range(workers),
+            stem="node",  # `<job>-worker-1023` would pass 63 characters
+            when_done=WhenDone.STOP,
+            on_failure=OnFailure.IGNORE,
+            measured=True,
+        ),
+        Role(decider, range(1), indexed=False, decides=True),
+    )
 
 
 def once_answering(host: str, port: int, program: list[str]) -> list[str]:

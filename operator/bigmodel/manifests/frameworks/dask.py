@@ -13,21 +13,21 @@ from __future__ import annotations
 
 from bigmodel.api.job import BigModelJob, BigModelJobSpec
 from bigmodel.manifests.frameworks.contract import (
+    WORKER,
     Contract,
     Launch,
     Measure,
     Member,
-    OnFailure,
     Role,
     RoleService,
-    WhenDone,
+    engine_roles,
     once_answering,
 )
 from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import env
 from bigmodel.manifests.quantities import memory_bytes, whole_cpus
 
-SCHEDULER, WORKER, CLIENT = "scheduler", "worker", "client"
+SCHEDULER, CLIENT = "scheduler", "client"
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
 SCHEDULER_ADDRESS = "DASK_SCHEDULER_ADDRESS"
@@ -67,18 +67,7 @@ class Dask(Contract):
     measure = Measure.TASKS
 
     def roles(self, spec: BigModelJobSpec) -> tuple[Role, ...]:
-        return (
-            Role(SCHEDULER, range(1), indexed=False, when_done=WhenDone.STOP),
-            Role(
-                WORKER,
-                range(spec.nodes),
-                stem="node",  # `<job>-worker-1023` would pass 63 characters
-                when_done=WhenDone.STOP,
-                on_failure=OnFailure.IGNORE,
-                measured=True,
-            ),
-            Role(CLIENT, range(1), indexed=False, decides=True),
-        )
+        return engine_roles(SCHEDULER, spec.nodes, CLIENT)
 
     def launch(self, job: BigModelJob, member: Member) -> Launch:
         if member.role == SCHEDULER:

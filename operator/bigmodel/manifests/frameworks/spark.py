@@ -17,21 +17,21 @@ from __future__ import annotations
 
 from bigmodel.api.job import BigModelJob, BigModelJobSpec
 from bigmodel.manifests.frameworks.contract import (
+    WORKER,
     Contract,
     Launch,
     Measure,
     Member,
-    OnFailure,
     Role,
     RoleService,
-    WhenDone,
+    engine_roles,
     once_answering,
 )
 from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import env
 from bigmodel.manifests.quantities import memory_bytes, whole_cpus
 
-MASTER, WORKER, DRIVER = "master", "worker", "driver"
+MASTER, DRIVER = "master", "driver"
 MASTER_PORT = 7077
 MASTER_UI_PORT = 8080
 WORKER_UI_PORT = 8081
@@ -101,18 +101,7 @@ class Spark(Contract):
     measure = Measure.TASKS
 
     def roles(self, spec: BigModelJobSpec) -> tuple[Role, ...]:
-        return (
-            Role(MASTER, range(1), indexed=False, when_done=WhenDone.STOP),
-            Role(
-                WORKER,
-                range(spec.nodes),
-                stem="node",  # `<job>-worker-1023` would pass 63 characters
-                when_done=WhenDone.STOP,
-                on_failure=OnFailure.IGNORE,
-                measured=True,
-            ),
-            Role(DRIVER, range(1), indexed=False, decides=True),
-        )
+        return engine_roles(MASTER, spec.nodes, DRIVER)
 
     def launch(self, job: BigModelJob, member: Member) -> Launch:
         if member.role == MASTER:
