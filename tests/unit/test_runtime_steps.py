@@ -3,6 +3,7 @@ wall time, the pod's /metrics, and no framework imported."""
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -26,6 +27,38 @@ def test_begin_and_end_time_one_step() -> None:
     assert published[0].last > 0
 
 
+def test_steps_within_the_publish_interval_are_published_together() -> None:
+    published: list[RankStats] = []
+    timer = WallStepTimer(publish=published.append, publish_interval=math.inf)
+    for _ in range(5):
+        with timer.step():
+            pass
+    assert [s.steps for s in published] == [1]  # the first at once, the others counted
+    timer.publish()
+    assert [s.steps for s in published] == [1, 5]
+
+
+def test_a_step_is_published_once_the_interval_has_passed() -> None:
+    published: list[RankStats] = []
+    timer = WallStepTimer(publish=published.append, publish_interval=0.0)
+    for _ in range(3):
+        with timer.step():
+            pass
+    assert [s.steps for s in published] == [1, 2, 3]
+
+
+def test_close_publishes_the_steps_not_yet_published_then_nothing_more() -> None:
+    published: list[RankStats] = []
+    timer = WallStepTimer(publish=published.append, publish_interval=math.inf)
+    for _ in range(4):
+        with timer.step():
+            pass
+    timer.close()
+    timer.publish()
+    timer.close()
+    assert [s.steps for s in published] == [1, 4]
+
+
 def test_end_without_begin_counts_nothing() -> None:
     timer = WallStepTimer()
     timer.end()
@@ -40,7 +73,7 @@ def test_a_step_body_that_raises_is_not_counted() -> None:
     assert timer.stats.steps == 0
 
 
-def test_the_pod_timer_serves_its_steps_on_the_metrics_port(tmp_path: Path) -> None:
+def test_a_scrape_of_the_pod_timer_sees_every_step_counted_so_far(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -49,7 +82,7 @@ def test_the_pod_timer_serves_its_steps_on_the_metrics_port(tmp_path: Path) -> N
         "BIGMODEL_METRICS_PORT": str(port),
         "BIGMODEL_STATS_DIR": str(tmp_path),
     }
-    with step_timer(env=env) as timer:
+    with step_timer(env=env) as timer:  # publishes the first step, then on the scrape
         for _ in range(3):
             with timer.step():
                 pass

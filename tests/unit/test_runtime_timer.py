@@ -44,7 +44,7 @@ def test_a_step_that_raises_is_not_counted() -> None:
     assert timer.stats.steps == 0
 
 
-def test_every_update_is_published() -> None:
+def test_the_first_step_and_each_loss_are_published_at_once() -> None:
     published: list[RankStats] = []
     timer = StepTimer(publish=published.append)
     with timer.step():

@@ -37,16 +37,43 @@ class RankStats:
     loss: float | None = None  # None: never set; NaN stays NaN (a diverged run)
 
 
+class StepCounts:
+    """One rank's statistics accumulated in place, for the per-step path of a timer: `add`
+    allocates nothing but floats (a `RankStats` per step was most of the timer's cost);
+    `snapshot` gives the immutable record to publish."""
+
+    __slots__ = ("buckets", "ewma", "last", "loss", "steps", "total")
+
+    def __init__(self, stats: RankStats | None = None) -> None:
+        stats = stats or RankStats()
+        self.steps, self.last, self.ewma, self.total = (
+            stats.steps, stats.last, stats.ewma, stats.total,
+        )  # fmt: skip
+        self.buckets = list(stats.buckets)
+        self.loss = stats.loss
+
+    def add(self, seconds: float) -> None:
+        """Count one more step of `seconds`."""
+        self.buckets[bisect.bisect_left(BUCKETS, seconds)] += (
+            1  # a bucket holds values <= its bound
+        )
+        self.ewma = seconds if self.steps == 0 else self.ewma + EWMA_ALPHA * (seconds - self.ewma)
+        self.steps += 1
+        self.last = seconds
+        self.total += seconds
+
+    def snapshot(self) -> RankStats:
+        """The statistics so far, as an immutable record."""
+        return RankStats(
+            self.steps, self.last, self.ewma, self.total, tuple(self.buckets), self.loss
+        )
+
+
 def observe(stats: RankStats, seconds: float) -> RankStats:
     """Return `stats` with one more step of `seconds` counted."""
-    index = bisect.bisect_left(BUCKETS, seconds)  # a bucket holds values <= its bound
-    buckets = list(stats.buckets)
-    buckets[index] += 1
-    ewma = seconds if stats.steps == 0 else stats.ewma + EWMA_ALPHA * (seconds - stats.ewma)
-    # Built directly, not with dataclasses.replace: this runs every step, and replace costs
-    # about half as much again (it is most of the timer's work per step).
-    steps, total = stats.steps + 1, stats.total + seconds
-    return RankStats(steps, seconds, ewma, total, tuple(buckets), stats.loss)
+    counts = StepCounts(stats)
+    counts.add(seconds)
+    return counts.snapshot()
 
 
 def with_loss(stats: RankStats, loss: float) -> RankStats:

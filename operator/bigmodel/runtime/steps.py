@@ -19,34 +19,51 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import ParamSpec, Self, TypeVar
 
 from bigmodel.runtime.environment import read_environment
 from bigmodel.runtime.exposition import render
 from bigmodel.runtime.server import MetricsServer
 from bigmodel.runtime.shared_stats import StatsFile, read_ranks
-from bigmodel.runtime.stats import RankStats, observe, with_loss
+from bigmodel.runtime.stats import RankStats, StepCounts
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T", bound="WallStepTimer")
+
+
+# At most how often a timer publishes between scrapes (seconds): a step is counted in place,
+# and written to the shared statistics when this much time has passed since the last write
+# (and on every scrape of the process serving /metrics, on each loss, and on close).
+PUBLISH_INTERVAL = 0.1
 
 
 class WallStepTimer:
-    """Times steps (`begin`/`end` or `start`/`stop`, `with step()`, `@timed`) by wall time
-    and publishes each update."""
+    """Times steps (`begin`/`end` or `start`/`stop`, `with step()`, `@timed`) by wall time,
+    counting them in place and publishing at most every `publish_interval` seconds."""
 
     def __init__(
         self,
         publish: Callable[[RankStats], None] | None = None,
         on_close: Callable[[], None] | None = None,
+        publish_interval: float = PUBLISH_INTERVAL,
     ) -> None:
-        self.stats = RankStats()
-        self._publish = publish or (lambda stats: None)
-        self._on_close = on_close or (lambda: None)
+        self._counts = StepCounts()
+        self._lock = threading.Lock()  # a scrape publishes from the metrics server's thread
+        self._publish_to = publish or (lambda stats: None)
+        self._on_close: Callable[[], None] | None = on_close or (lambda: None)
+        self._interval = publish_interval
+        self._publish_due = 0.0  # the first step is published at once
         self._began: float | None = None
+
+    @property
+    def stats(self) -> RankStats:
+        """The statistics counted so far (published or not yet)."""
+        with self._lock:
+            return self._counts.snapshot()
 
     def start(self) -> None:
         """Mark the start of a step (a second start replaces the first)."""
@@ -56,7 +73,7 @@ class WallStepTimer:
         """Mark the end of the started step; without a started step, do nothing."""
         began, self._began = self._began, None
         if began is not None:
-            self._update(observe(self.stats, time.perf_counter() - began))
+            self.count(time.perf_counter() - began)
 
     def begin(self) -> None:
         """Same as `start`."""
@@ -91,14 +108,35 @@ class WallStepTimer:
 
         return wrapper
 
+    def count(self, seconds: float) -> None:
+        """Count one step of `seconds` measured elsewhere; publish if a publication is due."""
+        with self._lock:
+            self._counts.add(seconds)
+        if time.perf_counter() >= self._publish_due:
+            self.publish()
+
     def set_loss(self, loss: float) -> None:
-        """Publish the trainer's latest loss (a Python float)."""
-        self._update(with_loss(self.stats, loss))
+        """Record and publish the trainer's latest loss (a Python float)."""
+        with self._lock:
+            self._counts.loss = float(loss)
+        self.publish()
+
+    def publish(self) -> None:
+        """Publish the statistics counted so far, now (a no-op once closed)."""
+        with self._lock:
+            if self._on_close is None:
+                return
+            self._publish_due = time.perf_counter() + self._interval
+            self._publish_to(self._counts.snapshot())
 
     def close(self) -> None:
-        """Release the endpoint and the statistics file (idempotent)."""
-        self._on_close()
-        self._on_close = lambda: None
+        """Publish the last steps, then release the endpoint and the statistics file
+        (idempotent)."""
+        self.publish()
+        with self._lock:
+            on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def __enter__(self) -> Self:
         return self
@@ -106,38 +144,41 @@ class WallStepTimer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _update(self, stats: RankStats) -> None:
-        self.stats = stats
-        self._publish(stats)
-
 
 def _serve_node_metrics(
-    host: str, port: int, paths: Mapping[int, Path], stack: contextlib.ExitStack
+    host: str, port: int, render_page: Callable[[], str], stack: contextlib.ExitStack
 ) -> None:
     try:
-        server = MetricsServer(host, port, lambda: render(read_ranks(paths)))
+        server = MetricsServer(host, port, render_page)
     except OSError as error:  # training matters more than its telemetry: say so, go on
         print(f"bigmodel: /metrics not served on {host}:{port}: {error}", file=sys.stderr)
         return
     stack.callback(server.close)
 
 
-def pod_publishing(
+def pod_timer(
+    make: Callable[[Callable[[RankStats], None], Callable[[], None]], T],
     env: Mapping[str, str] | None = None,
-) -> tuple[Callable[[RankStats], None], Callable[[], None]]:
-    """Where a timer of this process publishes (its local rank's shared statistics) and
-    what closing it releases; local rank 0 also serves the pod's `/metrics`."""
+) -> T:
+    """A timer `make(publish, on_close)` publishing to its local rank's shared statistics;
+    closing it releases them. Local rank 0 also serves the pod's `/metrics`, and publishes
+    its own timer on each scrape, so a scrape sees every step it has counted."""
     pod = read_environment(os.environ if env is None else env)
     stack = contextlib.ExitStack()
     stats_file = StatsFile(pod.stats_path(pod.local_rank))
     stack.callback(stats_file.close)
+    timer = make(stats_file.write, stack.close)
     if pod.local_rank == 0:
         paths = {rank: pod.stats_path(rank) for rank in range(pod.local_world_size)}
-        _serve_node_metrics(pod.metrics_host, pod.metrics_port, paths, stack)
-    return stats_file.write, stack.close
+
+        def scrape() -> str:
+            timer.publish()
+            return render(read_ranks(paths))
+
+        _serve_node_metrics(pod.metrics_host, pod.metrics_port, scrape, stack)
+    return timer
 
 
 def step_timer(env: Mapping[str, str] | None = None) -> WallStepTimer:
-    """A wall-time timer publishing to this pod's `/metrics` (see `pod_publishing`)."""
-    publish, on_close = pod_publishing(env)
-    return WallStepTimer(publish, on_close)
+    """A wall-time timer publishing to this pod's `/metrics` (see `pod_timer`)."""
+    return pod_timer(WallStepTimer, env)

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch._C._distributed_c10d import GradBucket
 
-from bigmodel.runtime.stats import RankStats, observe
-from bigmodel.runtime.steps import WallStepTimer, pod_publishing
+from bigmodel.runtime.stats import RankStats
+from bigmodel.runtime.steps import WallStepTimer, pod_timer
 
 MAX_PENDING = 64
 _new_event: Callable[..., Any] = torch.cuda.Event
@@ -76,13 +76,10 @@ class StepTimer(WallStepTimer):
 
     def poll(self) -> None:
         """Count the CUDA steps the GPU has finished since the last poll (never blocks)."""
-        stats = self.stats
         while self._pending and self._pending[0][1].query():
             begin, end = self._pending.popleft()
-            stats = observe(stats, begin.elapsed_time(end) / 1000.0)
+            self.count(begin.elapsed_time(end) / 1000.0)
             self._spare_events += (begin, end)
-        if stats is not self.stats:
-            self._update(stats)
 
     def close(self) -> None:
         """Wait for the steps still on the GPU, publish them, release the endpoint and files."""
@@ -101,8 +98,7 @@ def step_timer(
     device: torch.device | str | None = None, env: Mapping[str, str] | None = None
 ) -> StepTimer:
     """A timer publishing to this pod's shared statistics; local rank 0 serves `/metrics`."""
-    publish, on_close = pod_publishing(env)
-    return StepTimer(device, publish=publish, on_close=on_close)
+    return pod_timer(lambda publish, on_close: StepTimer(device, publish, on_close), env)
 
 
 def stop_at_gradient_sync(ddp_model: Any, timer: StepTimer) -> None:
