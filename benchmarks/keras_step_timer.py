@@ -3,13 +3,14 @@ example, measured against the same fit without it.
 
 Modes, interleaved round by round in one process (alternating their order, so drift hits
 both alike): `off` (the example's model and data, `model.fit` without the callback) and
-`on` (with it, publishing every step to a stats file as in a pod). Each round fits
+`on` (with it, publishing to a stats file as in a pod: the first step, then at most every
+0.1 s and each epoch's loss). Each round fits
 `--steps` batches; the report gives, in wall time and in the process's CPU time (all its
 threads), the median ms/step per mode and the median over rounds of `on`'s overhead
 against the `off` fit of the same round; the best (fastest) round of each mode and their
 ratio, the estimate least disturbed by other work on a shared machine; and the timer's own
-cost per step (begin, end, publish) measured alone. Needs the `tensorflow` extra and the
-repository's `operator/` directory.
+cost per step (begin, end, and its share of publishing) measured alone. Needs the
+`tensorflow` extra and the repository's `operator/` directory.
 
     python benchmarks/keras_step_timer.py --rounds 21 --steps 400 --threads 1
 """
@@ -60,7 +61,7 @@ def fit_ms_per_step(model: Any, data: Any, steps: int, callbacks: list[Any]) -> 
 
 
 def timer_us_per_step(timer: WallStepTimer, steps: int = 100_000) -> float:
-    """The timer's own work per step (begin, end, publish), without Keras."""
+    """The timer's own work per step (begin, end, publishing when due), without Keras."""
     began = time.perf_counter()
     for _ in range(steps):
         timer.begin()
