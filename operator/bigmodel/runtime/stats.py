@@ -1,4 +1,4 @@
-"""One local rank's step statistics: a fixed-size record, updated per step, cheap to share.
+"""One local rank's step statistics: counted in place per step, shared as a fixed-size record.
 
 Pure and stdlib-only, so the operator can import it without torch. The record has a fixed
 size whatever the number of steps (counter, latest, moving average, sum, fixed buckets), so
