@@ -192,8 +192,16 @@ def test_a_daemon_set_runs_one_pod_on_each_process_node(
 
     cluster.apply(ns, DAEMON.replace("TOLERATIONS", "tolerations: []").replace("VERSION", "two"))
     _rollout(cluster, ns)
-    logs = cluster.kubectl("logs", "-n", ns, "-l", "app=agent").stdout
-    assert sorted(logs.split("\n")[:-1]) == [f"two on sandbox-node-{i}" for i in (0, 1)]
+    expected = [f"two on sandbox-node-{i}" for i in (0, 1)]
+
+    def logged() -> list[str]:
+        return sorted(cluster.kubectl("logs", "-n", ns, "-l", "app=agent").stdout.splitlines())
+
+    # The rollout is done once the new pods are ready; an old pod may still be terminating
+    # (and listed by the selector) for a moment after.
+    wait_for(
+        "only version two's pods logging", lambda: logged() == expected, 60, lambda: str(logged())
+    )
 
     apps.delete_namespaced_daemon_set("agent", ns)
     wait_for("pods gone", lambda: not cluster.get(ns, "pods")["items"], timeout=60)
