@@ -51,30 +51,28 @@ def _deployment_cells(deployment: Obj, now: datetime) -> Cells:
     ]
 
 
-def _replica_set_cells(replica_set: Obj, now: datetime) -> Cells:
-    spec, status = replica_set.get("spec") or {}, replica_set.get("status") or {}
+def _replicated_cells(workload: Obj, now: datetime, selector: str) -> Cells:
+    """A ReplicaSet's or a ReplicationController's row (they differ in the selector's form)."""
+    spec, status = workload.get("spec") or {}, workload.get("status") or {}
     return [
-        name_of(replica_set),
+        name_of(workload),
         spec.get("replicas", 0),
         status.get("replicas", 0),
         status.get("readyReplicas", 0),
-        created(replica_set, now),
+        created(workload, now),
         *_containers(field_at(spec, "template", "spec")),
-        format_selector(spec.get("selector")),
+        selector,
     ]
+
+
+def _replica_set_cells(replica_set: Obj, now: datetime) -> Cells:
+    selector = format_selector((replica_set.get("spec") or {}).get("selector"))
+    return _replicated_cells(replica_set, now, selector)
 
 
 def _replication_controller_cells(controller: Obj, now: datetime) -> Cells:
-    spec, status = controller.get("spec") or {}, controller.get("status") or {}
-    return [
-        name_of(controller),
-        spec.get("replicas", 0),
-        status.get("replicas", 0),
-        status.get("readyReplicas", 0),
-        created(controller, now),
-        *_containers(field_at(spec, "template", "spec")),
-        format_labels(spec.get("selector")),
-    ]
+    selector = format_labels((controller.get("spec") or {}).get("selector"))
+    return _replicated_cells(controller, now, selector)
 
 
 def _daemon_set_cells(ds: Obj, now: datetime) -> Cells:
