@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import Field
 
@@ -21,6 +22,35 @@ class TelemetrySpec(ApiModel):
     slower than the fastest one)."""
     window_seconds: int = Field(60, ge=5, le=3600)
     """Seconds of recent measurements that averages and straggler detection look at."""
+
+
+class StragglerCause(StrEnum):
+    """Why a straggler is slow, decided from the parts of its steps and its machine's
+    readings against the median of its peers (docs/telemetry.md lists each cause's evidence
+    and thresholds). A network that slows every rank alike is not a node's cause: it is the
+    job's `CommunicationSlow` condition."""
+
+    INPUT_PIPELINE = "InputPipeline"
+    GPU_THROTTLED = "GpuThrottled"
+    GPU_DEGRADED = "GpuDegraded"
+    HOST_CPU = "HostCpu"
+    MEMORY = "Memory"
+    UNKNOWN = "Unknown"
+
+
+class StragglerDetail(ApiModel):
+    """One current straggler: why it is slow and by how much."""
+
+    name: str = Field(max_length=253)
+    """Pod name (also listed in `stragglers`)."""
+    cause: StragglerCause = StragglerCause.UNKNOWN
+    """The cause decided for it."""
+    detail: str = Field("", max_length=1024)
+    """The evidence, for people (e.g. `input wait 0.31s of 0.40s excess`)."""
+    excess_seconds: float = Field(0.0, ge=0)
+    """Its task time minus the median of its peers' (E = T_s - T_median), in seconds."""
+    since: datetime | None = None
+    """When it was first flagged in its current run of flagged windows."""
 
 
 class NodeTelemetry(ApiModel):
@@ -84,6 +114,10 @@ class TelemetrySummary(ApiModel):
     """Pod with the largest T_i."""
     stragglers: list[str] = Field(default_factory=list, max_length=1024, json_schema_extra=LIST_SET)
     """Pods currently detected as stragglers."""
+    straggler_details: list[StragglerDetail] = Field(
+        default_factory=list, max_length=MAX_PER_NODE, json_schema_extra=list_map("name")
+    )
+    """Why each current straggler is slow (at most 32, the slowest first)."""
     updated_at: datetime | None = None
     """When these values were collected."""
     per_node: list[NodeTelemetry] = Field(
