@@ -4,15 +4,18 @@
   driver's result line in its log) against the same engine started by hand on this host
   (the same commands: scheduler or master, 2 workers, the example), interleaved, `--rounds`
   each. Goal: operator <= 1.3 x by hand.
-- `overhead`: the telemetry's cost on Dask workers: two clusters of 2 workers, one with the
-  task-time preload and one without, run the same CPU-bound tasks in interleaved rounds
-  (order rotated); the median seconds per round of each. Goal: on <= 1.01 x off.
+- `overhead`: the telemetry's cost on Dask workers: one cluster of 2 workers runs the same
+  CPU-bound tasks in interleaved rounds (order rotated) with the preload's plugin installed
+  ("on") and removed ("off"); the median seconds per round of each, wall and the workers'
+  CPU (process time), and the median and quartiles of the paired ratios (each "on" round
+  over the "off" round beside it, which cancels the machine's slower drifts). Goal: on <=
+  1.01 x off.
 - `plugin`: what the preload adds per task, without the noise of a cluster: the plugin's
   `transition` calls of one task's life (ready -> executing -> memory -> released), timed
   over `--tasks` tasks against a worker state like Dask's, in microseconds per task.
 
 Run: .venv/bin/python benchmarks/dask_spark.py e2e --engine dask|spark [--rounds 3]
-     .venv/bin/python benchmarks/dask_spark.py overhead [--rounds 15] [--tasks 400]
+     .venv/bin/python benchmarks/dask_spark.py overhead [--rounds 15] [--tasks 400] [--control]
      .venv/bin/python benchmarks/dask_spark.py plugin [--tasks 200000]
 """
 
@@ -26,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,48 +135,67 @@ def _cpu_task(n: int) -> int:
     return sum(i * i for i in range(n))
 
 
+async def _install(dask_worker: Any) -> None:
+    from bigmodel.runtime.dask_tasks import PLUGIN_NAME, TaskSeconds
+
+    await dask_worker.plugin_add(TaskSeconds("127.0.0.1", 0), name=PLUGIN_NAME)
+
+
+async def _remove(dask_worker: Any) -> None:
+    from bigmodel.runtime.dask_tasks import PLUGIN_NAME
+
+    await dask_worker.plugin_remove(PLUGIN_NAME)
+
+
 def overhead(args: argparse.Namespace) -> None:
+    """One cluster, the telemetry plugin installed for the "on" rounds and removed for the
+    "off" ones (what the preload installs: the same plugin and its /metrics thread): two
+    clusters side by side differ by a few percent of CPU with no plugin in either (their
+    processes land differently on the cores), which hid the plugin's cost."""
     from distributed import Client
 
     work = Path(tempfile.mkdtemp(prefix="dask-overhead-"))
-    (work / "on").mkdir()
-    (work / "off").mkdir()
     times: dict[str, list[float]] = {"on": [], "off": []}
-    with (
-        dask_cluster(work / "on", telemetry=True) as on,
-        dask_cluster(work / "off", telemetry=False) as off,
-        Client(on.address) as client_on,
-        Client(off.address) as client_off,
-    ):
-        clients = {"on": client_on, "off": client_off}
-        for client in clients.values():
-            client.wait_for_workers(2, timeout=300)
-            client.gather(client.map(_cpu_task, [1000] * 20, pure=False))  # warm up
+    cpu_times: dict[str, list[float]] = {"on": [], "off": []}
+    with dask_cluster(work, telemetry=False) as cluster, Client(cluster.address) as client:
+        client.wait_for_workers(2, timeout=300)
+        client.gather(client.map(_cpu_task, [1000] * 20, pure=False))  # warm up
 
-        def one(client: Any) -> Callable[[], float]:
-            def run() -> float:
-                began = time.perf_counter()
-                client.gather(client.map(_cpu_task, [args.work] * args.tasks, pure=False))
-                return time.perf_counter() - began
-
-            return run
+        def one(mode: str) -> tuple[float, float]:
+            """The round's wall seconds and its workers' CPU seconds (process time, which
+            other processes on the machine do not inflate as they do the wall time)."""
+            if mode == "on" and not args.control:
+                client.run(_install)
+            cpu_before = sum(client.run(time.process_time).values())
+            began = time.perf_counter()
+            client.gather(client.map(_cpu_task, [args.work] * args.tasks, pure=False))
+            wall = time.perf_counter() - began
+            cpu = sum(client.run(time.process_time).values()) - cpu_before
+            if mode == "on" and not args.control:
+                client.run(_remove)
+            return wall, cpu
 
         for round_ in range(args.rounds):
-            order = ["on", "off"] if round_ % 2 == 0 else ["off", "on"]
-            for mode in order:
-                times[mode].append(one(clients[mode])())
-    on_s, off_s = statistics.median(times["on"]), statistics.median(times["off"])
-    print(
-        json.dumps(
-            {
-                "tasks_per_round": args.tasks,
-                "rounds": args.rounds,
-                "median_on_s": round(on_s, 4),
-                "median_off_s": round(off_s, 4),
-                "on_over_off": round(on_s / off_s, 4),
-            }
-        )
-    )
+            for mode in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
+                wall, cpu = one(mode)
+                times[mode].append(wall)
+                cpu_times[mode].append(cpu)
+    figures: dict[str, Any] = {"tasks_per_round": args.tasks, "rounds": args.rounds}
+    for what, samples in (("wall", times), ("worker_cpu", cpu_times)):
+        on_s, off_s = statistics.median(samples["on"]), statistics.median(samples["off"])
+        figures |= {
+            f"median_{what}_on_s": round(on_s, 4),
+            f"median_{what}_off_s": round(off_s, 4),
+            f"{what}_on_over_off": round(on_s / off_s, 4),
+        }
+        ratios = [on / off for on, off in zip(samples["on"], samples["off"], strict=True)]
+        quartiles = statistics.quantiles(ratios, n=4)
+        figures[f"{what}_paired_ratio_q1_median_q3"] = [
+            round(quartiles[0], 4),
+            round(statistics.median(ratios), 4),
+            round(quartiles[2], 4),
+        ]
+    print(json.dumps(figures))
 
 
 def plugin(args: argparse.Namespace) -> None:
@@ -208,6 +229,11 @@ def main() -> None:
     overhead_mode.add_argument("--rounds", type=int, default=15)
     overhead_mode.add_argument("--tasks", type=int, default=400)
     overhead_mode.add_argument("--work", type=int, default=20_000, help="loop length per task")
+    overhead_mode.add_argument(
+        "--control",
+        action="store_true",
+        help="never install the plugin: the comparison's own noise (expect 1.0)",
+    )
     plugin_mode = modes.add_parser("plugin")
     plugin_mode.add_argument("--tasks", type=int, default=200_000)
     args = parser.parse_args()

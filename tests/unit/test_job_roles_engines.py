@@ -91,6 +91,18 @@ def test_a_failed_client_past_the_backoff_limit_fails_the_job(framework: str) ->
 
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
+def test_a_lost_scheduler_or_master_past_the_backoff_limit_fails_the_job(framework: str) -> None:
+    plan = run(engine_job(framework, backoff_limit=0), cluster(framework, head="Failed"))
+    assert plan.status.phase is JobPhase.FAILED
+    assert plan.status.restarts == 0
+    failed = next(c for c in plan.status.conditions if c.type == "Failed")
+    assert f"e-{ROLES[framework][0]}" in failed.message
+    assert sorted(p.name for p in plan.delete) == sorted(
+        [f"e-{ROLES[framework][1]}", "e-node-0", "e-node-1"]
+    )
+
+
+@pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_a_lost_worker_neither_fails_nor_restarts_the_job(framework: str) -> None:
     plan = run(engine_job(framework), cluster(framework, worker="Failed"))
     assert (plan.status.phase, plan.status.restarts) == (JobPhase.RUNNING, 0)
