@@ -24,11 +24,14 @@ $(STAMP): pyproject.toml operator/kubesandbox/pyproject.toml scripts/install-k8s
 
 venv: $(STAMP)  ## create .venv with the project, its extras, kubectl and helm
 
-lint: $(STAMP)  ## ruff (lint + format check), mypy and the import contracts (layers)
+lint: $(STAMP)  ## ruff (lint + format check), mypy, the import contracts (layers), the sandbox's names
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
+	@# the sandbox is a product of its own: only its deprecated names (legacy.py) spell ours
+	@! grep -rIli bigmodel operator/kubesandbox --include='*.py' --include='*.c' --include='*.toml' \
+	  --exclude=legacy.py --exclude=test_legacy.py || { echo "the sandbox mentions bigmodel (above)"; exit 1; }
 
 format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)

@@ -201,7 +201,7 @@ def _fault_run(
         with running.faults.injecting(rules, seed=args.seed) as faults:
             operator.start()  # under faults from its first request: watches too
             jobs.start()
-            with probing(operator.health_port) as liveness:
+            with probing(operator.health_port, "/healthz") as liveness:
                 run_until(jobs.done, jobs.step, (0.2, 0.5), random.Random(args.seed), args.timeout)
             injected = faults.injected()
         seconds = time.monotonic() - began

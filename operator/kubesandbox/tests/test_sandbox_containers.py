@@ -87,7 +87,7 @@ def test_a_startup_probe_holds_readiness_until_it_passes(cluster: RunningSandbox
             command: [sh, -c, "sleep 2; touch /work/started; exec sleep 600"]
             volumeMounts: [{name: work, mountPath: /work}]
             startupProbe:
-              exec: {command: [sh, -c, "test -f $BIGMODEL_SANDBOX_MOUNT_WORK/started"]}
+              exec: {command: [sh, -c, "test -f $KUBESANDBOX_MOUNT_WORK/started"]}
               periodSeconds: 1
               failureThreshold: 30
         """,

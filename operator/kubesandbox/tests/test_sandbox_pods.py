@@ -14,7 +14,7 @@ from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 
-MARKER_ENV = "BIGMODEL_SANDBOX_PROCESS"
+MARKER_ENV = "KUBESANDBOX_PROCESS"
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
     assert env["COMBINED"] == "hello-envpod"
     assert env["CM_LEVEL"] == "debug"
     assert env["CUDA_VISIBLE_DEVICES"] == "0"
-    scratch = env["BIGMODEL_SANDBOX_MOUNT_SCRATCH"]
+    scratch = env["KUBESANDBOX_MOUNT_SCRATCH"]
     assert out["args"] == ["envpod", f"{scratch}/data"]
     assert out["cwd"] == scratch
     assert (out["config"], out["name"], out["init"]) == ("hello", "envpod", "ready\n")
