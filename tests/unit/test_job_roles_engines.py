@@ -4,7 +4,6 @@ scheduler or master restarts the cluster, a lost worker is the engine's business
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +14,8 @@ from bigmodel.controller.job.plan import Plan
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.frameworks import Member
+from support.jobs import NOW
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ROLES = {"dask": ("scheduler", "client"), "spark": ("master", "driver")}
 
 

@@ -3,7 +3,6 @@ and the views of replica pods and children it decides from."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bigmodel.api import (
@@ -30,8 +29,8 @@ from bigmodel.manifests.service import (
     build_deployment,
     build_service,
 )
+from support.jobs import NOW
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 IMAGES = RuntimeImages()
 
 
