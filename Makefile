@@ -24,11 +24,12 @@ $(STAMP): pyproject.toml operator/kubesandbox/pyproject.toml scripts/install-k8s
 
 venv: $(STAMP)  ## create .venv with the project, its extras, kubectl and helm
 
-lint: $(STAMP)  ## ruff (lint + format check), mypy, the import contracts (layers), the sandbox's names
+lint: $(STAMP)  ## ruff, mypy, import contracts (layers), no test-only product code, the sandbox's names
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/python scripts/unused_names.py
 	@# the sandbox is a product of its own: only its deprecated names (legacy.py) spell ours
 	@! grep -rIli bigmodel operator/kubesandbox --include='*.py' --include='*.c' --include='*.toml' \
 	  --exclude=legacy.py --exclude=test_legacy.py || { echo "the sandbox mentions bigmodel (above)"; exit 1; }

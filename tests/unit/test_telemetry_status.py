@@ -23,7 +23,6 @@ from bigmodel.telemetry.observe import (
     node_target,
     observe,
     policy_from_spec,
-    target_from_pod,
 )
 from bigmodel.telemetry.serving import TokenRound
 from bigmodel.telemetry.status import (
@@ -285,30 +284,6 @@ def test_resume_keeps_the_condition_and_flags_listed_stragglers() -> None:
     assert state.stragglers.flagged == {"1"}
     # Without fresh values the node stays flagged: no False-then-True flap after a restart.
     assert straggler_events(state.stragglers.flagged, state.stragglers, pods(2)) == ()
-
-
-def pod_body(phase: str = "Running", ip: str | None = "10.1.2.3", **meta: object) -> dict[str, Any]:
-    metadata = {"name": "demo-node-1", "labels": {"bigmodel.dev/node-rank": "1"}, **meta}
-    return {"metadata": metadata, "status": {"phase": phase, "podIP": ip}}
-
-
-def test_a_running_node_pod_is_a_target_at_its_ip_and_metrics_port() -> None:
-    assert target_from_pod(pod_body(), 9400) == Target(
-        "1", "demo-node-1", "http://10.1.2.3:9400/metrics"
-    )
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        pod_body(phase="Pending"),
-        pod_body(ip=None),
-        pod_body(deletionTimestamp="2026-11-28T12:00:00Z"),
-        pod_body(labels={}),
-    ],
-)
-def test_pods_that_cannot_be_scraped_are_no_targets(body: dict[str, Any]) -> None:
-    assert target_from_pod(body, 9400) is None
 
 
 def test_resume_from_an_empty_status() -> None:

@@ -24,7 +24,6 @@ import aiohttp
 
 from bigmodel.api import Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
-from bigmodel.manifests.job import LABEL_RANK
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.runtime.tasks import TASK_SECONDS_COUNT, TASK_SECONDS_SUM
 from bigmodel.settings import seconds_from_env
@@ -80,19 +79,6 @@ def interval_from_env(env: Mapping[str, str]) -> float:
 def node_target(rank: int, pod: str, ip: str, port: int) -> Target:
     """The target of a job's node pod: key = node rank, URL from the pod IP."""
     return Target(str(rank), pod, pod_url(ip, port))
-
-
-def target_from_pod(body: Mapping[str, Any], port: int) -> Target | None:
-    """The target of a node pod body: Running, not being deleted, with a pod IP and a
-    node-rank label; None otherwise (a pod that cannot be scraped yet is not a node)."""
-    meta, status = body.get("metadata") or {}, body.get("status") or {}
-    rank = (meta.get("labels") or {}).get(LABEL_RANK, "")
-    ip = status.get("podIP")
-    if status.get("phase") != "Running" or meta.get("deletionTimestamp") or not ip:
-        return None
-    if not rank.isdigit():
-        return None
-    return node_target(int(rank), str(meta.get("name", "")), str(ip), port)
 
 
 def policy_from_spec(
