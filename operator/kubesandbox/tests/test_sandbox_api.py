@@ -10,7 +10,6 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,6 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api(sandbox: Any) -> client.ApiClient:
-    """A kubernetes client configured from the sandbox's kubeconfig."""
-    return config.new_client_from_config(str(sandbox.kubeconfig))
-
-
-@pytest.fixture
-def ns(api: client.ApiClient) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
 
 
 def _cm(name: str, labels: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
