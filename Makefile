@@ -30,6 +30,10 @@ lint: $(STAMP)  ## ruff, mypy, import contracts (layers), no test-only product c
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python scripts/unused_names.py
+	@# kinds, plurals and pod phases are names from api/ (JOB_KIND, PodPhase...), never literals
+	@! grep -rnE '"(BigModelJob|BigModelService|bigmodeljobs|bigmodelservices|Pending|Running|Succeeded|Failed|Unknown)"' \
+	  operator/bigmodel/controller operator/bigmodel/telemetry operator/bigmodel/manifests --include='*.py' \
+	  || { echo "a kind, plural or pod phase spelled as a string (above): use bigmodel.api's names"; exit 1; }
 	@# the sandbox is a product of its own: only its deprecated names (legacy.py) spell ours
 	@! grep -rIli bigmodel operator/kubesandbox --include='*.py' --include='*.c' --include='*.toml' \
 	  --exclude=legacy.py --exclude=test_legacy.py || { echo "the sandbox mentions bigmodel (above)"; exit 1; }

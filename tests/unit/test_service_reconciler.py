@@ -14,7 +14,7 @@ from bigmodel.controller.service.reconciler import ServiceReconciler, load_of, r
 from bigmodel.controller.service.replicas import ReplicaPod
 from bigmodel.manifests.service import RuntimeImages
 from bigmodel.telemetry.aggregate import summarize
-from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import Observation, TelemetryState
 from bigmodel.telemetry.serving import TokenRound
 
@@ -34,7 +34,7 @@ def body(spec: dict[str, Any], **status: Any) -> dict[str, Any]:
 
 
 def reconciler(resource: dict[str, Any]) -> ServiceReconciler:
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     logger = logging.getLogger("test")
     return ServiceReconciler(None, resource, logger, RuntimeImages(), metrics, None)  # type: ignore[arg-type]
 

@@ -11,12 +11,12 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from bigmodel.api import Condition, ConditionStatus, ConditionType, Reason
+from bigmodel.api import JOB_KIND, Condition, ConditionStatus, ConditionType, Reason
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, summarize
 from bigmodel.telemetry.collect import MissingReason, Target, new_session
-from bigmodel.telemetry.export import JOB, TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
     TelemetryState,
@@ -324,13 +324,13 @@ async def test_observe_flags_a_sustained_straggler_once_and_reports_missing_node
     nodes: Callable[[dict[int, float | None]], list[Target]],
 ) -> None:
     targets = nodes({0: 0.2, 1: 0.25, 2: 0.5, 3: None})
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     state, rounds = TelemetryState(), []
     async with new_session() as session:
         for i in range(3):
             now = NOW + timedelta(seconds=15 * i)
             obs = await observe(
-                JOB, "ns", "demo", targets, POLICY, state, session, metrics=metrics, now=now
+                JOB_KIND, "ns", "demo", targets, POLICY, state, session, metrics=metrics, now=now
             )
             state = obs.state
             rounds.append(obs)
@@ -352,14 +352,14 @@ async def test_observe_reports_an_invalid_value_by_reason(
     targets = nodes({0: 0.2, 1: 0.0})
     async with new_session() as session:
         obs = await observe(
-            JOB,
+            JOB_KIND,
             "ns",
             "demo",
             targets,
             POLICY,
             TelemetryState(),
             session,
-            metrics=TelemetryMetrics(CollectorRegistry()),
+            metrics=OperatorMetrics(CollectorRegistry()),
         )
     assert obs.scrapes["1"].reason is MissingReason.INVALID
     assert obs.summary.invalid == ("1",)
@@ -371,14 +371,14 @@ async def test_status_patch_holds_only_what_telemetry_owns(
 ) -> None:
     async with new_session() as session:
         obs = await observe(
-            JOB,
+            JOB_KIND,
             "ns",
             "demo",
             nodes({0: 0.2}),
             POLICY,
             TelemetryState(),
             session,
-            metrics=TelemetryMetrics(CollectorRegistry()),
+            metrics=OperatorMetrics(CollectorRegistry()),
             generation=3,
         )
     patch = obs.status_patch()

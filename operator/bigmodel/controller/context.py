@@ -13,14 +13,14 @@ from typing import Any
 import aiohttp
 import kopf
 
-from bigmodel.api import API_VERSION
+from bigmodel.api import API_VERSION, JOB_KIND, SERVICE_KIND
 from bigmodel.controller.election import ElectionSettings, new_identity
 from bigmodel.controller.health import Health
 from bigmodel.controller.k8s import Kube, load_client_config
 from bigmodel.controller.leader import LeaderElector
 from bigmodel.controller.workers import Kind
 from bigmodel.telemetry.collect import new_session
-from bigmodel.telemetry.export import TelemetryMetrics, default_metrics
+from bigmodel.telemetry.export import OperatorMetrics, default_metrics
 from bigmodel.telemetry.observe import interval_from_env
 
 
@@ -31,7 +31,7 @@ class OperatorContext:
     kube: Kube
     scraper: aiohttp.ClientSession
     """Scrapes the pods of every resource (one connection pool for the operator)."""
-    metrics: TelemetryMetrics
+    metrics: OperatorMetrics
     telemetry_interval: float
     """Seconds between two telemetry rounds of one resource."""
     health: Health = field(default_factory=Health)
@@ -107,7 +107,7 @@ async def start(memo: Any, **_: Any) -> None:
     namespace = next(iter(getattr(memo, "namespaces", None) or ()), None)
     kinds = [
         {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": "", "namespace": namespace}}
-        for kind in ("BigModelJob", "BigModelService")
+        for kind in (JOB_KIND, SERVICE_KIND)
     ]
 
     async def list_one_of_each() -> None:

@@ -14,7 +14,7 @@ import kopf
 from bigmodel.api.telemetry import TelemetrySpec
 from bigmodel.controller.k8s import API_FAILURES, Kube
 from bigmodel.telemetry.collect import Reading, Target
-from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
     Observation,
@@ -36,7 +36,7 @@ class TelemetryRounds:
         body: kopf.Body,
         interval: float,
         logger: logging.Logger | logging.LoggerAdapter[Any],
-        metrics: TelemetryMetrics,
+        metrics: OperatorMetrics,
         unit: str,
     ) -> None:
         self.kube, self.session, self.body, self.interval = kube, session, body, interval

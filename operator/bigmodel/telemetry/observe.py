@@ -3,11 +3,11 @@ scrape -> summarize -> stragglers -> export -> status, condition and events.
 
     state = TelemetryState.resume(body.get("status"), targets)   # once, at daemon start
     while running:                                               # every INTERVAL_SECONDS
-        obs = await observe(JOB, namespace, name, targets, policy, state, session)
+        obs = await observe(JOB_KIND, namespace, name, targets, policy, state, session)
         state = obs.state
         apply status `obs.status_patch()` (server-side apply, field manager FIELD_MANAGER)
         emit `obs.events`
-    metrics.forget(namespace, JOB, name)                         # finished or deleted
+    metrics.forget(namespace, JOB_KIND, name)                         # finished or deleted
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from bigmodel.telemetry.collect import (
     collect,
     pod_url,
 )
-from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics, default_metrics
+from bigmodel.telemetry.export import OperatorMetrics, ResourceTelemetry, default_metrics
 from bigmodel.telemetry.serving import TokenReading, TokenRound
 from bigmodel.telemetry.status import (
     TelemetryEvent,
@@ -166,7 +166,7 @@ async def observe(
     *,
     reading: Reading = JOB_STEP_SECONDS,
     limits: ScrapeLimits = DEFAULT_LIMITS,
-    metrics: TelemetryMetrics | None = None,
+    metrics: OperatorMetrics | None = None,
     generation: int | None = None,
     now: datetime | None = None,
     unit: str = "node",

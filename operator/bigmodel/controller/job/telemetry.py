@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bigmodel.api import BigModelJob, InvalidResourceError, parse_resource
-from bigmodel.controller.job.pods import RUNNING, NodePod
+from bigmodel.api import BigModelJob, InvalidResourceError, PodPhase, parse_resource
+from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.frameworks import Measure, contract_of
 from bigmodel.telemetry.collect import Reading, Target
@@ -31,7 +31,7 @@ def job_targets(job: BigModelJob, pods: Iterable[NodePod]) -> list[Target]:
     live = {
         p.member.index: p
         for p in pods
-        if p.member.role in measured and p.phase == RUNNING and not p.deleting and p.ip
+        if p.member.role in measured and p.phase == PodPhase.RUNNING and not p.deleting and p.ip
     }
     port = spec.metrics.port
     return [node_target(index, p.name, p.ip or "", port) for index, p in sorted(live.items())]

@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from bigmodel.api import SERVICE_KIND
 from bigmodel.controller.context import OperatorContext
 from bigmodel.controller.legacy import Release
 from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
@@ -21,7 +22,6 @@ from bigmodel.controller.service.reconciler import ServiceReconciler
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.controller.workers import Controller
 from bigmodel.manifests.service import RuntimeImages
-from bigmodel.telemetry.export import SERVICE
 
 QUEUE = "bigmodelservice"
 RESYNC_SECONDS = 60.0
@@ -93,7 +93,7 @@ class ServiceController:
         await self.release(raw)
         reconciler, interval = watched.reconciler, self.shared.telemetry_interval
         reconciler.body = reconciler.rounds.body = raw
-        with self.shared.metrics.reconciling(SERVICE):
+        with self.shared.metrics.reconciling(SERVICE_KIND):
             if time.monotonic() - watched.measured >= interval:
                 watched.measured = time.monotonic()
                 await reconciler.measure(self.indexes.seen(key))
@@ -129,7 +129,7 @@ class ServiceController:
         self.release.forget(uid_of(watched.reconciler.body))
         watched.reconciler.rounds.forget()
         namespace, _, name = key.partition("/")
-        self.shared.metrics.set_phase(namespace, SERVICE, name, None)
+        self.shared.metrics.set_phase(namespace, SERVICE_KIND, name, None)
 
     @property
     def controllers(self) -> tuple[Controller, ...]:

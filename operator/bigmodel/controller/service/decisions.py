@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, Reason
+from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, PodPhase, Reason
 from bigmodel.api.service import AutoscalingStatus, ServicePhase
 from bigmodel.controller.conditions import Event, StatusStep, transitions
 from bigmodel.controller.kstatus import service_kstatus
@@ -172,7 +172,7 @@ def _lifecycle(step: _Step, seen: Seen, desired: int, template: str) -> None:
         reason = Reason.SCALING
     else:
         reason = Reason.CREATING  # nothing served yet
-    running = any(p.phase == "Running" for p in pods)
+    running = any(p.phase == PodPhase.RUNNING for p in pods)
     status.phase = ServicePhase.PROGRESSING if running else ServicePhase.PENDING
     step.condition(ConditionType.READY, False, reason, count + waiting)
     step.condition(ConditionType.PROGRESSING, True, reason, count + waiting)

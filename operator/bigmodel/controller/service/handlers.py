@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from bigmodel.api import GROUP, VERSION
+from bigmodel.api import GROUP, SERVICE_PLURAL, VERSION
 from bigmodel.controller.context import context, removed
 from bigmodel.controller.objects import object_key
 from bigmodel.controller.queuemetrics import default_queue_metrics
@@ -27,7 +27,6 @@ from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.pods import MANAGER
 from bigmodel.manifests.service import LABEL_SERVICE, RuntimeImages
 
-PLURAL = "bigmodelservices"
 CHILDREN: Mapping[str, Any] = {
     LABEL_SERVICE: kopf.PRESENT,
     "app.kubernetes.io/managed-by": MANAGER,
@@ -103,7 +102,7 @@ async def service_child_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
     services(memo).child_changed(_owner(body))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, SERVICE_PLURAL)
 async def service_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the service and queue it (its spec, a scale, its status); the caches are
     synced by now."""

@@ -12,9 +12,11 @@ import kopf
 
 from bigmodel.api import (
     SERVICE_CONDITIONS,
+    SERVICE_KIND,
     BigModelService,
     BigModelServiceStatus,
     InvalidResourceError,
+    PodPhase,
     Reason,
     parse_resource,
 )
@@ -32,7 +34,7 @@ from bigmodel.controller.service.replicas import ReplicaPod
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.service import RuntimeImages
 from bigmodel.telemetry.collect import MissingReason, Target, pod_url
-from bigmodel.telemetry.export import SERVICE, ServiceScale, TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics, ServiceScale
 from bigmodel.telemetry.observe import Observation
 from bigmodel.telemetry.serving import reading_of
 
@@ -41,7 +43,7 @@ FIELD_MANAGER = "bigmodel-service-controller"
 
 def replica_targets(pods: Sequence[ReplicaPod], port: int) -> list[Target]:
     """One target per running replica with an address (ready or still loading)."""
-    live = [p for p in pods if p.phase == "Running" and not p.deleting and p.ip]
+    live = [p for p in pods if p.phase == PodPhase.RUNNING and not p.deleting and p.ip]
     return [Target(p.name, p.name, pod_url(p.ip or "", port)) for p in sorted(live, key=_name)]
 
 
@@ -79,7 +81,7 @@ class ServiceReconciler:
         body: kopf.Body,
         logger: logging.Logger | logging.LoggerAdapter[Any],
         images: RuntimeImages,
-        metrics: TelemetryMetrics,
+        metrics: OperatorMetrics,
         rounds: TelemetryRounds,
     ) -> None:
         self.kube, self.body, self.logger, self.images = kube, body, logger, images
@@ -177,7 +179,10 @@ class ServiceReconciler:
         meta = self.body["metadata"]
         auto = status.autoscaling
         self.metrics.set_phase(
-            meta["namespace"], SERVICE, meta["name"], status.phase.value if status.phase else None
+            meta["namespace"],
+            SERVICE_KIND,
+            meta["name"],
+            status.phase.value if status.phase else None,
         )
         self.metrics.record_scale(
             ServiceScale(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bigmodel.api import PodPhase
 from bigmodel.controller import podstatus
 from bigmodel.manifests.service import SERVER_CONTAINER, SPEC_HASH, TEMPLATE_HASH
 
@@ -53,7 +54,7 @@ def observe_replica(body: Mapping[str, Any]) -> ReplicaPod:
     return ReplicaPod(
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
-        phase=status.get("phase") or "Pending",
+        phase=status.get("phase") or PodPhase.PENDING,
         template=(meta.get("annotations") or {}).get(TEMPLATE_HASH, ""),
         ready=bool(server.get("ready")),
         deleting=bool(meta.get("deletionTimestamp")),
