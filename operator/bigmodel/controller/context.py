@@ -94,7 +94,7 @@ def context(memo: Any) -> OperatorContext:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **_: Any) -> None:
+async def start_operator_context(memo: Any, **_: Any) -> None:
     """Connect to the cluster, read `BIGMODEL_TELEMETRY_INTERVAL` and start the health
     checks (of the `Health` that `run_operator` serves, passed in the memo with the watched
     namespaces). The API check lists one BigModelJob and one BigModelService where the

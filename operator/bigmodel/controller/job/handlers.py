@@ -40,7 +40,7 @@ def jobs(memo: Any) -> JobController:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **kwargs: Any) -> None:
+async def start_job_controller(memo: Any, **kwargs: Any) -> None:
     """Create the job controller over kopf's pod index, with the job timers
     (`BIGMODEL_RESTART_BACKOFF`, ...) and the workers (`BIGMODEL_WORKERS`, ...)."""
     workers, telemetry = workers_from_env(os.environ)

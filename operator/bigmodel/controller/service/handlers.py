@@ -51,7 +51,7 @@ def services(memo: Any) -> ServiceController:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **kwargs: Any) -> None:
+async def start_service_controller(memo: Any, **kwargs: Any) -> None:
     """Create the service controller over kopf's indexes of its children, with the
     runtimes' default images and the workers (`BIGMODEL_WORKERS`)."""
     indexes = Indexes(
