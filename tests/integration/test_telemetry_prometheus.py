@@ -31,9 +31,10 @@ from bigmodel.runtime.shared_stats import StatsFile, read_ranks
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.stats import observe as observe_step
 from bigmodel.telemetry.aggregate import StragglerPolicy
-from bigmodel.telemetry.collect import MissingReason, Target, new_session
+from bigmodel.telemetry.collect import Target, new_session
 from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import Observation, TelemetryState, node_target, observe
+from bigmodel.telemetry.readings import MissingReason
 from kubesandbox.testing import free_port
 
 pytestmark = pytest.mark.integration

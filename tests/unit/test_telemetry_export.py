@@ -8,12 +8,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.api import JOB_KIND, SERVICE_KIND
-from bigmodel.telemetry.collect import MissingReason
 from bigmodel.telemetry.export import (
     OperatorMetrics,
     ResourceTelemetry,
     default_metrics,
 )
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TokenRound
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

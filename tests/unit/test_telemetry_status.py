@@ -15,7 +15,7 @@ from bigmodel.api import JOB_KIND, Condition, ConditionStatus, ConditionType, Re
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, summarize
-from bigmodel.telemetry.collect import MissingReason, Target, new_session
+from bigmodel.telemetry.collect import Target, new_session
 from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
@@ -24,6 +24,7 @@ from bigmodel.telemetry.observe import (
     observe,
     policy_from_spec,
 )
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TokenRound
 from bigmodel.telemetry.status import (
     MAX_NAMED,

@@ -13,7 +13,7 @@ import kopf
 
 from bigmodel.api.telemetry import TelemetrySpec
 from bigmodel.controller.k8s import API_FAILURES, Kube
-from bigmodel.telemetry.collect import Reading, Target
+from bigmodel.telemetry.collect import Target
 from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
@@ -22,6 +22,7 @@ from bigmodel.telemetry.observe import (
     observe,
     policy_from_spec,
 )
+from bigmodel.telemetry.readings import Reading
 from bigmodel.telemetry.serving import TokenReading
 
 

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from bigmodel.api import JOB_KIND, SERVICE_KIND
 from bigmodel.api.job import JobPhase
 from bigmodel.api.service import ServicePhase
-from bigmodel.telemetry.collect import MissingReason
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TokenRound
 
 PHASES: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType(

@@ -36,18 +36,14 @@ from bigmodel.telemetry.aggregate import (
 )
 from bigmodel.telemetry.collect import (
     DEFAULT_LIMITS,
-    Latest,
-    MeanSince,
-    MissingReason,
-    Reading,
     Scrape,
     ScrapeLimits,
-    Series,
     Target,
     collect,
     pod_url,
 )
 from bigmodel.telemetry.export import OperatorMetrics, ResourceTelemetry, default_metrics
+from bigmodel.telemetry.readings import Latest, MeanSince, MissingReason, Reading
 from bigmodel.telemetry.serving import TokenReading, TokenRound
 from bigmodel.telemetry.status import (
     TelemetryEvent,
@@ -57,6 +53,7 @@ from bigmodel.telemetry.status import (
     telemetry_json,
     telemetry_summary,
 )
+from bigmodel.telemetry.textformat import Series
 
 INTERVAL_SECONDS = 15.0
 """Default seconds between two rounds of one resource (Prometheus's usual scrape interval)."""

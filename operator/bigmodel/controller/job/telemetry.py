@@ -12,8 +12,9 @@ from bigmodel.api import BigModelJob, InvalidResourceError, PodPhase, parse_reso
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.frameworks import Measure, contract_of
-from bigmodel.telemetry.collect import Reading, Target
+from bigmodel.telemetry.collect import Target
 from bigmodel.telemetry.observe import JOB_STEP_SECONDS, JOB_TASK_SECONDS, node_target
+from bigmodel.telemetry.readings import Reading
 
 READINGS: dict[Measure, Reading] = {
     Measure.STEPS: JOB_STEP_SECONDS,

@@ -33,9 +33,10 @@ from bigmodel.controller.service.decisions import Plan, Scaling, Seen, decide
 from bigmodel.controller.service.replicas import ReplicaPod
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.service import RuntimeImages
-from bigmodel.telemetry.collect import MissingReason, Target, pod_url
+from bigmodel.telemetry.collect import Target, pod_url
 from bigmodel.telemetry.export import OperatorMetrics, ServiceScale
 from bigmodel.telemetry.observe import Observation
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import reading_of
 
 FIELD_MANAGER = "bigmodel-service-controller"
