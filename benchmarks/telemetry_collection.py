@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from bigmodel.api import JOB_KIND
 from bigmodel.runtime.exposition import render
-from bigmodel.runtime.stats import RankStats, observe, with_loss
+from bigmodel.runtime.stats import RankStats, observe
 from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import ScrapeLimits, Target, new_session, pod_url
 from bigmodel.telemetry.export import OperatorMetrics
@@ -59,7 +60,7 @@ def node_page(rng: random.Random, straggler: bool) -> bytes:
         stats = RankStats()
         for _ in range(500):
             stats = observe(stats, rng.lognormvariate(-1.6, 0.05) * (2.5 if straggler else 1))
-        ranks[rank] = with_loss(stats, 2.0 + rng.random())
+        ranks[rank] = replace(stats, loss=2.0 + rng.random())
     return render(ranks).encode()
 
 
