@@ -26,7 +26,6 @@ from bigmodel.api import Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.runtime.tasks import TASK_SECONDS_COUNT, TASK_SECONDS_SUM
-from bigmodel.settings import seconds_from_env
 from bigmodel.telemetry.aggregate import (
     StragglerPolicy,
     StragglerState,
@@ -66,11 +65,6 @@ JOB_TASK_SECONDS: Reading = MeanSince(Series(TASK_SECONDS_SUM), Series(TASK_SECO
 since the previous round, from its `bigmodel_worker_task_seconds` summary."""
 INTERVAL_ENV = "BIGMODEL_TELEMETRY_INTERVAL"
 """Seconds between two collection rounds of one resource (default `INTERVAL_SECONDS`, 15)."""
-
-
-def interval_from_env(env: Mapping[str, str]) -> float:
-    """`BIGMODEL_TELEMETRY_INTERVAL` in seconds (a positive number), else 15."""
-    return seconds_from_env(env, INTERVAL_ENV, INTERVAL_SECONDS, allow_zero=False)
 
 
 def node_target(rank: int, pod: str, ip: str, port: int) -> Target:

@@ -13,7 +13,6 @@ no progress or diff-base annotations.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,10 +22,9 @@ from bigmodel.api import GROUP, JOB_KIND, JOB_PLURAL, VERSION
 from bigmodel.controller.context import context, removed
 from bigmodel.controller.job.controller import JobController
 from bigmodel.controller.job.pods import NodePod, observe_pod
-from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.objects import object_key
+from bigmodel.controller.operator_settings import operator_settings
 from bigmodel.controller.queuemetrics import default_queue_metrics
-from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.job import LABEL_JOB
 from bigmodel.manifests.pods import MANAGER
 
@@ -43,10 +41,10 @@ def jobs(memo: Any) -> JobController:
 async def start_job_controller(memo: Any, **kwargs: Any) -> None:
     """Create the job controller over kopf's pod index, with the job timers
     (`BIGMODEL_RESTART_BACKOFF`, ...) and the workers (`BIGMODEL_WORKERS`, ...)."""
-    workers, telemetry = workers_from_env(os.environ)
+    settings = operator_settings(memo)
     memo.jobs = JobController(
-        context(memo), Timing.from_env(os.environ), kwargs["job_pods"], default_queue_metrics(),
-        workers, telemetry,
+        context(memo), settings.timing, kwargs["job_pods"], default_queue_metrics(),
+        settings.workers, settings.telemetry_workers,
     )  # fmt: skip
     context(memo).add(memo.jobs)
 

@@ -24,7 +24,6 @@ from bigmodel.controller.workers import Controller
 from bigmodel.manifests.service import RuntimeImages
 
 QUEUE = "bigmodelservice"
-RESYNC_SECONDS = 60.0
 """Longest pause between two looks at a service when nothing changes."""
 
 
@@ -62,6 +61,8 @@ class ServiceController:
     indexes: Indexes
     queue_metrics: WorkQueueMetrics
     workers: int
+    resync: float
+    """Longest pause between two looks at a service (`BIGMODEL_SERVICE_RESYNC`)."""
     services: Bodies = field(default_factory=Bodies)
     watched: dict[str, Watched] = field(default_factory=dict)
 
@@ -99,7 +100,7 @@ class ServiceController:
                 await reconciler.measure(self.indexes.seen(key))
             await reconciler.step(self.indexes.seen(key))
         due = interval - (time.monotonic() - watched.measured)
-        return max(0.0, min(RESYNC_SECONDS, due))
+        return max(0.0, min(self.resync, due))
 
     def _watched(self, key: str, raw: kopf.Body) -> Watched:
         """The service's state (new for a new service, or another of the same name)."""

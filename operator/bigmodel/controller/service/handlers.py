@@ -6,7 +6,6 @@ kopf adds no finalizer to services and writes no progress or diff-base annotatio
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ import kopf
 from bigmodel.api import GROUP, SERVICE_PLURAL, VERSION
 from bigmodel.controller.context import context, removed
 from bigmodel.controller.objects import object_key
+from bigmodel.controller.operator_settings import operator_settings
 from bigmodel.controller.queuemetrics import default_queue_metrics
 from bigmodel.controller.service.controller import Indexes, ServiceController
 from bigmodel.controller.service.replicas import (
@@ -23,25 +23,13 @@ from bigmodel.controller.service.replicas import (
     observe_child,
     observe_replica,
 )
-from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.pods import MANAGER
-from bigmodel.manifests.service import LABEL_SERVICE, RuntimeImages
+from bigmodel.manifests.service import LABEL_SERVICE
 
 CHILDREN: Mapping[str, Any] = {
     LABEL_SERVICE: kopf.PRESENT,
     "app.kubernetes.io/managed-by": MANAGER,
 }
-IMAGE_ENV = {"torch": "BIGMODEL_TORCH_IMAGE", "vllm": "BIGMODEL_VLLM_IMAGE"}
-"""The operator's settings for the runtimes' default images (the chart sets them)."""
-
-
-def images_from_env(env: Mapping[str, str]) -> RuntimeImages:
-    """The runtimes' default images: `BIGMODEL_TORCH_IMAGE`, `BIGMODEL_VLLM_IMAGE`."""
-    defaults = RuntimeImages()
-    return RuntimeImages(
-        torch=env.get(IMAGE_ENV["torch"]) or defaults.torch,
-        vllm=env.get(IMAGE_ENV["vllm"]) or defaults.vllm,
-    )
 
 
 def services(memo: Any) -> ServiceController:
@@ -53,14 +41,15 @@ def services(memo: Any) -> ServiceController:
 @kopf.on.startup()
 async def start_service_controller(memo: Any, **kwargs: Any) -> None:
     """Create the service controller over kopf's indexes of its children, with the
-    runtimes' default images and the workers (`BIGMODEL_WORKERS`)."""
+    operator's settings: the runtimes' default images, the workers and the resync."""
     indexes = Indexes(
         kwargs["service_deployments"], kwargs["service_fronts"], kwargs["service_pods"]
     )
-    workers, _ = workers_from_env(os.environ)
+    settings = operator_settings(memo)
     memo.services = ServiceController(
-        context(memo), images_from_env(os.environ), indexes, default_queue_metrics(), workers
-    )
+        context(memo), settings.images, indexes, default_queue_metrics(), settings.workers,
+        settings.service_resync,
+    )  # fmt: skip
     context(memo).add(memo.services)
 
 
