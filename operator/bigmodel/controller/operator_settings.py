@@ -1,7 +1,8 @@
 """Everything the operator reads at start, read once: `bigmodel run`'s flags and the
 `BIGMODEL_*` environment (docs/configuration.md has the table). `run_operator` reads it and
 puts it in kopf's memo; the startup handlers pass each part down to what uses it. Nothing
-else in the controller reads the environment."""
+else reads a `BIGMODEL_*` variable (only the standard `KUBECONFIG` and `POD_NAME` are read
+where they are used)."""
 
 from __future__ import annotations
 
