@@ -24,11 +24,19 @@ $(STAMP): pyproject.toml operator/kubesandbox/pyproject.toml scripts/install-k8s
 
 venv: $(STAMP)  ## create .venv with the project, its extras, kubectl and helm
 
-lint: $(STAMP)  ## ruff (lint + format check), mypy and the import contracts (layers)
+lint: $(STAMP)  ## ruff, mypy, import contracts (layers), no test-only product code, the sandbox's names
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/python scripts/unused_names.py
+	@# kinds, plurals and pod phases are names from api/ (JOB_KIND, PodPhase...), never literals
+	@! grep -rnE '"(BigModelJob|BigModelService|bigmodeljobs|bigmodelservices|Pending|Running|Succeeded|Failed|Unknown)"' \
+	  operator/bigmodel/controller operator/bigmodel/telemetry operator/bigmodel/manifests --include='*.py' \
+	  || { echo "a kind, plural or pod phase spelled as a string (above): use bigmodel.api's names"; exit 1; }
+	@# the sandbox is a product of its own: only its deprecated names (legacy.py) spell ours
+	@! grep -rIli bigmodel operator/kubesandbox --include='*.py' --include='*.c' --include='*.toml' \
+	  --exclude=legacy.py --exclude=test_legacy.py || { echo "the sandbox mentions bigmodel (above)"; exit 1; }
 
 format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)

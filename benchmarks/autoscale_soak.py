@@ -32,7 +32,7 @@ import yaml
 from bigmodel.demo.load import Load
 from kubesandbox.testing import (
     RunningSandbox,
-    answers_ready,
+    answers_ok,
     free_port,
     start_sandbox,
     stop_process,
@@ -65,7 +65,7 @@ def operator(sandbox: RunningSandbox, log: Path, interval: float) -> Iterator[No
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_for("the operator's /readyz", lambda: answers_ready(health), 60)
+        wait_for("the operator's /readyz", lambda: answers_ok(health, "/readyz"), 60)
         yield
     finally:
         stop_process(process)

@@ -41,9 +41,10 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from bigmodel.api import JOB_KIND
 from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import ScrapeLimits, new_session
-from bigmodel.telemetry.export import JOB, TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import TelemetryState, observe
 from chaos_failover import failover_options, run_failover
 from kubesandbox.apiserver.http import requestlog
@@ -201,7 +202,7 @@ def _fault_run(
         with running.faults.injecting(rules, seed=args.seed) as faults:
             operator.start()  # under faults from its first request: watches too
             jobs.start()
-            with probing(operator.health_port) as liveness:
+            with probing(operator.health_port, "/healthz") as liveness:
                 run_until(jobs.done, jobs.step, (0.2, 0.5), random.Random(args.seed), args.timeout)
             injected = faults.injected()
         seconds = time.monotonic() - began
@@ -352,7 +353,7 @@ async def _telemetry(args: argparse.Namespace) -> int:
     kinds = [kind for kind in EXPECTED for _ in range(args.each)]
     pods = await BadPods().start(kinds)
     limits = ScrapeLimits()
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     seconds, wrong = [], 0
     state = TelemetryState()
     try:
@@ -360,7 +361,7 @@ async def _telemetry(args: argparse.Namespace) -> int:
             for _ in range(args.rounds):
                 began = time.monotonic()
                 seen = await observe(
-                    JOB,
+                    JOB_KIND,
                     "chaos",
                     "bad",
                     pods.targets,

@@ -25,7 +25,7 @@ from bigmodel.manifests.frameworks.pytorch import node
 from bigmodel.manifests.job import build_pod, build_service
 from kubesandbox.testing import (
     RunningSandbox,
-    answers_ready,
+    answers_ok,
     free_port,
     probing,
     stop_process,
@@ -251,9 +251,9 @@ def operator(sandbox: RunningSandbox, log: Path) -> Iterator[RunningOperator]:
     with log.open("ab") as out:
         proc = subprocess.Popen(command, env=sandbox.env(), stdout=out, stderr=out)
     try:
-        wait_for("the operator's /readyz", lambda: answers_ready(health), timeout=600)
+        wait_for("the operator's /readyz", lambda: answers_ok(health, "/readyz"), timeout=600)
         ready = time.monotonic() - started
-        with probing(health) as liveness:
+        with probing(health, "/healthz") as liveness:
             yield RunningOperator(proc.pid, liveness, metrics, started, ready)
     finally:
         stop_process(proc, timeout=60)

@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,11 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from bigmodel.api import JOB_KIND
 from bigmodel.runtime.exposition import render
-from bigmodel.runtime.stats import RankStats, observe, with_loss
+from bigmodel.runtime.stats import RankStats, observe
 from bigmodel.telemetry.aggregate import StragglerPolicy
 from bigmodel.telemetry.collect import ScrapeLimits, Target, new_session, pod_url
-from bigmodel.telemetry.export import JOB, TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import TelemetryState
 from bigmodel.telemetry.observe import observe as observe_round
 
@@ -58,7 +60,7 @@ def node_page(rng: random.Random, straggler: bool) -> bytes:
         stats = RankStats()
         for _ in range(500):
             stats = observe(stats, rng.lognormvariate(-1.6, 0.05) * (2.5 if straggler else 1))
-        ranks[rank] = with_loss(stats, 2.0 + rng.random())
+        ranks[rank] = replace(stats, loss=2.0 + rng.random())
     return render(ranks).encode()
 
 
@@ -125,13 +127,13 @@ async def measure(endpoints: list[str], rounds: int, limits: ScrapeLimits) -> di
     for rank, endpoint in enumerate(endpoints):
         ip, port = endpoint.rsplit(":", 1)
         targets.append(Target(str(rank), f"bench-node-{rank}", pod_url(ip, int(port))))
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     state, cpu, wall, missing = TelemetryState(), [], [], 0
     async with new_session() as session:
         for round_ in range(rounds + 1):  # round 0 warms up (imports, DNS-free connects)
             cpu0, wall0 = time.process_time(), time.perf_counter()
             obs = await observe_round(
-                JOB,
+                JOB_KIND,
                 "bench",
                 "bench",
                 targets,

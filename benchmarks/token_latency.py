@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bigmodel.api.service import ServingRuntime
-from bigmodel.telemetry.collect import Scrape, Series, Target, read_series
+from bigmodel.telemetry.collect import Scrape, Target
 from bigmodel.telemetry.serving import reading_of
+from bigmodel.telemetry.textformat import Series, read_series
 
 PREFIX = "bigmodel_serving"
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

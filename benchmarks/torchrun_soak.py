@@ -32,14 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 from bigmodel.api import BigModelJob, parse_resource
 from bigmodel.manifests.frameworks.pytorch import node
 from bigmodel.manifests.job import build_pod, build_service
-from kubesandbox.testing import (
-    RunningSandbox,
-    gang_restart_script,
-    start_sandbox,
-)
+from kubesandbox.testing import RunningSandbox, start_sandbox
+from support.trainer_scripts import gang_restart_script
 
 DDP = """\
 import torch, torch.distributed as dist

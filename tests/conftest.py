@@ -1,20 +1,13 @@
-"""Session fixtures shared by tests/integration and tests/sandbox: one sandbox for the whole
-session (started as `kubesandbox up`), and a factory for private ones."""
+"""Session fixtures of the operator's tests: one sandbox for the whole session (started as
+`kubesandbox up`). The sandbox's own tests have theirs in operator/kubesandbox/tests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from kubesandbox.testing import RunningSandbox, start_sandbox
-
-
-@pytest.fixture
-def sandbox_factory() -> Any:
-    """`start_sandbox(state_dir, *options)`: a context manager for a private sandbox."""
-    return start_sandbox
 
 
 @pytest.fixture(scope="session")

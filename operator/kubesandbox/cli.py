@@ -1,6 +1,6 @@
-"""The `kubesandbox` command (also `python -m kubesandbox` and `bigmodel sandbox`):
-`up` runs a sandbox in the foreground until SIGINT/SIGTERM; `fault` injects faults into a
-running one."""
+"""The `kubesandbox` command (also `python -m kubesandbox`, or a subcommand of a program that
+embeds it): `up` runs a sandbox in the foreground until SIGINT/SIGTERM; `fault` injects
+faults into a running one."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ FAULT_HELP = (
     "429, 500, 503, 504), seconds (drop: a watch's life; stall: its length; slow: the delay; "
     "429/503: Retry-After), every (stall: period), and selectors verbs, resources, "
     "namespaces, user_agents (prefixes), several joined with + "
-    "(e.g. error:code=503,rate=0.1,user_agents=kopf/+bigmodel-operator/); "
+    "(e.g. error:code=503,rate=0.1,user_agents=kopf/+my-operator/); "
     "`kubesandbox fault set|show|clear` changes them while it runs; "
     "see docs/sandbox.md#fault-injection"
 )
@@ -122,7 +122,8 @@ def build_parser(prog: str = "kubesandbox") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "kubesandbox") -> int:
-    """Run the command line; `prog` names it in usage lines (`bigmodel sandbox`)."""
+    """Run the command line; `prog` names it in usage lines (e.g. `<program> sandbox` where a
+    program embeds it)."""
     args = build_parser(prog).parse_args(argv)
     result: int = args.func(args)
     return result
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kubesandbox") -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """Run until a signal, then remove the kubeconfig (and a temporary state dir)."""
     temporary = args.state_dir is None
-    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="bigmodel-sandbox-"))
+    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="kubesandbox-"))
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else state_dir / "kubeconfig"
     try:
         asyncio.run(_serve(args, state_dir, kubeconfig))

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-CONTEXT = "bigmodel-sandbox"
+CONTEXT = "kubesandbox"
 
 
 def kubeconfig(

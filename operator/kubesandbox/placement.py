@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kubesandbox import legacy
 from kubesandbox.objects import Obj
 
-SIMULATED_TAINT = "sandbox.bigmodel.dev/simulated"
+SIMULATED_TAINT = legacy.DOMAIN + "simulated"
 """The NoSchedule taint (and the label) of simulated nodes, whose pods run no process."""
 
 
 def tolerates(pod_spec: Obj, taint: Obj) -> bool:
-    """Whether one of the pod's tolerations matches the taint (key, effect, value)."""
+    """Whether one of the pod's tolerations matches the taint (key, effect, value); a
+    toleration of a sandbox taint's deprecated key still matches it."""
     for tol in pod_spec.get("tolerations") or ():
-        if tol.get("key") not in (None, "", taint["key"]):
+        if tol.get("key") not in (None, "", *legacy.spellings(taint["key"])):
             continue
         if tol.get("effect") not in (None, "", taint.get("effect")):
             continue
         if tol.get("operator") == "Exists" or tol.get("value", "") == taint.get("value", ""):
+            legacy.warn_old(tol.get("key") or taint["key"], taint["key"])
             return True
     return False
 

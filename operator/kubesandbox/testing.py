@@ -137,29 +137,6 @@ def wait_for(
         time.sleep(0.2)
 
 
-EXAMPLE_TRAINER = "python -m bigmodel.runtime.example_trainer --batch-size 4 --log-every 5"
-
-
-def gang_restart_script(work: Path) -> str:
-    """A node pod's bash program that fails once, for gang-restart tests: the first run of
-    every process trains the example trainer 10 steps with checkpoints under `work`, then node
-    1 exits 3; the rerun (after the gang restart) must resume from step 10 and train to 20."""
-    checkpoints, marks = work / "checkpoints", work / "marks"
-    marks.mkdir(parents=True, exist_ok=True)
-    return textwrap.dedent(
-        f"""
-        mark={marks}/$PET_NODE_RANK-$LOCAL_RANK
-        if [ ! -e $mark ]; then
-          touch $mark
-          {EXAMPLE_TRAINER} --steps 10 --checkpoint-dir {checkpoints} || exit 1
-          [ "$PET_NODE_RANK" = 1 ] && exit 3
-          exit 0
-        fi
-        exec {EXAMPLE_TRAINER} --steps 20 --checkpoint-dir {checkpoints}
-        """
-    )
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -169,8 +146,8 @@ def free_port() -> int:
 
 
 def probe(port: int, path: str, timeout: float = 5) -> tuple[int, dict[str, Any]]:
-    """The HTTP code and JSON body of GET `path` on 127.0.0.1:`port`, as an operator's
-    health endpoints answer (0 and no body: nothing answered within `timeout`)."""
+    """The HTTP code and JSON body of GET `path` on 127.0.0.1:`port`, as a kubelet's HTTP
+    probe sees it (0 and no body: nothing answered within `timeout`)."""
     url = f"http://127.0.0.1:{port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -189,16 +166,16 @@ def _json_body(data: bytes) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def answers_ready(port: int) -> bool:
-    """Whether `/readyz` on 127.0.0.1:`port` answers 200 (the operator's readiness: started,
-    and the API server answers it)."""
-    return probe(port, "/readyz", timeout=2)[0] == 200
+def answers_ok(port: int, path: str) -> bool:
+    """Whether GET `path` on 127.0.0.1:`port` answers 200 within 2 seconds (a readiness
+    endpoint such as `/readyz`, polled until a process is ready)."""
+    return probe(port, path, timeout=2)[0] == 200
 
 
 @contextlib.contextmanager
-def probing(port: int, path: str = "/healthz", every: float = 0.5) -> Iterator[Counter[int]]:
-    """Probe an operator's `path` every `every` seconds from a thread while the block runs,
-    as a kubelet would; the answers by HTTP code (0: none within 5 s)."""
+def probing(port: int, path: str, every: float = 0.5) -> Iterator[Counter[int]]:
+    """Probe `path` (e.g. a liveness endpoint) every `every` seconds from a thread while the
+    block runs, as a kubelet would; the answers by HTTP code (0: none within 5 s)."""
     codes: Counter[int] = Counter()
     done = threading.Event()
 

@@ -34,13 +34,13 @@ def reachable() -> None:
 
 
 @pytest.fixture
-def cluster(reachable: None) -> Iterator[Cluster]:
+def real_cluster(reachable: None) -> Iterator[Cluster]:
     """A fresh namespace per test, deleted afterwards (with everything in it)."""
     namespace = f"bigmodel-e2e-{uuid.uuid4().hex[:8]}"
     operator_namespace = os.environ.get("BIGMODEL_E2E_OPERATOR_NAMESPACE", "bigmodel-system")
-    cluster = Cluster(namespace, operator_namespace)
-    cluster.kubectl("create", "namespace", namespace)
+    real_cluster = Cluster(namespace, operator_namespace)
+    real_cluster.kubectl("create", "namespace", namespace)
     try:
-        yield cluster
+        yield real_cluster
     finally:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+        real_cluster.kubectl("delete", "namespace", namespace, "--wait=false")

@@ -42,7 +42,7 @@ def overlay(tmp_path: Path, namespace: str) -> str:
     simulated = [
         {"op": "add", "path": "/spec/nodeSelector", "value": {"type": "simulated"}},
         {"op": "add", "path": "/spec/tolerations",
-         "value": [{"key": "sandbox.bigmodel.dev/simulated", "operator": "Exists"}]},
+         "value": [{"key": "kubesandbox.dev/simulated", "operator": "Exists"}]},
     ]  # fmt: skip
     namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-team"}}
     kustomization = {

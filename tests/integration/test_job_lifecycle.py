@@ -1,6 +1,6 @@
 """The BigModelJob controller end to end: `bigmodel run` (the image's entry point) against
 the sandbox. Lifecycle tests run their pods on the sandbox's simulated nodes (pods finish on
-the `sandbox.bigmodel.dev/exit-code` annotation, no process); training tests run real
+the `kubesandbox.dev/exit-code` annotation, no process); training tests run real
 torchrun processes on its process node."""
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.testing import gang_restart_script, wait_for
+from kubesandbox.testing import wait_for
 from support.examples import example as load_example
 from support.harness import (
     EXIT_CODE,
     Cluster,
     Operator,
 )
+from support.trainer_scripts import gang_restart_script
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from bigmodel.controller.election import Action, ElectionSettings
 from bigmodel.controller.k8s import Kube
 from bigmodel.controller.leader import LeaderElector
-from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 from kubesandbox.testing import RunningSandbox
 from support.partition import relay
 
@@ -91,7 +91,7 @@ class Campaign:
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig), client_configuration=config
         )
-        kube = Kube(config, TelemetryMetrics(CollectorRegistry()))
+        kube = Kube(config, OperatorMetrics(CollectorRegistry()))
         self.kubes.append(kube)
         identity = f"{name}_{len(self.kubes)}"
         return LeaderElector(kube, replace(self.settings, **settings), identity)

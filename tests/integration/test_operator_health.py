@@ -67,7 +67,7 @@ def test_a_watch_that_stops_delivering_fails_liveness_until_it_delivers_again(
         sandbox, namespace, tmp_path / "operator.log", {"BIGMODEL_HEALTH_WATCH_STALL": "3"}
     )
     stall = f"stall:seconds={STALL},verbs=watch,resources=bigmodeljobs,user_agents=kopf/"
-    with sandbox.faults.injecting([stall]), probing(operator.health_port) as codes:
+    with sandbox.faults.injecting([stall]), probing(operator.health_port, "/healthz") as codes:
         operator.start()
         try:
             wait_for("liveness to fail", lambda: codes[503], timeout=STALL)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 WORK = "work"
 SERVICE_ACCOUNT = {"kind": "ServiceAccount", "name": f"{RELEASE}-bigmodel-operator"}
-EXIT_CODE = "sandbox.bigmodel.dev/exit-code"
+EXIT_CODE = "kubesandbox.dev/exit-code"
 SIMULATED = {
     "image": "sim",
     "command": ["python", "-c", "pass"],
@@ -40,7 +40,7 @@ SIMULATED_SERVICE = {
         "command": ["python", "-c", "pass"],
         "replicas": 1,
         "nodeSelector": {"type": "simulated"},
-        "tolerations": [{"key": "sandbox.bigmodel.dev/simulated", "operator": "Exists"}],
+        "tolerations": [{"key": "kubesandbox.dev/simulated", "operator": "Exists"}],
     },
 }
 MODES = {"cluster-wide": {}, "namespaced": {"watch": {"namespaces": [WORK]}}}

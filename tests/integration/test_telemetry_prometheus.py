@@ -24,15 +24,17 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from bigmodel.api import JOB_KIND
 from bigmodel.runtime.exposition import render
 from bigmodel.runtime.server import MetricsServer
 from bigmodel.runtime.shared_stats import StatsFile, read_ranks
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.stats import observe as observe_step
 from bigmodel.telemetry.aggregate import StragglerPolicy
-from bigmodel.telemetry.collect import MissingReason, Target, new_session
-from bigmodel.telemetry.export import JOB, TelemetryMetrics
+from bigmodel.telemetry.collect import Target, new_session
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import Observation, TelemetryState, node_target, observe
+from bigmodel.telemetry.readings import MissingReason
 from kubesandbox.testing import free_port
 
 pytestmark = pytest.mark.integration
@@ -82,9 +84,9 @@ def node_endpoints(tmp_path: Path) -> Iterator[list[NodeEndpoint]]:
 
 
 @pytest.fixture
-def operator_metrics() -> Iterator[tuple[TelemetryMetrics, int]]:
+def operator_metrics() -> Iterator[tuple[OperatorMetrics, int]]:
     """The operator's metrics in their own registry, served over HTTP as main.py does."""
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     port = free_port()
     server, thread = prometheus_client.start_http_server(port, "127.0.0.1", metrics.registry)
     yield metrics, port
@@ -173,7 +175,7 @@ def start_prometheus(
 async def prometheus(
     tmp_path: Path,
     node_endpoints: list[NodeEndpoint],
-    operator_metrics: tuple[TelemetryMetrics, int],
+    operator_metrics: tuple[OperatorMetrics, int],
 ) -> AsyncIterator[Prometheus]:
     """A Prometheus scraping the operator and the nodes, ready to answer queries."""
     process, url = start_prometheus(tmp_path, operator_metrics[1], node_endpoints)
@@ -195,7 +197,7 @@ async def prometheus(
 
 
 async def observe_rounds(
-    metrics: TelemetryMetrics, nodes: Sequence[NodeEndpoint], rounds: int
+    metrics: OperatorMetrics, nodes: Sequence[NodeEndpoint], rounds: int
 ) -> Observation:
     """`rounds` collection rounds of the demo job, as the job daemon runs them."""
     targets: list[Target] = [node_target(n.rank, n.pod, "127.0.0.1", n.port) for n in nodes]
@@ -203,7 +205,7 @@ async def observe_rounds(
     async with new_session() as session:
         for _ in range(rounds):
             obs = await observe(
-                JOB, NAMESPACE, JOB_NAME, targets, POLICY, state, session, metrics=metrics
+                JOB_KIND, NAMESPACE, JOB_NAME, targets, POLICY, state, session, metrics=metrics
             )
             state = obs.state
     return obs
@@ -216,7 +218,7 @@ def by_rank(values: Mapping[str, float]) -> dict[str, float]:
 async def test_operator_status_exported_series_and_recording_rules_agree(
     prometheus: Prometheus,
     node_endpoints: list[NodeEndpoint],
-    operator_metrics: tuple[TelemetryMetrics, int],
+    operator_metrics: tuple[OperatorMetrics, int],
 ) -> None:
     obs = await observe_rounds(operator_metrics[0], node_endpoints, rounds=POLICY.window)
     status = obs.telemetry
@@ -226,7 +228,7 @@ async def test_operator_status_exported_series_and_recording_rules_agree(
     assert status["stragglers"] == [f"{JOB_NAME}-node-2"]
     assert obs.scrapes[str(DEAD_RANK)].reason is MissingReason.CONNECTION
 
-    ours = f'{{namespace="{NAMESPACE}",kind="{JOB}",name="{JOB_NAME}"}}'
+    ours = f'{{namespace="{NAMESPACE}",kind="{JOB_KIND}",name="{JOB_NAME}"}}'
     pods = f'{{namespace="{NAMESPACE}",bigmodel_dev_job="{JOB_NAME}"}}'
     # Wait until Prometheus has scraped every node and evaluated the rules over all of them
     # (a rule evaluated between the first scrapes of two nodes sees only some).

@@ -74,7 +74,7 @@ def test_a_service_of_an_earlier_version_loses_its_finalizer(
             **SIMULATED,
             "runtime": "custom",
             "replicas": 1,
-            "tolerations": [{"key": "sandbox.bigmodel.dev/simulated", "operator": "Exists"}],
+            "tolerations": [{"key": "kubesandbox.dev/simulated", "operator": "Exists"}],
         },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(service))

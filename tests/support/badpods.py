@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
-from bigmodel.telemetry.collect import MissingReason, Target, pod_url
+from bigmodel.telemetry.collect import Target, pod_url
+from bigmodel.telemetry.readings import MissingReason
 
 GOOD_SECONDS = 0.25
 HUGE_BYTES = 16 * 1024 * 1024

@@ -24,11 +24,11 @@ from typing import Any
 
 from kubernetes import client, config
 
+from bigmodel.api import GROUP, JOB_PLURAL, VERSION
 from bigmodel.manifests.job import GENERATION_ANNOTATION, LABEL_JOB, LABEL_RANK
 from kubesandbox.testing import RunningSandbox
 from support.harness import EXIT_CODE, Operator
 
-GROUP, VERSION, PLURAL = "bigmodel.dev", "v1alpha1", "bigmodeljobs"
 SIMULATED = {
     "image": "sim",
     "command": ["python", "-c", "pass"],
@@ -59,7 +59,7 @@ class JobsView:
         )
 
     def snapshot(self) -> Snapshot:
-        listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL)
+        listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, JOB_PLURAL)
         jobs = {j["metadata"]["name"]: j for j in listed["items"]}
         pods: dict[str, list[dict[str, Any]]] = {}
         for pod in self.core.list_namespaced_pod(self.ns, label_selector=LABEL_JOB).items:
@@ -74,10 +74,10 @@ class JobsView:
             "metadata": {"name": name},
             "spec": spec,
         }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, body)
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, JOB_PLURAL, body)
 
     def delete(self, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, JOB_PLURAL, name)
 
     def exit(self, pod: str, code: int) -> None:
         """Make a simulated node's pod finish with `code`."""

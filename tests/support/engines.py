@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bigmodel.runtime.tasks import TASK_SECONDS_COUNT, TASK_SECONDS_SUM, TaskTotals
-from bigmodel.telemetry.collect import Series, read_series
+from bigmodel.telemetry.textformat import Series, read_series
 from kubesandbox.testing import free_port
 
 HAVE_DASK = importlib.util.find_spec("distributed") is not None

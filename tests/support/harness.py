@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubesandbox.testing import (
     RunningSandbox,
-    answers_ready,
+    answers_ok,
     free_port,
     probe,
     stop_process,
@@ -33,7 +33,7 @@ from kubesandbox.testing import (
 REPO = Path(__file__).resolve().parents[2]
 BIGMODEL = str(Path(sys.executable).parent / "bigmodel")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-EXIT_CODE = "sandbox.bigmodel.dev/exit-code"
+EXIT_CODE = "kubesandbox.dev/exit-code"
 """Annotation that makes a pod on a simulated node finish with this exit code."""
 FAST_TIMERS = {
     "BIGMODEL_RESTART_BACKOFF": "0.2",
@@ -87,7 +87,7 @@ class Operator:
         assert self.proc is not None
         if self.proc.poll() is not None:
             pytest.fail(f"operator exited {self.proc.returncode}:\n{self.log.read_text()}")
-        return answers_ready(port)
+        return answers_ok(port, "/readyz")
 
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         """The HTTP code and JSON body of the operator's `/healthz` or `/readyz`."""

@@ -9,7 +9,7 @@ on) and the Argo CD health of the chart's Lua checks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bigmodel.api import (
@@ -23,17 +23,14 @@ from bigmodel.api.status import UNOBSERVED
 from bigmodel.controller.job.decisions import decide as decide_job
 from bigmodel.controller.job.plan import Problem
 from bigmodel.controller.job.pods import NodePod
-from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.kstatus import UNSCHEDULABLE_GRACE
 from bigmodel.controller.service.decisions import Scaling, Seen
 from bigmodel.controller.service.decisions import decide as decide_service
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
-from bigmodel.manifests.frameworks.pytorch import node
 from bigmodel.manifests.service import SPEC_HASH, TEMPLATE_HASH, RuntimeImages, build_deployment
 from bigmodel.manifests.service import build_service as build_front
+from support.jobs import NOW, TIMING, make_job, node_pod
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-TIMING = Timing(restart_backoff=10, restart_backoff_max=60, elastic_grace=30)
 IMAGES = RuntimeImages()
 UNSCHEDULABLE = "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
 UNSCHEDULABLE_REASON = "Unschedulable"
@@ -57,22 +54,6 @@ class Case:
 # -- BigModelJob ------------------------------------------------------------------------------
 
 
-def _job(spec: dict[str, Any] | None = None, **status: Any) -> BigModelJob:
-    body = {
-        "metadata": {"name": "train", "namespace": "ml", "uid": "u", "generation": 1},
-        "spec": {"image": "i", "command": ["python", "t.py"], "nodes": 2, **(spec or {})},
-        "status": status,
-    }
-    return parse_resource(BigModelJob, body)
-
-
-def node_pod(rank: int, phase: str = "Running", **fields: Any) -> NodePod:
-    """Node pod `rank` of the job `train`, as the job controller observes it."""
-    return NodePod(
-        name=f"train-node-{rank}", uid=f"u{rank}", member=node(rank), phase=phase, **fields
-    )
-
-
 def _unschedulable(ago: timedelta) -> dict[str, Any]:
     since = (NOW - ago).isoformat()
     return {"type": ConditionType.PODS_UNSCHEDULABLE, "status": "True", "lastTransitionTime": since,
@@ -90,7 +71,7 @@ def job_body(
 
 
 def _running(spec: dict[str, Any] | None = None) -> BigModelJob:
-    return _job(spec, phase="Running", startTime=(NOW - timedelta(minutes=2)).isoformat())
+    return make_job(spec, phase="Running", startTime=(NOW - timedelta(minutes=2)).isoformat())
 
 
 def _exit(code: int) -> list[NodePod]:
@@ -102,14 +83,14 @@ def _job_cases() -> list[Case]:
     gang = Problem(Reason.GANG_SCHEDULER_UNAVAILABLE, "spec.gangScheduling.scheduler: volcano")
     waiting = [node_pod(r, "Pending", unschedulable=UNSCHEDULABLE) for r in (0, 1)]
     cases = [
-        ("pending", _job(), [], "InProgress", "Progressing", Reason.NODES_PENDING),
+        ("pending", make_job(), [], "InProgress", "Progressing", Reason.NODES_PENDING),
         ("pending, unschedulable within the grace",
-         _job(phase="Pending", conditions=[_unschedulable(timedelta(minutes=1))]), waiting,
+         make_job(phase="Pending", conditions=[_unschedulable(timedelta(minutes=1))]), waiting,
          "InProgress", "Progressing", UNSCHEDULABLE_REASON),
         ("pending, unschedulable beyond the grace",
-         _job(phase="Pending", conditions=[_unschedulable(UNSCHEDULABLE_GRACE)]), waiting,
+         make_job(phase="Pending", conditions=[_unschedulable(UNSCHEDULABLE_GRACE)]), waiting,
          "Failed", "Degraded", UNSCHEDULABLE_REASON),
-        ("running", _job(phase="Pending"), [node_pod(0), node_pod(1)],
+        ("running", make_job(phase="Pending"), [node_pod(0), node_pod(1)],
          "Current", "Healthy", Reason.NODES_RUNNING),
         ("running below elastic minNodes", _running(elastic), [node_pod(0), node_pod(1)],
          "InProgress", "Progressing", Reason.BELOW_MIN_NODES),
@@ -118,7 +99,8 @@ def _job_cases() -> list[Case]:
          "Current", "Suspended", Reason.SUSPENDED),
         ("succeeded", _running(), [node_pod(0, "Succeeded"), node_pod(1, "Succeeded")],
          "Current", "Healthy", Reason.NODES_SUCCEEDED),
-        ("failed: invalid spec", _job({"env": [{"name": "PYTHONUNBUFFERED", "value": "0"}]}), [],
+        ("failed: invalid spec",
+         make_job({"env": [{"name": "PYTHONUNBUFFERED", "value": "0"}]}), [],
          "Failed", "Degraded", Reason.INVALID),
         ("failed: backoff limit", _running({"runPolicy": {"backoffLimit": 0}}), _exit(1),
          "Failed", "Degraded", Reason.BACKOFF_LIMIT_EXCEEDED),
@@ -136,7 +118,7 @@ def _job_cases() -> list[Case]:
     built.append(
         Case(
             "job failed: no gang scheduler",
-            job_body(_job(), [], (gang,)),
+            job_body(make_job(), [], (gang,)),
             "Failed",
             "Degraded",
             Reason.GANG_SCHEDULER_UNAVAILABLE,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from bigmodel.api import Condition, ConditionStatus, ConditionType
 from bigmodel.controller.conditions import set_condition, transitions, true_of
+from support.jobs import NOW
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 WARNINGS = true_of((ConditionType.FAILED,))
 
 

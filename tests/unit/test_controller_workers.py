@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from bigmodel.controller.k8s import ApiError
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
-from bigmodel.controller.workers import Controller, workers_from_env
+from bigmodel.controller.workers import Controller
 
 DEADLINE = 60.0
 """Generous: these wait for conditions, never for a time."""
@@ -149,15 +148,3 @@ def test_the_queue_exports_controller_runtimes_workqueue_metrics() -> None:
     assert registry.get_sample_value("workqueue_work_duration_seconds_count", labels) == 2
     assert registry.get_sample_value("workqueue_unfinished_work_seconds", labels) == 0
     assert registry.get_sample_value("workqueue_longest_running_processor_seconds", labels) == 0
-
-
-def test_worker_counts_come_from_the_environment_and_bad_ones_are_refused() -> None:
-    assert workers_from_env({}) == (4, 8)
-    assert workers_from_env({"BIGMODEL_WORKERS": "16", "BIGMODEL_TELEMETRY_WORKERS": "2"}) == (
-        16,
-        2,
-    )
-    with pytest.raises(ValueError, match="BIGMODEL_WORKERS='0': must be at least 1"):
-        workers_from_env({"BIGMODEL_WORKERS": "0"})
-    with pytest.raises(ValueError, match="BIGMODEL_TELEMETRY_WORKERS='x': not a whole number"):
-        workers_from_env({"BIGMODEL_TELEMETRY_WORKERS": "x"})

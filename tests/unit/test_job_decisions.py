@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,6 @@ from bigmodel.api import (
     JobPhase,
     Reason,
     RestartPolicy,
-    parse_resource,
 )
 from bigmodel.controller.conditions import find
 from bigmodel.controller.job.decisions import cluster_problems, decide, retryable
@@ -22,24 +21,7 @@ from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.frameworks import Member
 from bigmodel.manifests.frameworks.pytorch import node
-
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-TIMING = Timing(restart_backoff=10, restart_backoff_max=60, elastic_grace=30)
-
-
-def make_job(
-    spec: dict[str, Any] | None = None,
-    phase: str | None = None,
-    restarts: int = 0,
-    conditions: list[dict[str, Any]] | None = None,
-    **status: Any,
-) -> BigModelJob:
-    body = {
-        "metadata": {"name": "t", "namespace": "ml", "uid": "u", "generation": 1},
-        "spec": {"image": "i", "command": ["python", "t.py"], "nodes": 2, **(spec or {})},
-        "status": {"phase": phase, "restarts": restarts, "conditions": conditions or [], **status},
-    }
-    return parse_resource(BigModelJob, body)
+from support.jobs import NOW, TIMING, make_job, node_pod
 
 
 def cond(type_: str, status: bool, reason: str, ago: float = 0) -> dict[str, Any]:
@@ -49,12 +31,6 @@ def cond(type_: str, status: bool, reason: str, ago: float = 0) -> dict[str, Any
 
 def nodes(*ranks: int) -> list[Member]:
     return [node(r) for r in ranks]
-
-
-def pod(rank: int, phase: str = "Running", **fields: Any) -> NodePod:
-    return NodePod(
-        name=f"t-node-{rank}", uid=f"uid-{rank}", member=node(rank), phase=phase, **fields
-    )
 
 
 def run(job: BigModelJob, pods: list[NodePod], *problems: Problem) -> Plan:
@@ -87,19 +63,19 @@ def test_a_new_job_creates_every_node_pod_and_is_pending() -> None:
 
 
 def test_only_absent_pods_are_created() -> None:
-    plan = run(make_job(phase="Pending"), [pod(0, "Pending")])
+    plan = run(make_job(phase="Pending"), [node_pod(0, "Pending")])
     assert plan.create == nodes(1)
 
 
 def test_all_nodes_running_makes_the_job_running() -> None:
-    plan = run(make_job(phase="Pending"), [pod(0), pod(1)])
+    plan = run(make_job(phase="Pending"), [node_pod(0), node_pod(1)])
     assert plan.status.phase is JobPhase.RUNNING
     assert reason(plan, "Running") == "NodesRunning"
     assert (plan.status.nodes.running, plan.status.nodes.pending) == (2, 0)
 
 
 def test_a_pending_pod_keeps_the_job_pending() -> None:
-    plan = run(make_job(phase="Pending"), [pod(0), pod(1, "Pending")])
+    plan = run(make_job(phase="Pending"), [node_pod(0), node_pod(1, "Pending")])
     assert plan.status.phase is JobPhase.PENDING
 
 
@@ -146,19 +122,19 @@ ELASTIC = {"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4}}
 def test_success_is_node_0_succeeded_with_no_node_running_or_failed(
     phases: tuple[str, str], expected: JobPhase
 ) -> None:
-    plan = run(make_job(phase="Running"), [pod(0, phases[0]), pod(1, phases[1])])
+    plan = run(make_job(phase="Running"), [node_pod(0, phases[0]), node_pod(1, phases[1])])
     assert plan.status.phase is expected
 
 
 def test_an_elastic_node_that_never_ran_does_not_hold_success_back() -> None:
     job = make_job(ELASTIC, phase="Running")
-    plan = run(job, [pod(0, "Succeeded"), pod(1, "Succeeded"), pod(2, "Pending")])
+    plan = run(job, [node_pod(0, "Succeeded"), node_pod(1, "Succeeded"), node_pod(2, "Pending")])
     assert plan.status.phase is JobPhase.SUCCEEDED
-    assert deleted(plan) == ["t-node-2"]  # cleanPodPolicy Running
+    assert deleted(plan) == ["train-node-2"]  # cleanPodPolicy Running
 
 
 def test_success_sets_completion_time_and_deletes_no_finished_pod() -> None:
-    plan = run(make_job(phase="Running"), [pod(0, "Succeeded"), pod(1, "Succeeded")])
+    plan = run(make_job(phase="Running"), [node_pod(0, "Succeeded"), node_pod(1, "Succeeded")])
     assert plan.status.completion_time == NOW
     assert reason(plan, "Succeeded") == "NodesSucceeded"
     assert plan.delete == []
@@ -182,17 +158,17 @@ def test_success_sets_completion_time_and_deletes_no_finished_pod() -> None:
 def test_retryable_failures_per_restart_policy(
     policy: str, codes: list[int], failure: dict[str, Any], expected: bool
 ) -> None:
-    assert retryable(pod(1, "Failed", **failure), RestartPolicy(policy), codes) is expected
+    assert retryable(node_pod(1, "Failed", **failure), RestartPolicy(policy), codes) is expected
 
 
 def test_a_failed_node_restarts_the_whole_gang_and_counts() -> None:
-    plan = run(make_job(phase="Running"), [pod(0), pod(1, "Failed", exit_code=1)])
+    plan = run(make_job(phase="Running"), [node_pod(0), node_pod(1, "Failed", exit_code=1)])
     assert plan.status.phase is JobPhase.RESTARTING
     assert plan.status.restarts == 1
-    assert deleted(plan) == ["t-node-0", "t-node-1"]
+    assert deleted(plan) == ["train-node-0", "train-node-1"]
     assert plan.create == []
     assert reason(plan, "Restarting") == "GangRestart"
-    assert "t-node-1 exited with code 1" in message(plan, "Restarting")
+    assert "train-node-1 exited with code 1" in message(plan, "Restarting")
     assert ("Warning", "GangRestart") in [(e.type, e.reason) for e in plan.events]
 
 
@@ -200,45 +176,48 @@ def test_a_failed_node_restarts_the_whole_gang_and_counts() -> None:
 def test_every_restart_counts_against_backoff_limit_whatever_the_policy(policy: str) -> None:
     spec = {"runPolicy": {"backoffLimit": 2, "restartPolicy": policy}}
     job = make_job(spec, phase="Running", restarts=2)
-    plan = run(job, [pod(0), pod(1, "Failed", disruption="Evicted")])
+    plan = run(job, [node_pod(0), node_pod(1, "Failed", disruption="Evicted")])
     assert plan.status.phase is JobPhase.FAILED
     assert reason(plan, "Failed") == "BackoffLimitExceeded"
-    assert deleted(plan) == ["t-node-0"]  # cleanPodPolicy Running: the one still running
+    assert deleted(plan) == ["train-node-0"]  # cleanPodPolicy Running: the one still running
 
 
 def test_exit_code_policy_fails_at_once_on_a_permanent_code() -> None:
     job = make_job({"runPolicy": {"restartPolicy": "ExitCode"}}, phase="Running")
-    plan = run(job, [pod(0), pod(1, "Failed", exit_code=2)])
+    plan = run(job, [node_pod(0), node_pod(1, "Failed", exit_code=2)])
     assert (plan.status.phase, plan.status.restarts) == (JobPhase.FAILED, 0)
     assert reason(plan, "Failed") == "NonRetryableExitCode"
 
 
 def test_never_policy_fails_on_the_first_exit() -> None:
     job = make_job({"runPolicy": {"restartPolicy": "Never"}}, phase="Running")
-    assert run(job, [pod(0, "Failed", exit_code=137), pod(1)]).status.phase is JobPhase.FAILED
+    assert (
+        run(job, [node_pod(0, "Failed", exit_code=137), node_pod(1)]).status.phase
+        is JobPhase.FAILED
+    )
 
 
 @pytest.mark.parametrize("deleting", [True, False])
 def test_a_node_deleted_while_the_gang_runs_restarts_it(deleting: bool) -> None:
-    pods = [pod(0), pod(1, deleting=True)] if deleting else [pod(0)]
+    pods = [node_pod(0), node_pod(1, deleting=True)] if deleting else [node_pod(0)]
     plan = run(make_job(phase="Running"), pods)
     assert plan.status.phase is JobPhase.RESTARTING
-    assert "t-node-1 was deleted" in message(plan, "Restarting")
+    assert "train-node-1 was deleted" in message(plan, "Restarting")
 
 
 def test_a_node_pod_the_cluster_stopped_and_deleted_is_named_with_the_reason() -> None:
     job = make_job(phase="Running")
-    plan = decide(job, [pod(0)], NOW, TIMING, gone={node(1): "DeletionByTaintManager"})
+    plan = decide(job, [node_pod(0)], NOW, TIMING, gone={node(1): "DeletionByTaintManager"})
     assert plan.status.phase is JobPhase.RESTARTING
-    assert "t-node-1 was stopped by the cluster (DeletionByTaintManager)" in message(
+    assert "train-node-1 was stopped by the cluster (DeletionByTaintManager)" in message(
         plan, "Restarting"
     )
 
 
 def test_restarting_deletes_leftovers_and_waits_for_them() -> None:
     job = make_job(phase="Restarting", restarts=1, conditions=[cond("Restarting", True, "X", 99)])
-    plan = run(job, [pod(0), pod(1, deleting=True)])
-    assert deleted(plan) == ["t-node-0"]
+    plan = run(job, [node_pod(0), node_pod(1, deleting=True)])
+    assert deleted(plan) == ["train-node-0"]
     assert (plan.status.phase, plan.create) == (JobPhase.RESTARTING, [])
 
 
@@ -263,27 +242,32 @@ ELASTIC = {"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4}}
 
 
 def test_elastic_replaces_a_failed_node_in_place_and_counts_it() -> None:
-    plan = run(make_job(ELASTIC, phase="Running"), [pod(0), pod(1), pod(2, "Failed", exit_code=1)])
+    plan = run(
+        make_job(ELASTIC, phase="Running"),
+        [node_pod(0), node_pod(1), node_pod(2, "Failed", exit_code=1)],
+    )
     assert plan.status.phase is JobPhase.RUNNING
-    assert (deleted(plan), plan.status.restarts) == (["t-node-2"], 1)
+    assert (deleted(plan), plan.status.restarts) == (["train-node-2"], 1)
     assert [e.reason for e in plan.events] == ["NodeReplaced"]
 
 
 def test_elastic_recreates_a_missing_node() -> None:
-    plan = run(make_job(ELASTIC, phase="Running"), [pod(0), pod(1)])
+    plan = run(make_job(ELASTIC, phase="Running"), [node_pod(0), node_pod(1)])
     assert plan.create == nodes(2)
     assert plan.status.phase is JobPhase.RUNNING
 
 
 def test_elastic_runs_once_min_nodes_run() -> None:
-    plan = run(make_job(ELASTIC, phase="Pending"), [pod(0), pod(1), pod(2, "Pending")])
+    plan = run(
+        make_job(ELASTIC, phase="Pending"), [node_pod(0), node_pod(1), node_pod(2, "Pending")]
+    )
     assert plan.status.phase is JobPhase.RUNNING
 
 
 def test_elastic_scale_down_deletes_the_highest_ranks() -> None:
     spec = {**ELASTIC, "nodes": 2}
-    plan = run(make_job(spec, phase="Running"), [pod(0), pod(1), pod(2)])
-    assert deleted(plan) == ["t-node-2"]
+    plan = run(make_job(spec, phase="Running"), [node_pod(0), node_pod(1), node_pod(2)])
+    assert deleted(plan) == ["train-node-2"]
 
 
 @pytest.mark.parametrize(("below_for", "restarts"), [(0, False), (29, False), (30, True)])
@@ -292,7 +276,7 @@ def test_elastic_below_min_nodes_past_the_grace_period_restarts_the_gang(
 ) -> None:
     conditions = [cond("Degraded", True, "BelowMinNodes", below_for)] if below_for else []
     job = make_job(ELASTIC, phase="Running", conditions=conditions)
-    plan = run(job, [pod(0), pod(1, "Pending"), pod(2, "Pending")])
+    plan = run(job, [node_pod(0), node_pod(1, "Pending"), node_pod(2, "Pending")])
     assert plan.status.phase is (JobPhase.RESTARTING if restarts else JobPhase.RUNNING)
     assert reason(plan, "Degraded") == (None if restarts else "BelowMinNodes")
 
@@ -303,23 +287,23 @@ def test_elastic_below_min_nodes_past_the_grace_period_restarts_the_gang(
 def test_the_deadline_fails_the_job_and_stops_its_pods_whatever_the_clean_policy() -> None:
     spec = {"runPolicy": {"activeDeadlineSeconds": 60, "cleanPodPolicy": "None"}}
     job = make_job(spec, phase="Running", startTime=(NOW - timedelta(seconds=60)).isoformat())
-    plan = run(job, [pod(0), pod(1)])
+    plan = run(job, [node_pod(0), node_pod(1)])
     assert plan.status.phase is JobPhase.FAILED
     assert reason(plan, "Failed") == "DeadlineExceeded"
-    assert deleted(plan) == ["t-node-0", "t-node-1"]
+    assert deleted(plan) == ["train-node-0", "train-node-1"]
 
 
 def test_before_the_deadline_the_job_wakes_at_it() -> None:
     spec = {"runPolicy": {"activeDeadlineSeconds": 60}}
     job = make_job(spec, phase="Running", startTime=(NOW - timedelta(seconds=45)).isoformat())
-    assert run(job, [pod(0), pod(1)]).wake_in == pytest.approx(15)
+    assert run(job, [node_pod(0), node_pod(1)]).wake_in == pytest.approx(15)
 
 
 def test_suspend_deletes_the_pods_and_keeps_the_job() -> None:
     job = make_job({"runPolicy": {"suspend": True}}, phase="Running", startTime=NOW.isoformat())
-    plan = run(job, [pod(0), pod(1)])
+    plan = run(job, [node_pod(0), node_pod(1)])
     assert plan.status.phase is JobPhase.SUSPENDED
-    assert deleted(plan) == ["t-node-0", "t-node-1"]
+    assert deleted(plan) == ["train-node-0", "train-node-1"]
     assert plan.status.start_time is None
     assert reason(plan, "Suspended") == "Suspended"
 
@@ -335,18 +319,18 @@ def test_resume_creates_the_pods_again() -> None:
 
 @pytest.mark.parametrize(
     ("policy", "expected"),
-    [("None", []), ("Running", ["t-node-1"]), ("All", ["t-node-0", "t-node-1"])],
+    [("None", []), ("Running", ["train-node-1"]), ("All", ["train-node-0", "train-node-1"])],
 )
 def test_clean_pod_policy_of_a_finished_job(policy: str, expected: list[str]) -> None:
     job = make_job({"runPolicy": {"cleanPodPolicy": policy}}, phase="Failed")
-    assert deleted(run(job, [pod(0, "Failed"), pod(1)])) == expected
+    assert deleted(run(job, [node_pod(0, "Failed"), node_pod(1)])) == expected
 
 
 @pytest.mark.parametrize(("ago", "delete"), [(99, False), (100, True)])
 def test_a_finished_job_is_deleted_after_its_ttl(ago: float, delete: bool) -> None:
     done = (NOW - timedelta(seconds=ago)).isoformat()
     job = make_job(
-        {"runPolicy": {"ttlSecondsAfterFinished": 100}}, "Succeeded", completionTime=done
+        {"runPolicy": {"ttlSecondsAfterFinished": 100}}, phase="Succeeded", completionTime=done
     )
     plan = run(job, [])
     assert plan.delete_job is delete
@@ -355,7 +339,7 @@ def test_a_finished_job_is_deleted_after_its_ttl(ago: float, delete: bool) -> No
 
 def test_a_finished_job_never_changes_phase() -> None:
     job = make_job(phase="Succeeded", conditions=[cond("Succeeded", True, "NodesSucceeded")])
-    plan = run(job, [pod(0, "Failed", exit_code=1)])
+    plan = run(job, [node_pod(0, "Failed", exit_code=1)])
     assert plan.status.phase is JobPhase.SUCCEEDED
     assert (plan.create, plan.events) == ([], [])
 
@@ -366,7 +350,7 @@ def test_a_finished_job_never_changes_phase() -> None:
 def test_a_spec_change_waits_for_the_next_restart() -> None:
     job = make_job(phase="Running")
     job.metadata["generation"] = 2
-    plan = run(job, [pod(0), pod(1)])
+    plan = run(job, [node_pod(0), node_pod(1)])
     applied = find(plan.status.conditions, "SpecApplied")
     assert applied is not None and applied.reason == "PendingRestart"
     assert plan.status.observed_generation == 2
@@ -400,66 +384,67 @@ def condition(plan: Plan, type_: str) -> Any:
 
 
 def test_unschedulable_node_pods_are_named_with_the_schedulers_message() -> None:
-    pods = [pod(0), pod(1, "Pending", unschedulable=UNFIT)]
+    pods = [node_pod(0), node_pod(1, "Pending", unschedulable=UNFIT)]
     plan = run(make_job(phase="Pending"), pods)
     found = condition(plan, "PodsUnschedulable")
     assert (found.status, found.reason) == (ConditionStatus.TRUE, "Unschedulable")
-    assert found.message == f"1 of 2 node pods cannot be scheduled: t-node-1: {UNFIT}"
+    assert found.message == f"1 of 2 node pods cannot be scheduled: train-node-1: {UNFIT}"
     assert found.last_transition_time == NOW
     [event] = [e for e in plan.events if e.reason == "Unschedulable"]
     assert (event.type, event.message) == ("Warning", found.message)
 
 
 def test_pods_with_the_same_message_are_named_together() -> None:
-    pods = [pod(r, "Pending", unschedulable=UNFIT) for r in range(5)]
+    pods = [node_pod(r, "Pending", unschedulable=UNFIT) for r in range(5)]
     plan = run(make_job({"nodes": 5}, phase="Pending"), pods)
     assert condition(plan, "PodsUnschedulable").message == (
-        f"5 of 5 node pods cannot be scheduled: t-node-0, t-node-1, t-node-2 (and 2 more): {UNFIT}"
+        "5 of 5 node pods cannot be scheduled: train-node-0, train-node-1, train-node-2"
+        f" (and 2 more): {UNFIT}"
     )
 
 
 def test_still_unschedulable_keeps_the_time_since_and_posts_no_new_event() -> None:
     since = cond("PodsUnschedulable", True, "Unschedulable", ago=120)
     job = make_job(phase="Pending", conditions=[since])
-    plan = run(job, [pod(0), pod(1, "Pending", unschedulable=UNFIT)])
+    plan = run(job, [node_pod(0), node_pod(1, "Pending", unschedulable=UNFIT)])
     assert condition(plan, "PodsUnschedulable").last_transition_time == NOW - timedelta(seconds=120)
     assert not [e for e in plan.events if e.reason == "Unschedulable"]
 
 
 def test_the_condition_clears_when_the_pods_are_scheduled() -> None:
     job = make_job(phase="Pending", conditions=[cond("PodsUnschedulable", True, "Unschedulable")])
-    plan = run(job, [pod(0), pod(1)])
+    plan = run(job, [node_pod(0), node_pod(1)])
     found = condition(plan, "PodsUnschedulable")
     assert (found.status, found.reason) == (ConditionStatus.FALSE, "PodsScheduled")
     assert [e.type for e in plan.events if e.reason == "PodsScheduled"] == ["Normal"]
 
 
 def test_a_job_whose_pods_never_waited_has_no_waiting_conditions() -> None:
-    plan = run(make_job(phase="Pending"), [pod(0), pod(1, "Pending")])
+    plan = run(make_job(phase="Pending"), [node_pod(0), node_pod(1, "Pending")])
     assert find(plan.status.conditions, "PodsUnschedulable") is None
     assert find(plan.status.conditions, "PodsFailingToStart") is None
 
 
 def test_containers_the_kubelet_cannot_start_are_named_with_its_reason() -> None:
     why = 'ImagePullBackOff: Back-off pulling image "trainer:typo"'
-    plan = run(make_job(phase="Pending"), [pod(0, "Pending", start_failure=why), pod(1)])
+    plan = run(make_job(phase="Pending"), [node_pod(0, "Pending", start_failure=why), node_pod(1)])
     found = condition(plan, "PodsFailingToStart")
     assert (found.status, found.reason) == (ConditionStatus.TRUE, "ContainersCannotStart")
-    assert found.message == f"1 of 2 node pods cannot start their containers: t-node-0: {why}"
+    assert found.message == f"1 of 2 node pods cannot start their containers: train-node-0: {why}"
     assert [e.type for e in plan.events if e.reason == "ContainersCannotStart"] == ["Warning"]
     assert find(plan.status.conditions, "PodsUnschedulable") is None
 
 
 def test_start_failures_clear_once_the_containers_start() -> None:
     failing = cond("PodsFailingToStart", True, "ContainersCannotStart")
-    plan = run(make_job(phase="Running", conditions=[failing]), [pod(0), pod(1)])
+    plan = run(make_job(phase="Running", conditions=[failing]), [node_pod(0), node_pod(1)])
     found = condition(plan, "PodsFailingToStart")
     assert (found.status, found.reason) == (ConditionStatus.FALSE, "ContainersStarting")
 
 
 def test_pods_being_deleted_do_not_count_as_waiting() -> None:
     job = make_job(phase="Restarting", restarts=1)
-    plan = run(job, [pod(0, "Pending", unschedulable=UNFIT, deleting=True)])
+    plan = run(job, [node_pod(0, "Pending", unschedulable=UNFIT, deleting=True)])
     assert find(plan.status.conditions, "PodsUnschedulable") is None
 
 
@@ -469,7 +454,7 @@ def test_pods_being_deleted_do_not_count_as_waiting() -> None:
 def pod_body(status: dict[str, Any], **meta: Any) -> dict[str, Any]:
     return {
         "metadata": {
-            "name": "t-node-1",
+            "name": "train-node-1",
             "uid": "x",
             "labels": {"bigmodel.dev/node-rank": "1", "bigmodel.dev/role": "worker"},
             "annotations": {"bigmodel.dev/generation": "4"},

@@ -6,18 +6,9 @@ from typing import Any
 
 import pytest
 
-from bigmodel.api import BigModelJob, parse_resource
 from bigmodel.manifests.frameworks.pytorch import node, torchrun_args
 from bigmodel.manifests.job import build_pod, build_pod_group, build_service, spec_errors
-
-
-def make_job(spec: dict[str, Any] | None = None, **meta: Any) -> BigModelJob:
-    """A parsed job `train` in namespace `ml` with the given spec fields."""
-    body = {
-        "metadata": {"name": "train", "namespace": "ml", "uid": "uid-1", "generation": 3, **meta},
-        "spec": {"image": "img", "command": ["python", "train.py"], "nodes": 2, **(spec or {})},
-    }
-    return parse_resource(BigModelJob, body)
+from support.jobs import make_job
 
 
 def env_of(pod: dict[str, Any]) -> dict[str, Any]:
@@ -66,12 +57,12 @@ def test_elastic_pods_rendezvous_with_c10d_on_the_job_uid() -> None:
     assert env["PET_NNODES"] == "2:4"
     assert env["PET_RDZV_BACKEND"] == "c10d"
     assert env["PET_RDZV_ENDPOINT"] == "train-node-0.train:29500"
-    assert env["PET_RDZV_ID"] == "uid-1"
+    assert env["PET_RDZV_ID"] == "u"
     assert env["PET_MAX_RESTARTS"] == "7"
 
 
 def test_pods_have_hostname_subdomain_labels_and_never_restart_themselves() -> None:
-    pod = build_pod(make_job(), node(0))
+    pod = build_pod(make_job(metadata={"generation": 3}), node(0))
     assert pod["metadata"]["name"] == "train-node-0"
     assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("train-node-0", "train")
     assert pod["spec"]["restartPolicy"] == "Never"
@@ -90,12 +81,14 @@ def test_pods_have_hostname_subdomain_labels_and_never_restart_themselves() -> N
 
 def test_parent_labels_and_annotations_flow_down_without_tool_keys() -> None:
     job = make_job(
-        labels={"team": "nlp", "kopf.zalando.org/x": "y"},
-        annotations={
-            "owner": "ana",
-            "kubectl.kubernetes.io/last-applied-configuration": "{}",
-            "bigmodel.dev/last-handled-configuration": "{}",
-        },
+        metadata={
+            "labels": {"team": "nlp", "kopf.zalando.org/x": "y"},
+            "annotations": {
+                "owner": "ana",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                "bigmodel.dev/last-handled-configuration": "{}",
+            },
+        }
     )
     for child in (build_pod(job, node(1)), build_service(job)):
         assert child["metadata"]["labels"]["team"] == "nlp"
@@ -214,7 +207,7 @@ def test_elastic_gang_needs_min_nodes() -> None:
 
 
 def test_a_kueue_queue_label_gives_the_pods_the_plain_pod_group_contract() -> None:
-    job = make_job({"nodes": 3}, labels={"kueue.x-k8s.io/queue-name": "team-a"})
+    job = make_job({"nodes": 3}, metadata={"labels": {"kueue.x-k8s.io/queue-name": "team-a"}})
     pod = build_pod(job, node(0))
     assert pod["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
     assert pod["metadata"]["labels"]["kueue.x-k8s.io/pod-group-name"] == "train"

@@ -3,7 +3,6 @@ servers, an evaluator): who decides success, who is stopped then, whose failure 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bigmodel.api import BigModelJob, JobPhase, parse_resource
@@ -12,8 +11,8 @@ from bigmodel.controller.job.plan import Plan
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.frameworks import Member
+from support.jobs import NOW
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 NAMES = {"worker": "tf-node-{}", "ps": "tf-ps-{}", "evaluator": "tf-evaluator"}
 
 

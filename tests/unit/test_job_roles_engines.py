@@ -4,7 +4,6 @@ scheduler or master restarts the cluster, a lost worker is the engine's business
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +14,8 @@ from bigmodel.controller.job.plan import Plan
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.frameworks import Member
+from support.jobs import NOW
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ROLES = {"dask": ("scheduler", "client"), "spark": ("master", "driver")}
 
 
@@ -40,7 +39,7 @@ def pod(role: str, index: int, phase: str = "Running", **fields: Any) -> NodePod
     return NodePod(name, f"uid-{name}", Member(role, index), phase, **fields)
 
 
-def cluster(
+def engine_pods(
     framework: str, head: str = "Running", deciding: str = "Running", worker: str = "Running"
 ) -> list[NodePod]:
     head_role, deciding_role = ROLES[framework]
@@ -58,7 +57,7 @@ def run(job: BigModelJob, pods: list[NodePod]) -> Plan:
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_the_client_exiting_zero_succeeds_the_job_and_stops_the_cluster(framework: str) -> None:
-    plan = run(engine_job(framework), cluster(framework, deciding="Succeeded"))
+    plan = run(engine_job(framework), engine_pods(framework, deciding="Succeeded"))
     assert plan.status.phase is JobPhase.SUCCEEDED
     head, _ = ROLES[framework]
     assert sorted(p.name for p in plan.delete) == sorted([f"e-{head}", "e-node-0", "e-node-1"])
@@ -66,7 +65,7 @@ def test_the_client_exiting_zero_succeeds_the_job_and_stops_the_cluster(framewor
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_a_failed_client_restarts_the_whole_cluster(framework: str) -> None:
-    plan = run(engine_job(framework), cluster(framework, deciding="Failed"))
+    plan = run(engine_job(framework), engine_pods(framework, deciding="Failed"))
     assert (plan.status.phase, plan.status.restarts, len(plan.delete)) == (
         JobPhase.RESTARTING,
         1,
@@ -76,7 +75,7 @@ def test_a_failed_client_restarts_the_whole_cluster(framework: str) -> None:
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_a_lost_scheduler_or_master_restarts_the_whole_cluster(framework: str) -> None:
-    plan = run(engine_job(framework), cluster(framework, head="Failed"))
+    plan = run(engine_job(framework), engine_pods(framework, head="Failed"))
     assert (plan.status.phase, plan.status.restarts, len(plan.delete)) == (
         JobPhase.RESTARTING,
         1,
@@ -86,7 +85,7 @@ def test_a_lost_scheduler_or_master_restarts_the_whole_cluster(framework: str) -
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_a_failed_client_past_the_backoff_limit_fails_the_job(framework: str) -> None:
-    plan = run(engine_job(framework, backoff_limit=0), cluster(framework, deciding="Failed"))
+    plan = run(engine_job(framework, backoff_limit=0), engine_pods(framework, deciding="Failed"))
     assert plan.status.phase is JobPhase.FAILED
 
 
@@ -104,6 +103,6 @@ def test_a_lost_scheduler_or_master_past_the_backoff_limit_fails_the_job(framewo
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_a_lost_worker_neither_fails_nor_restarts_the_job(framework: str) -> None:
-    plan = run(engine_job(framework), cluster(framework, worker="Failed"))
+    plan = run(engine_job(framework), engine_pods(framework, worker="Failed"))
     assert (plan.status.phase, plan.status.restarts) == (JobPhase.RUNNING, 0)
     assert all(p.name != f"e-{ROLES[framework][0]}" for p in plan.delete)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigmodel.controller.job.pods import RUNNING, NodePod
+from bigmodel.api import PodPhase
+from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.vanished import LEAVING_CHECK_SECONDS, VanishedPods
 from bigmodel.manifests.frameworks.pytorch import node
 
@@ -32,7 +33,7 @@ class Api:
 
 
 def pod(uid: str, deleting: bool = True) -> NodePod:
-    return NodePod(f"job-node-{uid}", uid, node(0), RUNNING, deleting=deleting)
+    return NodePod(f"job-node-{uid}", uid, node(0), PodPhase.RUNNING, deleting=deleting)
 
 
 async def test_a_pod_leaving_too_long_is_dropped_once_the_api_has_it_no_more() -> None:

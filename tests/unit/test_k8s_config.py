@@ -20,7 +20,7 @@ from bigmodel.controller.k8s import (
     kopf_session,
     load_client_config,
 )
-from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 
 KUBECONFIG = """
 apiVersion: v1
@@ -91,7 +91,7 @@ def _config(host: str) -> Any:
 
 async def test_failed_requests_are_counted_by_method_and_code(refusing: str) -> None:
     config = _config(refusing)
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     kube = Kube(config, metrics)
     try:
         with pytest.raises(ApiError):
@@ -110,7 +110,7 @@ async def test_a_create_that_exists_and_a_delete_that_is_gone_are_no_errors(
     refusing: str,
 ) -> None:
     config = _config(refusing)
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     kube = Kube(config, metrics)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}}
     try:

@@ -7,7 +7,7 @@ import re
 from bigmodel.api import BigModelJob, Framework
 from bigmodel.api.job import MAX_NAME_LENGTH, MAX_NODES, MAX_PARAMETER_SERVERS
 from bigmodel.manifests.frameworks import contract_of
-from bigmodel.manifests.names import node_address, node_pod_name, service_name
+from bigmodel.manifests.names import node_pod_name, service_name
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -21,10 +21,6 @@ def test_the_longest_allowed_name_and_highest_rank_fit_a_dns_label() -> None:
     for name in (service_name(job), node_pod_name(job, MAX_NODES - 1)):
         assert len(name) <= 63
         assert DNS1035.match(name), name
-
-
-def test_node_address_is_pod_dot_service_in_the_namespace() -> None:
-    assert node_address("llama", "ml", 1) == "llama-node-1.llama.ml.svc"
 
 
 def test_every_frameworks_longest_pod_names_fit_a_dns_label() -> None:

@@ -16,8 +16,9 @@ from bigmodel.telemetry.aggregate import (
     summarize,
     update_stragglers,
 )
-from bigmodel.telemetry.collect import Scrape, Series, Target
+from bigmodel.telemetry.collect import Scrape, Target
 from bigmodel.telemetry.observe import JOB_TASK_SECONDS
+from bigmodel.telemetry.textformat import Series
 from support.engines import (
     HAVE_DASK,
     NO_DASK,
@@ -33,7 +34,7 @@ pytestmark = [pytest.mark.frameworks, pytest.mark.skipif(not HAVE_DASK, reason=N
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaskCluster, Any]]:
+def running_dask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaskCluster, Any]]:
     from distributed import Client
 
     with (
@@ -44,25 +45,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaskClus
         yield running, client
 
 
-def _pages(cluster: DaskCluster) -> dict[str, TaskTotals]:
+def _pages(running_dask: DaskCluster) -> dict[str, TaskTotals]:
     pages: dict[str, TaskTotals] = {}
 
     def all_answer() -> bool:
-        pages.update({n: t for n, p in cluster.metrics.items() if (t := task_totals(p))})
-        return len(pages) == len(cluster.metrics)
+        pages.update({n: t for n, p in running_dask.metrics.items() if (t := task_totals(p))})
+        return len(pages) == len(running_dask.metrics)
 
     wait_for(all_answer, "every worker's /metrics")
     return pages
 
 
 def _window(
-    cluster: DaskCluster, client: Any, seconds: float, tasks: int
+    running_dask: DaskCluster, client: Any, seconds: float, tasks: int
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Run `tasks` tasks of `seconds`; per worker name, T_i as the operator reads it from the
     pages before and after, and the mean compute time in Dask's task stream."""
     from distributed import get_task_stream
 
-    before = _pages(cluster)
+    before = _pages(running_dask)
     with get_task_stream(client) as stream:
         client.gather(client.map(sleep_task, [seconds] * tasks, pure=False))
     names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
@@ -72,8 +73,10 @@ def _window(
             if span["action"] == "compute":
                 recorded.setdefault(names[task["worker"]], []).append(span["stop"] - span["start"])
     counted = {name: before[name].tasks + len(spans) for name, spans in recorded.items()}
-    wait_for(lambda: all(_pages(cluster)[n].tasks >= c for n, c in counted.items()), "the counts")
-    after = _pages(cluster)
+    wait_for(
+        lambda: all(_pages(running_dask)[n].tasks >= c for n, c in counted.items()), "the counts"
+    )
+    after = _pages(running_dask)
     return (
         {name: _operator_reading(before[name], after[name]) for name in recorded},
         {name: sum(spans) / len(spans) for name, spans in recorded.items()},
@@ -91,20 +94,20 @@ def _operator_reading(before: TaskTotals, after: TaskTotals) -> float:
 
 
 def test_each_workers_task_seconds_agree_with_the_task_stream_within_one_percent(
-    cluster: tuple[DaskCluster, Any],
+    running_dask: tuple[DaskCluster, Any],
 ) -> None:
-    read, recorded = _window(*cluster, seconds=0.05, tasks=40)
+    read, recorded = _window(*running_dask, seconds=0.05, tasks=40)
     assert set(read) == {"w0", "w1"}
     for name, seconds in recorded.items():
         assert read[name] == pytest.approx(seconds, rel=0.01), name
 
 
 def test_a_worker_whose_tasks_sleep_twice_as_long_is_flagged_as_a_straggler(
-    cluster: tuple[DaskCluster, Any],
+    running_dask: tuple[DaskCluster, Any],
 ) -> None:
     policy, state = StragglerPolicy(), StragglerState()
     for _ in range(policy.window):
-        read, _ = _window(*cluster, seconds=0.04, tasks=20)
+        read, _ = _window(*running_dask, seconds=0.04, tasks=20)
         assert read[SLOW_WORKER] == pytest.approx(2 * read["w0"], rel=0.25)
         state = update_stragglers(state, summarize(read), policy)
     assert state.flagged == {SLOW_WORKER}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.exposition import (
@@ -14,7 +16,7 @@ from bigmodel.runtime.exposition import (
     TRAINING_LOSS,
     render,
 )
-from bigmodel.runtime.stats import BUCKETS, RankStats, observe, with_loss
+from bigmodel.runtime.stats import BUCKETS, RankStats, observe
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -29,7 +31,7 @@ def _samples(text: str) -> Samples:
 
 def _node() -> dict[int, RankStats]:
     rank0 = observe(observe(RankStats(), 0.010), 0.012)
-    rank1 = with_loss(observe(RankStats(), 0.030), 1.5)
+    rank1 = replace(observe(RankStats(), 0.030), loss=1.5)
     return {0: rank0, 1: rank1}
 
 

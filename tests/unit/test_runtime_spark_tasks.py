@@ -20,8 +20,9 @@ from bigmodel.telemetry.aggregate import (
     summarize,
     update_stragglers,
 )
-from bigmodel.telemetry.collect import Scrape, Series, Target
+from bigmodel.telemetry.collect import Scrape, Target
 from bigmodel.telemetry.observe import JOB_TASK_SECONDS
+from bigmodel.telemetry.textformat import Series
 from support.engines import (
     HAVE_SPARK,
     NO_SPARK,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -17,7 +18,6 @@ from bigmodel.runtime.stats import (
     encode,
     node_step_seconds,
     observe,
-    with_loss,
 )
 
 
@@ -72,7 +72,7 @@ def test_node_time_is_none_before_any_step() -> None:
 
 
 def test_records_round_trip_with_a_fixed_size() -> None:
-    stats = with_loss(_observed(0.02, 0.03), 2.5)
+    stats = replace(_observed(0.02, 0.03), loss=2.5)
     record = encode(stats)
     assert len(record) == RECORD_SIZE == len(encode(RankStats()))
     assert decode(record) == stats
@@ -80,7 +80,7 @@ def test_records_round_trip_with_a_fixed_size() -> None:
 
 def test_an_unset_loss_stays_unset_and_a_nan_loss_stays_nan() -> None:
     assert decode(encode(RankStats())) == RankStats()
-    decoded = decode(encode(with_loss(RankStats(), math.nan)))
+    decoded = decode(encode(replace(RankStats(), loss=math.nan)))
     assert decoded is not None and decoded.loss is not None and math.isnan(decoded.loss)
 
 

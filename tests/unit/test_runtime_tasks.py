@@ -11,7 +11,7 @@ from bigmodel.runtime.tasks import (
     TaskTotals,
     render,
 )
-from bigmodel.telemetry.collect import Series, read_series
+from bigmodel.telemetry.textformat import Series, read_series
 
 
 def test_the_tally_counts_each_task_and_adds_its_seconds() -> None:

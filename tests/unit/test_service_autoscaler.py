@@ -11,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bigmodel.api import BigModelService, Condition, ConditionStatus, parse_resource
 from bigmodel.api.service import Autoscaling, ScalingMetric
 from bigmodel.controller.service.autoscaler import (
     TOO_FEW,
@@ -20,9 +21,15 @@ from bigmodel.controller.service.autoscaler import (
     ScaleDecision,
     autoscale,
     describe,
+    load_of,
     metric_value,
+    next_decision,
     recommend,
 )
+from bigmodel.controller.service.replicas import ReplicaPod
+from bigmodel.telemetry.aggregate import summarize
+from bigmodel.telemetry.observe import Observation, TelemetryState
+from bigmodel.telemetry.serving import TokenRound
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(hours=1)
@@ -251,3 +258,50 @@ def test_constant_load_never_flaps_and_stays_in_bounds(
     turns = sum(1 for a, b in itertools.pairwise(directions) if a != b)
     assert turns <= 1, decisions
     assert len(set(decisions[-40:])) == 1, decisions  # settled
+
+
+def _service() -> BigModelService:
+    body = {
+        "metadata": {"name": "chat", "namespace": "ml"},
+        "spec": {"model": {"name": "m", "uri": "/m"}},
+    }
+    return parse_resource(BigModelService, body)
+
+
+def test_without_a_round_the_load_counts_the_ready_replicas_only() -> None:
+    pods = [
+        ReplicaPod("a", "1", "Running", "h", ready=True, ip="10.0.0.1"),
+        ReplicaPod("b", "2", "Running", "h", ready=False, ip="10.0.0.2"),
+        ReplicaPod("d", "4", "Running", "h", ready=True, ip="10.0.0.4", deleting=True),
+    ]
+    assert load_of(None, pods, _service()) == Load(ready=1)
+
+
+def test_the_load_has_the_token_latency_of_the_ready_replicas_only() -> None:
+    pods = [
+        ReplicaPod("a", "1", "Running", "h", ready=True, ip="10.0.0.1"),
+        ReplicaPod("b", "2", "Running", "h", ready=False, ip="10.0.0.2"),
+    ]
+    condition = Condition(
+        type="StragglerDetected",
+        status=ConditionStatus.FALSE,
+        reason="NoStragglers",
+        last_transition_time=T0,
+    )
+    tokens = TokenRound(90, {"a": 0.2, "b": 0.9}, {"b": 0.05})
+    obs = Observation(TelemetryState(), summarize({}), {}, {}, condition, (), tokens)
+    load = load_of(obs, pods, _service())
+    assert (list(load.ttft), list(load.tpot), load.ready) == ([0.2], [], 1)
+
+
+def test_the_next_decision_counts_replicas_not_ready_as_loading_and_stamps_a_change() -> None:
+    rules = policy(target=8)
+    busy = in_flight(16, 2)
+    decision, last_scale = next_decision(rules, 2, busy, (), LONG_AGO, T0, None)
+    assert decision == autoscale(rules, 2, busy, 0, (), LONG_AGO, T0)
+    assert (decision.desired, last_scale) == (4, T0)
+    loading = in_flight(16, 1)  # one of the two wanted is not ready: it is loading
+    decision, _ = next_decision(rules, 2, loading, (), LONG_AGO, T0, None)
+    assert decision == autoscale(rules, 2, loading, 1, (), LONG_AGO, T0)
+    steady = in_flight(8, 2)
+    assert next_decision(rules, 2, steady, (), LONG_AGO, T0, LONG_AGO)[1] == LONG_AGO

@@ -3,7 +3,6 @@ and the views of replica pods and children it decides from."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bigmodel.api import (
@@ -16,7 +15,8 @@ from bigmodel.api import (
 )
 from bigmodel.api.service import AutoscalingStatus, ScalingMetric
 from bigmodel.controller.conditions import find
-from bigmodel.controller.service.decisions import Plan, Scaling, Seen, decide
+from bigmodel.controller.service.autoscaler import ScaleDecision
+from bigmodel.controller.service.decisions import Plan, Scaling, Seen, decide, scaling
 from bigmodel.controller.service.replicas import (
     ChildView,
     ReplicaPod,
@@ -30,8 +30,8 @@ from bigmodel.manifests.service import (
     build_deployment,
     build_service,
 )
+from support.jobs import NOW
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 IMAGES = RuntimeImages()
 
 
@@ -261,3 +261,34 @@ def test_a_deployment_body_gives_its_progress() -> None:
         False,
         "timed out",
     )
+
+
+AUTOSCALED = {
+    "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "target": 8, "metric": "inFlight"}
+}
+
+
+def test_a_fixed_service_wants_its_replicas_or_one() -> None:
+    assert scaling(make({"replicas": 3}), None, None)[0].desired == 3
+    assert scaling(make(), None, None)[0].desired == 1
+
+
+def test_an_autoscaled_service_resumes_its_decision_from_the_status() -> None:
+    service = make(AUTOSCALED, desiredReplicas=3, autoscaling={
+        "metric": "inFlight", "target": 8, "lastScaleTime": "2026-01-01T00:00:00Z"
+    })  # fmt: skip
+    wanted, last_scale = scaling(service, None, None)
+    assert wanted.desired == 3
+    assert wanted.status is not None and wanted.status.last_scale_time == last_scale
+    assert last_scale is not None and last_scale.year == 2026
+
+
+def test_a_resumed_decision_is_clamped_to_the_current_bounds() -> None:
+    assert scaling(make(AUTOSCALED, desiredReplicas=9), None, None)[0].desired == 4
+
+
+def test_the_autoscalers_decision_wins_over_the_status_once_made() -> None:
+    decision = ScaleDecision(2, 8.0, 2, why="in flight 8 per replica")
+    wanted, last_scale = scaling(make(AUTOSCALED, desiredReplicas=3), decision, NOW)
+    assert (wanted.desired, wanted.why, last_scale) == (2, "in flight 8 per replica", NOW)
+    assert wanted.status is not None and wanted.status.current == 8.0

@@ -7,20 +7,19 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bigmodel.telemetry.collect import MissingReason
+from bigmodel.api import JOB_KIND, SERVICE_KIND
 from bigmodel.telemetry.export import (
-    JOB,
-    SERVICE,
+    OperatorMetrics,
     ResourceTelemetry,
-    TelemetryMetrics,
     default_metrics,
 )
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TokenRound
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def samples(metrics: TelemetryMetrics) -> Samples:
+def samples(metrics: OperatorMetrics) -> Samples:
     """Every sample as the registry renders it, parsed back by prometheus_client."""
     text = generate_latest(metrics.registry).decode()
     return {
@@ -42,18 +41,18 @@ def demo(name: str = "demo", **changes: object) -> ResourceTelemetry:
         "quality": 3.5,
         "stragglers": 1,
     }
-    return ResourceTelemetry("ns", JOB, name, **{**base, **changes})  # type: ignore[arg-type]
+    return ResourceTelemetry("ns", JOB_KIND, name, **{**base, **changes})  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def metrics() -> TelemetryMetrics:
-    return TelemetryMetrics(CollectorRegistry())
+def metrics() -> OperatorMetrics:
+    return OperatorMetrics(CollectorRegistry())
 
 
-def test_a_round_exports_per_node_and_per_resource_series(metrics: TelemetryMetrics) -> None:
+def test_a_round_exports_per_node_and_per_resource_series(metrics: OperatorMetrics) -> None:
     metrics.record(demo())
     found = samples(metrics)
-    job = {"namespace": "ns", "kind": JOB, "name": "demo"}
+    job = {"namespace": "ns", "kind": JOB_KIND, "name": "demo"}
     assert value(found, "bigmodel_node_task_seconds", **job, node="1") == 0.5
     assert value(found, "bigmodel_node_relative_speed", **job, node="1") == 0.4
     assert value(found, "bigmodel_task_seconds", **job) == 0.7
@@ -62,28 +61,30 @@ def test_a_round_exports_per_node_and_per_resource_series(metrics: TelemetryMetr
     assert value(found, "bigmodel_stragglers", **job) == 1
 
 
-def test_a_node_that_did_not_answer_has_no_series(metrics: TelemetryMetrics) -> None:
+def test_a_node_that_did_not_answer_has_no_series(metrics: OperatorMetrics) -> None:
     metrics.record(demo())
     metrics.record(demo(task_seconds={"0": 0.2}, relative_speed={"0": 1.0}))
     node_series = [key for key in samples(metrics) if key[0].startswith("bigmodel_node_")]
     assert {dict(labels)["node"] for _, labels in node_series} == {"0"}
 
 
-def test_without_any_answer_t_and_s_are_absent_not_zero(metrics: TelemetryMetrics) -> None:
-    metrics.record(ResourceTelemetry("ns", JOB, "demo"))
+def test_without_any_answer_t_and_s_are_absent_not_zero(metrics: OperatorMetrics) -> None:
+    metrics.record(ResourceTelemetry("ns", JOB_KIND, "demo"))
     found = samples(metrics)
-    assert value(found, "bigmodel_task_seconds", namespace="ns", kind=JOB, name="demo") is None
-    assert value(found, "bigmodel_service_quality", namespace="ns", kind=JOB, name="demo") is None
-    assert value(found, "bigmodel_nodes", namespace="ns", kind=JOB, name="demo") == 0
+    assert value(found, "bigmodel_task_seconds", namespace="ns", kind=JOB_KIND, name="demo") is None
+    assert (
+        value(found, "bigmodel_service_quality", namespace="ns", kind=JOB_KIND, name="demo") is None
+    )
+    assert value(found, "bigmodel_nodes", namespace="ns", kind=JOB_KIND, name="demo") == 0
 
 
 def test_an_llm_service_exports_ttft_and_tpot_per_replica_and_their_mean(
-    metrics: TelemetryMetrics,
+    metrics: OperatorMetrics,
 ) -> None:
     tokens = TokenRound(90, {"chat-a": 0.2, "chat-b": 0.4}, {"chat-a": 0.05})
-    metrics.record(ResourceTelemetry("ns", SERVICE, "chat", tokens=tokens))
+    metrics.record(ResourceTelemetry("ns", SERVICE_KIND, "chat", tokens=tokens))
     found = samples(metrics)
-    chat = {"namespace": "ns", "kind": SERVICE, "name": "chat", "quantile": "0.9"}
+    chat = {"namespace": "ns", "kind": SERVICE_KIND, "name": "chat", "quantile": "0.9"}
     ttft = "bigmodel_node_time_to_first_token_seconds"
     assert value(found, ttft, **chat, node="chat-b") == 0.4
     assert value(found, "bigmodel_time_to_first_token_seconds", **chat) == pytest.approx(0.3)
@@ -93,29 +94,29 @@ def test_an_llm_service_exports_ttft_and_tpot_per_replica_and_their_mean(
     assert value(found, "bigmodel_time_per_output_token_seconds", **chat) == 0.05
 
 
-def test_a_round_without_token_observations_has_no_token_series(metrics: TelemetryMetrics) -> None:
-    metrics.record(ResourceTelemetry("ns", SERVICE, "chat", tokens=TokenRound(90)))
+def test_a_round_without_token_observations_has_no_token_series(metrics: OperatorMetrics) -> None:
+    metrics.record(ResourceTelemetry("ns", SERVICE_KIND, "chat", tokens=TokenRound(90)))
     assert not [key for key in samples(metrics) if "token" in key[0]]
 
 
-def test_forget_removes_every_series_of_the_resource_only(metrics: TelemetryMetrics) -> None:
+def test_forget_removes_every_series_of_the_resource_only(metrics: OperatorMetrics) -> None:
     metrics.record(demo("a"))
     metrics.record(demo("b"))
-    metrics.forget("ns", JOB, "a")
+    metrics.forget("ns", JOB_KIND, "a")
     names = {dict(labels).get("name") for _, labels in samples(metrics)}
     assert "a" not in names
     assert "b" in names
 
 
 def test_resources_are_counted_by_phase_with_every_known_phase_shown(
-    metrics: TelemetryMetrics,
+    metrics: OperatorMetrics,
 ) -> None:
-    metrics.set_phase("ns", JOB, "a", "Running")
-    metrics.set_phase("ns", JOB, "b", "Running")
-    metrics.set_phase("ns", JOB, "c", "Failed")
-    metrics.set_phase("other", JOB, "a", "Pending")
-    metrics.set_phase("ns", SERVICE, "s", "Ready")
-    metrics.set_phase("ns", JOB, "c", None)  # deleted
+    metrics.set_phase("ns", JOB_KIND, "a", "Running")
+    metrics.set_phase("ns", JOB_KIND, "b", "Running")
+    metrics.set_phase("ns", JOB_KIND, "c", "Failed")
+    metrics.set_phase("other", JOB_KIND, "a", "Pending")
+    metrics.set_phase("ns", SERVICE_KIND, "s", "Ready")
+    metrics.set_phase("ns", JOB_KIND, "c", None)  # deleted
     found = samples(metrics)
     assert value(found, "bigmodel_jobs", namespace="ns", phase="Running") == 2
     assert value(found, "bigmodel_jobs", namespace="ns", phase="Failed") == 0
@@ -124,38 +125,40 @@ def test_resources_are_counted_by_phase_with_every_known_phase_shown(
     assert value(found, "bigmodel_services", namespace="ns", phase="Ready") == 1
 
 
-def test_job_counters_of_a_namespace_start_at_zero(metrics: TelemetryMetrics) -> None:
-    metrics.set_phase("ns", JOB, "a", "Pending")
+def test_job_counters_of_a_namespace_start_at_zero(metrics: OperatorMetrics) -> None:
+    metrics.set_phase("ns", JOB_KIND, "a", "Pending")
     found = samples(metrics)
     assert value(found, "bigmodel_job_failures_total", namespace="ns") == 0
     assert value(found, "bigmodel_job_restarts_total", namespace="ns") == 0
 
 
-def test_reconciles_are_counted_timed_and_errors_counted(metrics: TelemetryMetrics) -> None:
-    with metrics.reconciling(JOB):
+def test_reconciles_are_counted_timed_and_errors_counted(metrics: OperatorMetrics) -> None:
+    with metrics.reconciling(JOB_KIND):
         pass
-    with pytest.raises(RuntimeError), metrics.reconciling(JOB):
+    with pytest.raises(RuntimeError), metrics.reconciling(JOB_KIND):
         raise RuntimeError("boom")
     found = samples(metrics)
-    assert value(found, "bigmodel_reconciles_total", kind=JOB) == 2
-    assert value(found, "bigmodel_reconcile_errors_total", kind=JOB) == 1
-    assert value(found, "bigmodel_reconcile_duration_seconds_count", kind=JOB) == 2
+    assert value(found, "bigmodel_reconciles_total", kind=JOB_KIND) == 2
+    assert value(found, "bigmodel_reconcile_errors_total", kind=JOB_KIND) == 1
+    assert value(found, "bigmodel_reconcile_duration_seconds_count", kind=JOB_KIND) == 2
 
 
-def test_restarts_failures_and_scrape_failures_are_counted(metrics: TelemetryMetrics) -> None:
+def test_restarts_failures_and_scrape_failures_are_counted(metrics: OperatorMetrics) -> None:
     metrics.count_restart("ns")
     metrics.count_restart("ns")
     metrics.count_failure("ns")
-    metrics.record_round(JOB, [None, MissingReason.TIMEOUT, MissingReason.TIMEOUT], 0.05)
+    metrics.record_round(JOB_KIND, [None, MissingReason.TIMEOUT, MissingReason.TIMEOUT], 0.05)
     found = samples(metrics)
     assert value(found, "bigmodel_job_restarts_total", namespace="ns") == 2
     assert value(found, "bigmodel_job_failures_total", namespace="ns") == 1
-    assert value(found, "bigmodel_telemetry_scrapes_total", kind=JOB) == 3
-    failures = value(found, "bigmodel_telemetry_scrape_failures_total", kind=JOB, reason="Timeout")
+    assert value(found, "bigmodel_telemetry_scrapes_total", kind=JOB_KIND) == 3
+    failures = value(
+        found, "bigmodel_telemetry_scrape_failures_total", kind=JOB_KIND, reason="Timeout"
+    )
     assert failures == 2
 
 
-def test_names_follow_prometheus_conventions(metrics: TelemetryMetrics) -> None:
+def test_names_follow_prometheus_conventions(metrics: OperatorMetrics) -> None:
     metrics.record(demo())
     families = list(text_string_to_metric_families(generate_latest(metrics.registry).decode()))
     for family in families:
@@ -167,7 +170,7 @@ def test_names_follow_prometheus_conventions(metrics: TelemetryMetrics) -> None:
             assert family.name.endswith("_seconds")
 
 
-def test_api_errors_are_counted_by_method_and_code(metrics: TelemetryMetrics) -> None:
+def test_api_errors_are_counted_by_method_and_code(metrics: OperatorMetrics) -> None:
     metrics.count_api_error("patch", "503")
     metrics.count_api_error("PATCH", "503")
     metrics.count_api_error("GET", "timeout")
@@ -176,13 +179,13 @@ def test_api_errors_are_counted_by_method_and_code(metrics: TelemetryMetrics) ->
     assert value(found, "bigmodel_api_errors_total", method="GET", code="timeout") == 1
 
 
-def test_label_names_are_bounded(metrics: TelemetryMetrics) -> None:
+def test_label_names_are_bounded(metrics: OperatorMetrics) -> None:
     metrics.record(demo())
-    metrics.record_round(JOB, [MissingReason.TIMEOUT], 0.1)
+    metrics.record_round(JOB_KIND, [MissingReason.TIMEOUT], 0.1)
     metrics.count_api_error("GET", "500")
-    with metrics.reconciling(JOB):
+    with metrics.reconciling(JOB_KIND):
         pass
-    metrics.record(ResourceTelemetry("ns", SERVICE, "chat", tokens=TokenRound(90, {"a": 1.0})))
+    metrics.record(ResourceTelemetry("ns", SERVICE_KIND, "chat", tokens=TokenRound(90, {"a": 1.0})))
     allowed = {"namespace", "kind", "name", "node", "phase", "reason", "le", "method", "code"}
     allowed.add("quantile")  # the percentile of TTFT and TPOT, from the service's spec
     assert {k for _, labels in samples(metrics) for k, _ in labels} <= allowed

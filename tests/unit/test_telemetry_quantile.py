@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from bigmodel.telemetry.collect import read_series
 from bigmodel.telemetry.quantile import (
     bucket_series,
     buckets_of,
     histogram_quantile,
     increase,
 )
+from bigmodel.telemetry.textformat import read_series
 
 INF = math.inf
 BOUNDS = (0.1, 0.25, 0.5, 1.0, 2.5)

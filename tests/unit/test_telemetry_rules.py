@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.exposition import METRIC_NAMES
-from bigmodel.telemetry.export import ResourceTelemetry, ServiceScale, TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics, ResourceTelemetry, ServiceScale
 
 FILES = Path(__file__).resolve().parents[2] / "charts" / "bigmodel-operator" / "files"
 RULES = FILES / "prometheus-rules.yaml"
@@ -52,7 +52,7 @@ def rules() -> list[dict[str, Any]]:
 
 def exported_names() -> set[str]:
     """Sample names of the operator's registry, with every family present."""
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     metrics.record(ResourceTelemetry("ns", "BigModelJob", "a", {"0": 1.0}, {"0": 1.0}, 1.0, 1.0))
     metrics.set_phase("ns", "BigModelJob", "a", "Running")
     metrics.record_scale(ServiceScale("ns", "s", 2, 1, 3.0, "inFlight", 3.0, 8.0))

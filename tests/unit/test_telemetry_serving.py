@@ -7,8 +7,10 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from bigmodel.api.service import ServingRuntime
-from bigmodel.telemetry.collect import MissingReason, Scrape, Target, read_series
+from bigmodel.telemetry.collect import Scrape, Target
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TORCH, VLLM, reading_of
+from bigmodel.telemetry.textformat import read_series
 
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.5, 1.0)
 TARGET = Target("r", "r", "http://r/metrics")

@@ -11,20 +11,20 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from bigmodel.api import Condition, ConditionStatus, ConditionType, Reason
+from bigmodel.api import JOB_KIND, Condition, ConditionStatus, ConditionType, Reason
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, summarize
-from bigmodel.telemetry.collect import MissingReason, Target, new_session
-from bigmodel.telemetry.export import JOB, TelemetryMetrics
+from bigmodel.telemetry.collect import Target, new_session
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
     TelemetryState,
     node_target,
     observe,
     policy_from_spec,
-    target_from_pod,
 )
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TokenRound
 from bigmodel.telemetry.status import (
     MAX_NAMED,
@@ -287,30 +287,6 @@ def test_resume_keeps_the_condition_and_flags_listed_stragglers() -> None:
     assert straggler_events(state.stragglers.flagged, state.stragglers, pods(2)) == ()
 
 
-def pod_body(phase: str = "Running", ip: str | None = "10.1.2.3", **meta: object) -> dict[str, Any]:
-    metadata = {"name": "demo-node-1", "labels": {"bigmodel.dev/node-rank": "1"}, **meta}
-    return {"metadata": metadata, "status": {"phase": phase, "podIP": ip}}
-
-
-def test_a_running_node_pod_is_a_target_at_its_ip_and_metrics_port() -> None:
-    assert target_from_pod(pod_body(), 9400) == Target(
-        "1", "demo-node-1", "http://10.1.2.3:9400/metrics"
-    )
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        pod_body(phase="Pending"),
-        pod_body(ip=None),
-        pod_body(deletionTimestamp="2026-11-28T12:00:00Z"),
-        pod_body(labels={}),
-    ],
-)
-def test_pods_that_cannot_be_scraped_are_no_targets(body: dict[str, Any]) -> None:
-    assert target_from_pod(body, 9400) is None
-
-
 def test_resume_from_an_empty_status() -> None:
     assert TelemetryState.resume(None, []) == TelemetryState()
 
@@ -349,13 +325,13 @@ async def test_observe_flags_a_sustained_straggler_once_and_reports_missing_node
     nodes: Callable[[dict[int, float | None]], list[Target]],
 ) -> None:
     targets = nodes({0: 0.2, 1: 0.25, 2: 0.5, 3: None})
-    metrics = TelemetryMetrics(CollectorRegistry())
+    metrics = OperatorMetrics(CollectorRegistry())
     state, rounds = TelemetryState(), []
     async with new_session() as session:
         for i in range(3):
             now = NOW + timedelta(seconds=15 * i)
             obs = await observe(
-                JOB, "ns", "demo", targets, POLICY, state, session, metrics=metrics, now=now
+                JOB_KIND, "ns", "demo", targets, POLICY, state, session, metrics=metrics, now=now
             )
             state = obs.state
             rounds.append(obs)
@@ -377,14 +353,14 @@ async def test_observe_reports_an_invalid_value_by_reason(
     targets = nodes({0: 0.2, 1: 0.0})
     async with new_session() as session:
         obs = await observe(
-            JOB,
+            JOB_KIND,
             "ns",
             "demo",
             targets,
             POLICY,
             TelemetryState(),
             session,
-            metrics=TelemetryMetrics(CollectorRegistry()),
+            metrics=OperatorMetrics(CollectorRegistry()),
         )
     assert obs.scrapes["1"].reason is MissingReason.INVALID
     assert obs.summary.invalid == ("1",)
@@ -396,14 +372,14 @@ async def test_status_patch_holds_only_what_telemetry_owns(
 ) -> None:
     async with new_session() as session:
         obs = await observe(
-            JOB,
+            JOB_KIND,
             "ns",
             "demo",
             nodes({0: 0.2}),
             POLICY,
             TelemetryState(),
             session,
-            metrics=TelemetryMetrics(CollectorRegistry()),
+            metrics=OperatorMetrics(CollectorRegistry()),
             generation=3,
         )
     patch = obs.status_patch()

@@ -3,8 +3,17 @@
 The models are the source of truth of the API: `bigmodel crds` writes `crds/` from them, and
 the controller parses bodies with `parse_resource`."""
 
-from bigmodel.api.common import API_VERSION, GROUP, VERSION
+from bigmodel.api.common import (
+    API_VERSION,
+    GROUP,
+    JOB_KIND,
+    JOB_PLURAL,
+    SERVICE_KIND,
+    SERVICE_PLURAL,
+    VERSION,
+)
 from bigmodel.api.conditions import JOB_CONDITIONS, SERVICE_CONDITIONS, ConditionType, Reason
+from bigmodel.api.core import PodPhase
 from bigmodel.api.job import (
     BigModelJob,
     BigModelJobSpec,
@@ -29,7 +38,11 @@ __all__ = [
     "API_VERSION",
     "GROUP",
     "JOB_CONDITIONS",
+    "JOB_KIND",
+    "JOB_PLURAL",
     "SERVICE_CONDITIONS",
+    "SERVICE_KIND",
+    "SERVICE_PLURAL",
     "VERSION",
     "BigModelJob",
     "BigModelJobSpec",
@@ -44,6 +57,7 @@ __all__ = [
     "Framework",
     "InvalidResourceError",
     "JobPhase",
+    "PodPhase",
     "Reason",
     "RestartPolicy",
     "ScalingMetric",

@@ -11,6 +11,8 @@ from pydantic.alias_generators import to_camel
 GROUP = "bigmodel.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+JOB_KIND, JOB_PLURAL = "BigModelJob", "bigmodeljobs"
+SERVICE_KIND, SERVICE_PLURAL = "BigModelService", "bigmodelservices"
 
 # The pattern kube-apiserver publishes for resource.Quantity.
 QUANTITY_PATTERN = (

@@ -20,6 +20,17 @@ from bigmodel.api.common import (
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
+
+class PodPhase(StrEnum):
+    """A pod's status.phase (core/v1), as the kubelet reports it."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 """A DNS label, the name of a volume or secret."""
 

@@ -9,7 +9,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from bigmodel.api.common import GROUP, VERSION, rule
+from bigmodel.api.common import (
+    GROUP,
+    JOB_KIND,
+    JOB_PLURAL,
+    SERVICE_KIND,
+    SERVICE_PLURAL,
+    VERSION,
+    rule,
+)
 from bigmodel.api.job import MAX_NAME_LENGTH, BigModelJob, BigModelJobSpec, BigModelJobStatus
 from bigmodel.api.schema import structural_schema
 from bigmodel.api.service import BigModelService, BigModelServiceSpec, BigModelServiceStatus
@@ -71,13 +79,13 @@ def _root_schema(
 
 def _crd(
     kind: str,
+    plural: str,
     short_name: str,
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
     subresources: dict[str, Any],
 ) -> dict[str, Any]:
     """A namespaced CRD serving and storing one version."""
-    plural = kind.lower() + "s"
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -118,7 +126,7 @@ def job_crd() -> dict[str, Any]:
         _column("T", "string", ".status.telemetry.readable.total", "Sum of node task times"),
         _column("S", "string", ".status.telemetry.readable.quality", "Mean of 1/T_i"),
     ]
-    return _crd("BigModelJob", "bmj", schema, columns, {"status": {}})
+    return _crd(JOB_KIND, JOB_PLURAL, "bmj", schema, columns, {"status": {}})
 
 
 def service_crd() -> dict[str, Any]:
@@ -138,7 +146,9 @@ def service_crd() -> dict[str, Any]:
         "statusReplicasPath": ".status.replicas",
         "labelSelectorPath": ".status.selector",
     }
-    return _crd("BigModelService", "bms", schema, columns, {"status": {}, "scale": scale})
+    return _crd(
+        SERVICE_KIND, SERVICE_PLURAL, "bms", schema, columns, {"status": {}, "scale": scale}
+    )
 
 
 def crds() -> list[dict[str, Any]]:

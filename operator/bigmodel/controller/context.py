@@ -6,22 +6,21 @@ leads and once the caches are synced."""
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import kopf
 
-from bigmodel.api import API_VERSION
-from bigmodel.controller.election import ElectionSettings, new_identity
+from bigmodel.api import API_VERSION, JOB_KIND, SERVICE_KIND
+from bigmodel.controller.election import new_identity
 from bigmodel.controller.health import Health
 from bigmodel.controller.k8s import Kube, load_client_config
 from bigmodel.controller.leader import LeaderElector
+from bigmodel.controller.operator_settings import operator_settings
 from bigmodel.controller.workers import Kind
 from bigmodel.telemetry.collect import new_session
-from bigmodel.telemetry.export import TelemetryMetrics, default_metrics
-from bigmodel.telemetry.observe import interval_from_env
+from bigmodel.telemetry.export import OperatorMetrics, default_metrics
 
 
 @dataclass
@@ -31,7 +30,7 @@ class OperatorContext:
     kube: Kube
     scraper: aiohttp.ClientSession
     """Scrapes the pods of every resource (one connection pool for the operator)."""
-    metrics: TelemetryMetrics
+    metrics: OperatorMetrics
     telemetry_interval: float
     """Seconds between two telemetry rounds of one resource."""
     health: Health = field(default_factory=Health)
@@ -94,20 +93,21 @@ def context(memo: Any) -> OperatorContext:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **_: Any) -> None:
-    """Connect to the cluster, read `BIGMODEL_TELEMETRY_INTERVAL` and start the health
-    checks (of the `Health` that `run_operator` serves, passed in the memo with the watched
-    namespaces). The API check lists one BigModelJob and one BigModelService where the
-    operator watches: it needs the API server, the CRDs and the operator's permissions (and
-    when there is none of either, the caches have nothing to sync)."""
+async def start_operator_context(memo: Any, **_: Any) -> None:
+    """Connect to the cluster and start the health checks (of the `Health` that
+    `run_operator` serves, passed in the memo with the operator's settings). The API check
+    lists one BigModelJob and one BigModelService where the operator watches: it needs the
+    API server, the CRDs and the operator's permissions (and when there is none of either,
+    the caches have nothing to sync)."""
     metrics = default_metrics()
-    health: Health = getattr(memo, "health", None) or Health()
+    settings = operator_settings(memo)
+    health: Health = memo.health
     kube = Kube(load_client_config(), metrics, written=health.watches.wrote)
-    shared = OperatorContext(kube, new_session(), metrics, interval_from_env(os.environ), health)
-    namespace = next(iter(getattr(memo, "namespaces", None) or ()), None)
+    shared = OperatorContext(kube, new_session(), metrics, settings.telemetry_interval, health)
+    namespace = next(iter(settings.namespaces), None)
     kinds = [
         {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": "", "namespace": namespace}}
-        for kind in ("BigModelJob", "BigModelService")
+        for kind in (JOB_KIND, SERVICE_KIND)
     ]
 
     async def list_one_of_each() -> None:
@@ -120,8 +120,7 @@ async def start(memo: Any, **_: Any) -> None:
 
     shared.checks = asyncio.create_task(health.run_checks(list_one_of_each))
     memo.context = shared
-    settings = ElectionSettings.from_env(os.environ, getattr(memo, "namespaces", None) or ())
-    elector = LeaderElector(kube, settings, new_identity())
+    elector = LeaderElector(kube, settings.election, new_identity())
     shared.election = asyncio.create_task(elector.run(shared.lead, shared.step_down))
 
 

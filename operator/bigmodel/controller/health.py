@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bigmodel.runtime.server import Page, PageServer
-from bigmodel.settings import seconds_from_env
 
 DRAIN_STALL_SECONDS = 60.0
 """Keys ready this long with no worker taking any: the queue stopped draining."""
@@ -128,16 +127,6 @@ class Health:
     """Why the latest check failed ("" when it succeeded)."""
     caches_synced: bool = False
     """Whether kopf has filled the caches from its first listing of every watched resource."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Health:
-        """Defaults, with the API grace from `BIGMODEL_HEALTH_API_GRACE` and the watch stall
-        from `BIGMODEL_HEALTH_WATCH_STALL` (seconds)."""
-        stall = seconds_from_env(env, WATCH_STALL_ENV, WATCH_STALL_SECONDS, allow_zero=False)
-        return cls(
-            watches=WatchLag(stale_after=stall),
-            api_grace=seconds_from_env(env, API_GRACE_ENV, API_GRACE_SECONDS),
-        )
 
     def liveness(self, now: float | None = None) -> dict[str, str]:
         """Failing checks of liveness, each with why (empty: alive)."""

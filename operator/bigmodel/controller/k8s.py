@@ -15,7 +15,7 @@ import kopf
 import kubernetes
 
 from bigmodel import __version__
-from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.export import OperatorMetrics
 
 JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
@@ -111,7 +111,7 @@ class Kube:
     def __init__(
         self,
         config: Any,
-        metrics: TelemetryMetrics | None = None,
+        metrics: OperatorMetrics | None = None,
         written: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.client_config = config

@@ -2,7 +2,7 @@
 
 Interface (what the controller's loop uses)::
 
-    settings = ElectionSettings.from_env(os.environ, namespaces)
+    settings = OperatorSettings.read(os.environ, namespaces).election
     elector = LeaderElector(kube, settings, new_identity())
     task = asyncio.create_task(elector.run(on_started, on_stopped))
     ...

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import kopf
 import prometheus_client
 
-from bigmodel.controller.health import Health, serving
+from bigmodel.controller.health import serving
+from bigmodel.controller.operator_settings import OperatorSettings
 from bigmodel.telemetry.export import default_metrics
 
 logger = logging.getLogger("bigmodel")
@@ -22,6 +23,7 @@ def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int)
     from bigmodel.controller.job import handlers as job_handlers  # noqa: F401
     from bigmodel.controller.service import handlers as service_handlers  # noqa: F401
 
+    settings = OperatorSettings.read(os.environ, namespaces, health_port, metrics_port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Registered before serving, so the first scrape already lists every family (T, S, T_i
     # of running jobs, reconciles, restarts, ...) that the handlers fill in.
@@ -34,12 +36,12 @@ def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int)
         health_port,
         metrics_port,
     )
-    health = Health.from_env(os.environ)
+    health = settings.new_health()
     with serving(health, health_port):
         kopf.run(
             standalone=True,
             clusterwide=not namespaces,
             namespaces=list(namespaces),
-            memo=kopf.Memo(health=health, namespaces=list(namespaces)),
+            memo=kopf.Memo(health=health, settings=settings),
         )
     return 0

@@ -13,8 +13,8 @@ import kopf
 
 from bigmodel.api.telemetry import TelemetrySpec
 from bigmodel.controller.k8s import API_FAILURES, Kube
-from bigmodel.telemetry.collect import Reading, Target
-from bigmodel.telemetry.export import TelemetryMetrics
+from bigmodel.telemetry.collect import Target
+from bigmodel.telemetry.export import OperatorMetrics
 from bigmodel.telemetry.observe import (
     FIELD_MANAGER,
     Observation,
@@ -22,6 +22,7 @@ from bigmodel.telemetry.observe import (
     observe,
     policy_from_spec,
 )
+from bigmodel.telemetry.readings import Reading
 from bigmodel.telemetry.serving import TokenReading
 
 
@@ -36,7 +37,7 @@ class TelemetryRounds:
         body: kopf.Body,
         interval: float,
         logger: logging.Logger | logging.LoggerAdapter[Any],
-        metrics: TelemetryMetrics,
+        metrics: OperatorMetrics,
         unit: str,
     ) -> None:
         self.kube, self.session, self.body, self.interval = kube, session, body, interval

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from bigmodel.controller.k8s import API_FAILURES
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.workqueue import WorkQueue
-from bigmodel.settings import count_from_env
 
 Reconcile = Callable[[str], Awaitable[float | None]]
 """Look at one key's object and write the difference; seconds until the next look (None:
@@ -26,15 +25,6 @@ WORKERS_ENV = "BIGMODEL_WORKERS"
 TELEMETRY_WORKERS = 8
 """Telemetry rounds running at once (each scrapes one object's pods)."""
 TELEMETRY_WORKERS_ENV = "BIGMODEL_TELEMETRY_WORKERS"
-
-
-def workers_from_env(env: Mapping[str, str]) -> tuple[int, int]:
-    """Workers per kind (`BIGMODEL_WORKERS`) and telemetry workers
-    (`BIGMODEL_TELEMETRY_WORKERS`), each at least 1."""
-    return (
-        count_from_env(env, WORKERS_ENV, WORKERS),
-        count_from_env(env, TELEMETRY_WORKERS_ENV, TELEMETRY_WORKERS),
-    )
 
 
 class Controller:

@@ -15,7 +15,7 @@ from bigmodel.demo.job import train
 from bigmodel.demo.kubectl import REPO, DemoError, Kubectl, wait
 from bigmodel.demo.service import serve
 from kubesandbox.testing import (
-    answers_ready,
+    answers_ok,
     free_port,
     start_sandbox,
     stop_process,
@@ -48,7 +48,7 @@ def run(state: Path) -> None:
         # Collect T_i (and decide on scaling) every second: the demo's workloads are short.
         env = sandbox.env() | {"BIGMODEL_TELEMETRY_INTERVAL": "1"}
         with _process(operator, state / "operator.log", env):
-            wait("the operator's /readyz", lambda: answers_ready(health), 60)
+            wait("the operator's /readyz", lambda: answers_ok(health, "/readyz"), 60)
             train(kubectl, state, metrics)
             serve(kubectl, state)
             converse(kubectl, state)

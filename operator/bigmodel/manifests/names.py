@@ -11,8 +11,3 @@ def service_name(job: str) -> str:
 def node_pod_name(job: str, rank: int) -> str:
     """Pod (and hostname) of node `rank`: `<job>-node-<rank>`."""
     return f"{job}-node-{rank}"
-
-
-def node_address(job: str, namespace: str, rank: int) -> str:
-    """DNS name of node `rank` inside the cluster: `<pod>.<service>.<namespace>.svc`."""
-    return f"{node_pod_name(job, rank)}.{service_name(job)}.{namespace}.svc"

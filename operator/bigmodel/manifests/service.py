@@ -52,8 +52,6 @@ PROGRESS_MARGIN_SECONDS = 120
 """A rollout has startupTimeoutSeconds plus this to make progress before the Deployment
 reports ProgressDeadlineExceeded."""
 REVISION_HISTORY = 3
-LOAD_FAILURE_EXIT_CODE = 3
-"""Exit code of `bigmodel.serving` when the model cannot be loaded."""
 
 _OWNED_POD_FIELDS: dict[str, str | None] = {
     "terminationGracePeriodSeconds": "spec.maxRequestSeconds"

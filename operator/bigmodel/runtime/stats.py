@@ -11,7 +11,7 @@ import bisect
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 # Upper bounds (seconds) of the step-time histogram buckets; +Inf is implied after the last.
 BUCKETS: tuple[float, ...] = (
@@ -74,11 +74,6 @@ def observe(stats: RankStats, seconds: float) -> RankStats:
     counts = StepCounts(stats)
     counts.add(seconds)
     return counts.snapshot()
-
-
-def with_loss(stats: RankStats, loss: float) -> RankStats:
-    """Return `stats` carrying the trainer's latest loss."""
-    return replace(stats, loss=float(loss))
 
 
 def reporting(ranks: Mapping[int, RankStats]) -> dict[int, RankStats]:

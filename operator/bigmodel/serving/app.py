@@ -16,22 +16,22 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bigmodel.serving import chat, inference_protocol, openai_compat
-from bigmodel.serving.errors import ApiError, Reason, oip_body, openai_body
+from bigmodel.serving.errors import RefusalReason, RequestRefused, oip_body, openai_body
 from bigmodel.serving.metrics import CONTENT_TYPE, ENDPOINTS
 from bigmodel.serving.state import STATE, ServerState
 
 log = logging.getLogger(__name__)
 
 _HTTP_REASONS = {
-    404: Reason.NOT_FOUND,
-    405: Reason.METHOD_NOT_ALLOWED,
-    413: Reason.TOO_LARGE,
+    404: RefusalReason.NOT_FOUND,
+    405: RefusalReason.METHOD_NOT_ALLOWED,
+    413: RefusalReason.TOO_LARGE,
 }
 
 
-def _as_api_error(request: web.Request, error: web.HTTPException) -> ApiError:
+def _as_api_error(request: web.Request, error: web.HTTPException) -> RequestRefused:
     """aiohttp's own refusals (no route, wrong method, body too large) as an ApiError."""
-    reason = _HTTP_REASONS.get(error.status, Reason.INVALID)
+    reason = _HTTP_REASONS.get(error.status, RefusalReason.INVALID)
     message = f"{request.method} {request.path}: {error.reason}"
     if error.status == 404:
         message += " (endpoints: /v2, /v2/health/{live,ready}, /v2/models/{name}[/ready|/infer]"
@@ -40,10 +40,10 @@ def _as_api_error(request: web.Request, error: web.HTTPException) -> ApiError:
         limit = request.app[STATE].config.max_body_bytes
         message = f"request body is above the limit of {limit} bytes"
     headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else {}
-    return ApiError(error.status, message, reason=reason, headers=headers)
+    return RequestRefused(error.status, message, reason=reason, headers=headers)
 
 
-def _render(request: web.Request, error: ApiError) -> web.Response:
+def _render(request: web.Request, error: RequestRefused) -> web.Response:
     body = openai_body(error) if request.path.startswith("/v1/") else oip_body(error)
     return web.json_response(body, status=error.status, headers=error.headers)
 
@@ -59,7 +59,7 @@ async def handle_errors(request: web.Request, handler: Handler) -> web.StreamRes
     started = time.perf_counter()
     try:
         response = await handler(request)
-    except ApiError as error:
+    except RequestRefused as error:
         response = _render(request, error)
         state.metrics.rejected(error.reason)
     except web.HTTPException as http_error:
@@ -70,8 +70,10 @@ async def handle_errors(request: web.Request, handler: Handler) -> web.StreamRes
         state.metrics.rejected(refusal.reason)
     except Exception:
         log.exception("unexpected error", extra={"fields": {"path": request.path}})
-        response = _render(request, ApiError(500, "internal server error", reason=Reason.INTERNAL))
-        state.metrics.rejected(Reason.INTERNAL)
+        response = _render(
+            request, RequestRefused(500, "internal server error", reason=RefusalReason.INTERNAL)
+        )
+        state.metrics.rejected(RefusalReason.INTERNAL)
     finally:
         if counted:
             state.finished()

@@ -29,7 +29,7 @@ class ExitCode(IntEnum):
     """The HTTP port could not be bound."""
 
 
-class Reason(StrEnum):
+class RefusalReason(StrEnum):
     """Why a request was refused: the `reason` label of the rejections counter."""
 
     INVALID = "invalid"
@@ -42,7 +42,7 @@ class Reason(StrEnum):
     INTERNAL = "internal"
 
 
-class ApiError(Exception):
+class RequestRefused(Exception):
     """A refused request: HTTP status, a message naming the field, and where it failed."""
 
     def __init__(
@@ -51,7 +51,7 @@ class ApiError(Exception):
         message: str,
         *,
         param: str | None = None,
-        reason: Reason = Reason.INVALID,
+        reason: RefusalReason = RefusalReason.INVALID,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -62,33 +62,33 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def invalid(param: str, message: str) -> ApiError:
+def invalid(param: str, message: str) -> RequestRefused:
     """400 for a bad field; the message starts with the field's name."""
-    return ApiError(400, f"{param}: {message}", param=param)
+    return RequestRefused(400, f"{param}: {message}", param=param)
 
 
-def unavailable(reason: Reason, message: str) -> ApiError:
+def unavailable(reason: RefusalReason, message: str) -> RequestRefused:
     """503 with Retry-After: the queue is full, the server drains or is not ready yet."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return ApiError(503, message, reason=reason, headers=headers)
+    return RequestRefused(503, message, reason=reason, headers=headers)
 
 
-def oip_body(error: ApiError) -> dict[str, Any]:
+def oip_body(error: RequestRefused) -> dict[str, Any]:
     """The Open Inference Protocol's error body."""
     return {"error": error.message}
 
 
 _OPENAI_CODES = {
-    Reason.NOT_FOUND: "model_not_found",
-    Reason.METHOD_NOT_ALLOWED: "method_not_allowed",
-    Reason.TOO_LARGE: "request_too_large",
-    Reason.QUEUE_FULL: "queue_full",
-    Reason.DRAINING: "draining",
-    Reason.NOT_READY: "not_ready",
+    RefusalReason.NOT_FOUND: "model_not_found",
+    RefusalReason.METHOD_NOT_ALLOWED: "method_not_allowed",
+    RefusalReason.TOO_LARGE: "request_too_large",
+    RefusalReason.QUEUE_FULL: "queue_full",
+    RefusalReason.DRAINING: "draining",
+    RefusalReason.NOT_READY: "not_ready",
 }
 
 
-def openai_body(error: ApiError) -> dict[str, Any]:
+def openai_body(error: RequestRefused) -> dict[str, Any]:
     """OpenAI's error body: `type` from the status, `code` from the reason, `param` the field."""
     kind = "server_error" if error.status >= 500 else "invalid_request_error"
     return {

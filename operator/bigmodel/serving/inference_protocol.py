@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from aiohttp import web
 
-from bigmodel.serving.errors import Reason, invalid, unavailable
+from bigmodel.serving.errors import RefusalReason, invalid, unavailable
 from bigmodel.serving.forward import ModelWork
 from bigmodel.serving.model import ServedModel
 from bigmodel.serving.state import STATE, ServerState, read_json, run
@@ -153,7 +153,7 @@ async def model(request: web.Request) -> web.Response:
     if name != state.config.model_name:
         raise state.not_found(name, "name")
     if state.served is None:
-        raise unavailable(Reason.NOT_READY, "the model is still loading; retry later")
+        raise unavailable(RefusalReason.NOT_READY, "the model is still loading; retry later")
     return web.json_response(model_metadata(state, state.served))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bigmodel.serving.errors import Reason
+from bigmodel.serving.errors import RefusalReason
 
 PREFIX = "bigmodel_serving"
 REQUEST_DURATION_SECONDS = f"{PREFIX}_request_duration_seconds"
@@ -107,7 +107,9 @@ class ServingMetrics:
         # request costs no label lookup.
         self._durations = {e: self.request_duration.labels(e) for e in ENDPOINTS}
         self._answers = {(e, 200): self.requests.labels(e, "200") for e in ENDPOINTS}
-        self._rejections = {reason: self.rejections.labels(reason.value) for reason in Reason}
+        self._rejections = {
+            reason: self.rejections.labels(reason.value) for reason in RefusalReason
+        }
 
     def render(self) -> bytes:
         """The text exposition of the registry."""
@@ -150,7 +152,7 @@ class ServingMetrics:
             per_token = (last_token_at - first_token_at) / (stream_tokens - 1)
             self.time_per_output_token.observe(per_token)
 
-    def rejected(self, reason: Reason) -> None:
+    def rejected(self, reason: RefusalReason) -> None:
         """A request was refused."""
         if self.enabled:
             self._rejections[reason].inc()

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bigmodel.serving.batcher import Batcher, Closed, QueueFull
 from bigmodel.serving.config import ServerConfig
-from bigmodel.serving.errors import ApiError, Reason, unavailable
+from bigmodel.serving.errors import RefusalReason, RequestRefused, unavailable
 from bigmodel.serving.forward import ModelWork
 from bigmodel.serving.metrics import ServingMetrics
 from bigmodel.serving.model import ServedModel
@@ -52,23 +52,25 @@ class ServerState:
         if self.in_flight == 0:
             self.idle.set()
 
-    def not_found(self, name: str, param: str) -> ApiError:
+    def not_found(self, name: str, param: str) -> RequestRefused:
         """404 naming the served model."""
-        return ApiError(
+        return RequestRefused(
             404,
             f"model {name!r} is not served here; served models: [{self.config.model_name!r}]",
             param=param,
-            reason=Reason.NOT_FOUND,
+            reason=RefusalReason.NOT_FOUND,
         )
 
     def admit(self, name: str, param: str) -> tuple[ServedModel, Batcher[ModelWork]]:
         """The model and its batcher for a request naming `name`, or why not (503/404)."""
         if self.draining:
-            raise unavailable(Reason.DRAINING, "the server is shutting down; retry elsewhere")
+            raise unavailable(
+                RefusalReason.DRAINING, "the server is shutting down; retry elsewhere"
+            )
         if name != self.config.model_name:
             raise self.not_found(name, param)
         if self.served is None or self.batcher is None:
-            raise unavailable(Reason.NOT_READY, "the model is still loading; retry later")
+            raise unavailable(RefusalReason.NOT_READY, "the model is still loading; retry later")
         return self.served, self.batcher
 
 
@@ -82,7 +84,7 @@ async def read_json(request: web.Request) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as error:
-        raise ApiError(400, f"request body is not valid JSON: {error}") from None
+        raise RequestRefused(400, f"request body is not valid JSON: {error}") from None
 
 
 def enqueue(batcher: Batcher[ModelWork], work: ModelWork) -> asyncio.Future[None]:
@@ -90,9 +92,13 @@ def enqueue(batcher: Batcher[ModelWork], work: ModelWork) -> asyncio.Future[None
     try:
         return batcher.enqueue(work)
     except QueueFull:
-        raise unavailable(Reason.QUEUE_FULL, "the request queue is full; retry later") from None
+        raise unavailable(
+            RefusalReason.QUEUE_FULL, "the request queue is full; retry later"
+        ) from None
     except Closed:
-        raise unavailable(Reason.DRAINING, "the server is shutting down; retry elsewhere") from None
+        raise unavailable(
+            RefusalReason.DRAINING, "the server is shutting down; retry elsewhere"
+        ) from None
 
 
 async def run(batcher: Batcher[ModelWork], work: ModelWork) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bigmodel.serving.batcher import Batcher
-from bigmodel.serving.errors import ApiError, openai_body
+from bigmodel.serving.errors import RequestRefused, openai_body
 from bigmodel.serving.forward import ModelWork
 from bigmodel.serving.generation import Generation, Row
 from bigmodel.serving.state import STATE, enqueue
@@ -101,7 +101,7 @@ async def stream_completion(
         error = future.exception()
         if error is not None:
             log.error("generation failed mid-stream", exc_info=error)
-            await _send(response, openai_body(ApiError(500, f"generation failed: {error}")))
+            await _send(response, openai_body(RequestRefused(500, f"generation failed: {error}")))
         elif options.include_usage:
             await _send(response, {**head, "choices": [], "usage": work.usage()})
         await response.write(b"data: [DONE]\n\n")

@@ -9,7 +9,7 @@ by `method` and `code`: bounded label values.
 
 Nothing is registered at import time: `default_metrics()` registers the instance used by the
 controller in `prometheus_client.REGISTRY` on first use (the registry main.py's
-`start_http_server` serves); tests build their own `TelemetryMetrics(CollectorRegistry())`.
+`start_http_server` serves); tests build their own `OperatorMetrics(CollectorRegistry())`.
 When Prometheus scrapes the operator, keep these labels: `honor_labels: true`.
 """
 
@@ -28,17 +28,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bigmodel.api import JOB_KIND, SERVICE_KIND
 from bigmodel.api.job import JobPhase
 from bigmodel.api.service import ServicePhase
-from bigmodel.telemetry.collect import MissingReason
+from bigmodel.telemetry.readings import MissingReason
 from bigmodel.telemetry.serving import TokenRound
 
-JOB = "BigModelJob"
-SERVICE = "BigModelService"
 PHASES: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType(
     {
-        JOB: ("bigmodel_jobs", tuple(JobPhase)),
-        SERVICE: ("bigmodel_services", tuple(ServicePhase)),
+        JOB_KIND: ("bigmodel_jobs", tuple(JobPhase)),
+        SERVICE_KIND: ("bigmodel_services", tuple(ServicePhase)),
     }
 )
 """Per kind: the gauge counting its resources by phase, and the phases it always shows."""
@@ -83,7 +82,7 @@ class ServiceScale:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.namespace, SERVICE, self.name)
+        return (self.namespace, SERVICE_KIND, self.name)
 
 
 class _TelemetryCollector(Collector):
@@ -226,7 +225,7 @@ class _TelemetryCollector(Collector):
         yield from (desired, ready, in_flight, value, target)
 
 
-class TelemetryMetrics:
+class OperatorMetrics:
     """Every metric the operator exports, registered in one registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -330,7 +329,7 @@ class TelemetryMetrics:
         """The controller's view of a resource's phase (None: deleted, no longer counted).
         Also starts the namespace's job counters at 0, so that their first increase shows
         in `increase()` (a series born at 1 would hide it)."""
-        if kind == JOB and phase is not None:
+        if kind == JOB_KIND and phase is not None:
             self.job_restarts.labels(namespace)
             self.job_failures.labels(namespace)
         with self._lock:
@@ -366,14 +365,14 @@ class TelemetryMetrics:
         self.job_failures.labels(namespace).inc()
 
 
-_default: TelemetryMetrics | None = None
+_default: OperatorMetrics | None = None
 _default_lock = threading.Lock()
 
 
-def default_metrics() -> TelemetryMetrics:
+def default_metrics() -> OperatorMetrics:
     """The operator's metrics in `prometheus_client.REGISTRY`, registered on first use."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = TelemetryMetrics(prometheus_client.REGISTRY)
+            _default = OperatorMetrics(prometheus_client.REGISTRY)
         return _default

@@ -3,11 +3,11 @@ scrape -> summarize -> stragglers -> export -> status, condition and events.
 
     state = TelemetryState.resume(body.get("status"), targets)   # once, at daemon start
     while running:                                               # every INTERVAL_SECONDS
-        obs = await observe(JOB, namespace, name, targets, policy, state, session)
+        obs = await observe(JOB_KIND, namespace, name, targets, policy, state, session)
         state = obs.state
         apply status `obs.status_patch()` (server-side apply, field manager FIELD_MANAGER)
         emit `obs.events`
-    metrics.forget(namespace, JOB, name)                         # finished or deleted
+    metrics.forget(namespace, JOB_KIND, name)                         # finished or deleted
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ import aiohttp
 
 from bigmodel.api import Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
-from bigmodel.manifests.job import LABEL_RANK
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.runtime.tasks import TASK_SECONDS_COUNT, TASK_SECONDS_SUM
-from bigmodel.settings import seconds_from_env
 from bigmodel.telemetry.aggregate import (
     StragglerPolicy,
     StragglerState,
@@ -37,18 +35,14 @@ from bigmodel.telemetry.aggregate import (
 )
 from bigmodel.telemetry.collect import (
     DEFAULT_LIMITS,
-    Latest,
-    MeanSince,
-    MissingReason,
-    Reading,
     Scrape,
     ScrapeLimits,
-    Series,
     Target,
     collect,
     pod_url,
 )
-from bigmodel.telemetry.export import ResourceTelemetry, TelemetryMetrics, default_metrics
+from bigmodel.telemetry.export import OperatorMetrics, ResourceTelemetry, default_metrics
+from bigmodel.telemetry.readings import Latest, MeanSince, MissingReason, Reading
 from bigmodel.telemetry.serving import TokenReading, TokenRound
 from bigmodel.telemetry.status import (
     TelemetryEvent,
@@ -58,6 +52,7 @@ from bigmodel.telemetry.status import (
     telemetry_json,
     telemetry_summary,
 )
+from bigmodel.telemetry.textformat import Series
 
 INTERVAL_SECONDS = 15.0
 """Default seconds between two rounds of one resource (Prometheus's usual scrape interval)."""
@@ -72,27 +67,9 @@ INTERVAL_ENV = "BIGMODEL_TELEMETRY_INTERVAL"
 """Seconds between two collection rounds of one resource (default `INTERVAL_SECONDS`, 15)."""
 
 
-def interval_from_env(env: Mapping[str, str]) -> float:
-    """`BIGMODEL_TELEMETRY_INTERVAL` in seconds (a positive number), else 15."""
-    return seconds_from_env(env, INTERVAL_ENV, INTERVAL_SECONDS, allow_zero=False)
-
-
 def node_target(rank: int, pod: str, ip: str, port: int) -> Target:
     """The target of a job's node pod: key = node rank, URL from the pod IP."""
     return Target(str(rank), pod, pod_url(ip, port))
-
-
-def target_from_pod(body: Mapping[str, Any], port: int) -> Target | None:
-    """The target of a node pod body: Running, not being deleted, with a pod IP and a
-    node-rank label; None otherwise (a pod that cannot be scraped yet is not a node)."""
-    meta, status = body.get("metadata") or {}, body.get("status") or {}
-    rank = (meta.get("labels") or {}).get(LABEL_RANK, "")
-    ip = status.get("podIP")
-    if status.get("phase") != "Running" or meta.get("deletionTimestamp") or not ip:
-        return None
-    if not rank.isdigit():
-        return None
-    return node_target(int(rank), str(meta.get("name", "")), str(ip), port)
 
 
 def policy_from_spec(
@@ -180,7 +157,7 @@ async def observe(
     *,
     reading: Reading = JOB_STEP_SECONDS,
     limits: ScrapeLimits = DEFAULT_LIMITS,
-    metrics: TelemetryMetrics | None = None,
+    metrics: OperatorMetrics | None = None,
     generation: int | None = None,
     now: datetime | None = None,
     unit: str = "node",

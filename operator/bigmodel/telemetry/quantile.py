@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from bigmodel.telemetry.collect import Series
+from bigmodel.telemetry.textformat import Series
 
 BUCKET_LABEL = "le"
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from bigmodel.api.service import DEFAULT_PERCENTILE, ServingRuntime
-from bigmodel.telemetry.collect import MeanSince, Scrape, Series
+from bigmodel.telemetry.collect import Scrape
 from bigmodel.telemetry.quantile import bucket_series, buckets_of, histogram_quantile, increase
+from bigmodel.telemetry.readings import MeanSince
+from bigmodel.telemetry.textformat import Series
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class Cause:
 
 
 @dataclass
-class ApiError(Rejected):
+class StatusError(Rejected):
     """An error response; `status()` renders it as a `Status` object."""
 
     code: int
@@ -89,16 +89,16 @@ def qualified(group: str, plural: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
-def not_found(group: str, plural: str, name: str) -> ApiError:
+def not_found(group: str, plural: str, name: str) -> StatusError:
     """404 for a missing object."""
-    return ApiError(
+    return StatusError(
         404, f'{qualified(group, plural)} "{name}" not found', details=_details(group, plural, name)
     )
 
 
-def already_exists(group: str, plural: str, name: str) -> ApiError:
+def already_exists(group: str, plural: str, name: str) -> StatusError:
     """409 AlreadyExists for a create of an existing name."""
-    return ApiError(
+    return StatusError(
         409,
         f'{qualified(group, plural)} "{name}" already exists',
         "AlreadyExists",
@@ -106,9 +106,9 @@ def already_exists(group: str, plural: str, name: str) -> ApiError:
     )
 
 
-def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
+def conflict(group: str, plural: str, name: str, why: str) -> StatusError:
     """409 Conflict, e.g. a stale resourceVersion."""
-    return ApiError(
+    return StatusError(
         409,
         f'Operation cannot be fulfilled on {qualified(group, plural)} "{name}": {why}',
         "Conflict",
@@ -116,20 +116,20 @@ def conflict(group: str, plural: str, name: str, why: str) -> ApiError:
     )
 
 
-def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
+def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> StatusError:
     """422 Invalid with one cause per bad field, worded like kube-apiserver."""
     what = f"{kind}.{group}" if group else kind
     listed = ", ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
     if len(causes) > 1:
         listed = f"[{listed}]"
-    return ApiError(
+    return StatusError(
         422, f'{what} "{name}" is invalid: {listed}', "Invalid", _details(group, kind, name), causes
     )
 
 
-def bad_request(message: str) -> ApiError:
+def bad_request(message: str) -> StatusError:
     """400 BadRequest."""
-    return ApiError(400, message)
+    return StatusError(400, message)
 
 
 def success(group: str, plural: str, name: str, uid: str) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def gv_path(api_version: str) -> str:
 
 
 def crd_definition_name(group: str, version: str, kind: str) -> str:
-    """kube-apiserver's name for a CRD schema: `dev.bigmodel.v1alpha1.BigModelJob`."""
+    """kube-apiserver's name for a CRD schema: `com.example.v1.Widget`."""
     return ".".join([*reversed(group.split(".")), version, kind])
 
 

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.selectors import ObjectFilter
 from kubesandbox.objects import Obj
 
@@ -65,9 +65,9 @@ class Watcher:
             self.queue.put_nowait(("DELETED", event.obj))
 
 
-def expired(rv: int, oldest: int) -> ApiError:
+def expired(rv: int, oldest: int) -> StatusError:
     """410 Gone for a watch from a resourceVersion older than the history."""
-    return ApiError(410, f"too old resource version: {rv} ({oldest})", "Expired")
+    return StatusError(410, f"too old resource version: {rv} ({oldest})", "Expired")
 
 
 def owner_uids(obj: Obj) -> list[str]:

@@ -70,7 +70,7 @@ class Rule:
     """`pods`, or `pods/status` for one subresource."""
     namespaces: tuple[str, ...] = ()
     user_agents: tuple[str, ...] = ()
-    """Prefixes, e.g. `kopf/` and `bigmodel-operator/` for an operator's own requests."""
+    """Prefixes, e.g. `kopf/` and `my-operator/` for an operator's own requests."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))

@@ -11,6 +11,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from kubesandbox import legacy
 from kubesandbox.access import KubeletAccess, Rejected
 from kubesandbox.auth import Tokens
 from kubesandbox.kubelet import credentials, processes, volumes
@@ -23,7 +24,7 @@ from kubesandbox.network import addresses, netshim
 from kubesandbox.network.dns import HostsFile
 from kubesandbox.objects import Obj
 
-PROCESS_LABEL = "sandbox.bigmodel.dev/node-type"
+PROCESS_LABEL = legacy.DOMAIN + "node-type"
 _STOP_GRACE_SECONDS = 3.0
 _REAP_RETRY_SECONDS = 1.0
 
@@ -56,7 +57,7 @@ class ProcessAgent(NodeAgent):
             node_object(
                 f"sandbox-node-{i}",
                 len(gpus),
-                {PROCESS_LABEL: "process"},
+                legacy.with_old_names({PROCESS_LABEL: "process"}),
                 [],
                 Capacity(cpus, memory_ki()),
             )

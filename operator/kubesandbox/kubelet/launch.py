@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubesandbox import legacy
 from kubesandbox.kubelet import credentials, podenv, processes, termination, volumes
 from kubesandbox.kubelet.host import Host
 from kubesandbox.network import addresses, dns, netshim
@@ -22,8 +23,8 @@ from kubesandbox.objects import Obj
 
 
 def mount_env_name(volume: str) -> str:
-    """`BIGMODEL_SANDBOX_MOUNT_<VOLUME>`: the variable holding a volume's host directory."""
-    return "BIGMODEL_SANDBOX_MOUNT_" + re.sub(r"[^A-Z0-9]", "_", volume.upper())
+    """`KUBESANDBOX_MOUNT_<VOLUME>`: the variable holding a volume's host directory."""
+    return legacy.ENV_PREFIX + "MOUNT_" + re.sub(r"[^A-Z0-9]", "_", volume.upper())
 
 
 def container_marker(host: Host, pod: Obj, container: str) -> str:
@@ -108,7 +109,11 @@ def _kubelet_env(site: PodSite, pod: Obj, container: Obj, gpus: Sequence[str]) -
         netshim.HOSTS_ENV: str(host.hosts.path),
         netshim.SEARCH_ENV: " ".join(dns.search_domains(meta["namespace"])),
     }
-    env.update({mount_env_name(volume): str(path) for volume, path in site.dirs.items()})
+    env.update(
+        legacy.with_old_names(
+            {mount_env_name(volume): str(path) for volume, path in site.dirs.items()}
+        )
+    )
     if host.shim is not None:
         preload = [str(host.shim), os.environ.get("LD_PRELOAD", "")]
         env["LD_PRELOAD"] = " ".join(filter(None, preload))

@@ -50,7 +50,7 @@ def node_info(name: str) -> Obj:
         "systemUUID": str(node),
         "bootID": _read("/proc/sys/kernel/random/boot_id") or str(uuid.uuid4()),
         "kernelVersion": os.uname().release,
-        "osImage": "bigmodel sandbox",
+        "osImage": "kubesandbox",
         "containerRuntimeVersion": "sandbox://0.1",
         "kubeletVersion": KUBELET_VERSION,
         "kubeProxyVersion": "",  # deprecated (KEP-4004): kubelets leave it empty

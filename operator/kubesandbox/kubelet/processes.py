@@ -1,6 +1,6 @@
 """Container processes: spawned in their own session, marked, stopped with their children.
 
-Each process gets `BIGMODEL_SANDBOX_PROCESS=<sandbox id>/<pod uid>/<container>/` in its
+Each process gets `KUBESANDBOX_PROCESS=<sandbox id>/<pod uid>/<container>/` in its
 environment, which its children inherit even when they start their own session (torchrun's
 workers do). Stopping a container signals its process group and then every process that
 carries its marker, found by scanning /proc.
@@ -16,7 +16,9 @@ import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-MARKER_ENV = "BIGMODEL_SANDBOX_PROCESS"
+from kubesandbox import legacy
+
+MARKER_ENV = legacy.ENV_PREFIX + "PROCESS"
 _PROC = Path("/proc")
 _KILL_WAIT_SECONDS = 5.0
 _POLL_SECONDS = 0.05

@@ -1,18 +1,19 @@
 """Simulated nodes (like KWOK): pods Running and Ready without any process, finished on the
-`sandbox.bigmodel.dev/exit-code` annotation."""
+`kubesandbox.dev/exit-code` annotation."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 
+from kubesandbox import legacy
 from kubesandbox.access import KubeletAccess, Rejected
 from kubesandbox.kubelet.disruption import KILLED, evicted
 from kubesandbox.kubelet.nodes import FINISHED, Capacity, NodeAgent, node_object
 from kubesandbox.objects import Obj, now
 from kubesandbox.placement import SIMULATED_TAINT
 
-EXIT_CODE_ANNOTATION = "sandbox.bigmodel.dev/exit-code"
+EXIT_CODE_ANNOTATION = legacy.DOMAIN + "exit-code"
 SIMULATED_LABEL = SIMULATED_TAINT
 _USER_AGENT = "sandbox-simulated-kubelet"
 
@@ -31,7 +32,7 @@ def simulated_pod_status(pod: Obj, stamp: str) -> Obj:
     annotation (0: Succeeded, else Failed with that exit code)."""
     old = pod.get("status") or {}
     started = old.get("startTime", stamp)
-    exit_code = (pod["metadata"].get("annotations") or {}).get(EXIT_CODE_ANNOTATION)
+    exit_code = legacy.lookup(pod["metadata"].get("annotations") or {}, EXIT_CODE_ANNOTATION)
     finished = exit_code is not None and exit_code.lstrip("-").isdigit()
     code = int(exit_code) if finished and exit_code is not None else 0
     statuses = []
@@ -102,13 +103,14 @@ class SimulatedAgent(NodeAgent):
         self.cpus = cpus
 
     def nodes(self) -> list[Obj]:
-        """Simulated nodes, labelled and tainted `sandbox.bigmodel.dev/simulated`."""
+        """Simulated nodes, tainted `kubesandbox.dev/simulated` and labelled so (under the
+        deprecated key too)."""
         taint = {"key": SIMULATED_LABEL, "value": "true", "effect": "NoSchedule"}
         return [
             node_object(
                 f"sandbox-sim-{i}",
                 self.gpus,
-                {SIMULATED_LABEL: "true", "type": "simulated"},
+                legacy.with_old_names({SIMULATED_LABEL: "true", "type": "simulated"}),
                 [taint],
                 Capacity(self.cpus, 64 * 1024 * 1024),
             )

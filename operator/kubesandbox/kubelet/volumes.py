@@ -1,7 +1,7 @@
 """Pod volumes as host directories.
 
 - emptyDir: `STATE/pods/<uid>/volumes/<name>`; `medium: Memory` under
-  `/dev/shm/bigmodel-sandbox-<uid>/<name>`. Removed with the pod.
+  `/dev/shm/kubesandbox-<uid>/<name>`. Removed with the pod.
 - configMap, secret, downwardAPI, projected (of those): files written into the same kind of
   per-pod directory when the pod starts.
 - persistentVolumeClaim: `STATE/volumes/<namespace>/<claim>`, kept after the pod.
@@ -38,7 +38,7 @@ def pod_dir(state_dir: Path, pod: Obj) -> Path:
 
 
 def _memory_dir(pod: Obj) -> Path:
-    return SHM / f"bigmodel-sandbox-{pod['metadata']['uid']}"
+    return SHM / f"kubesandbox-{pod['metadata']['uid']}"
 
 
 def volume_path(state_dir: Path, pod: Obj, volume: Obj) -> Path:

@@ -57,7 +57,7 @@ def _lease_directory() -> Path:
     Linux host shares whatever its TMPDIR."""
     shared = Path("/tmp")
     base = shared if shared.is_dir() else Path(tempfile.gettempdir())
-    return base / "bigmodel-sandbox-addresses"
+    return base / "kubesandbox-addresses"
 
 
 class AddressLeases:

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static int pod_addr(struct in_addr *out) {
-  const char *ip = getenv("BIGMODEL_SANDBOX_POD_IP");
+  const char *ip = getenv("KUBESANDBOX_POD_IP");
   return ip != NULL && inet_pton(AF_INET, ip, out) == 1;
 }
 
@@ -45,7 +45,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
 }
 
 static int in_hosts(const char *name, char *ip, size_t size) {
-  const char *path = getenv("BIGMODEL_SANDBOX_HOSTS");
+  const char *path = getenv("KUBESANDBOX_HOSTS");
   FILE *f = path ? fopen(path, "r") : NULL;
   char line[512], addr[64], host[400];
   int found = 0;
@@ -61,8 +61,8 @@ static int in_hosts(const char *name, char *ip, size_t size) {
 }
 
 static int lookup(const char *node, char *ip, size_t size) {
-  const char *self = getenv("BIGMODEL_SANDBOX_HOSTNAME");
-  const char *pod = getenv("BIGMODEL_SANDBOX_POD_IP");
+  const char *self = getenv("KUBESANDBOX_HOSTNAME");
+  const char *pod = getenv("KUBESANDBOX_POD_IP");
   char name[256], candidate[400];
   size_t n = strlen(node);
   if (pod == NULL || n == 0 || n >= sizeof name) return 0;
@@ -73,7 +73,7 @@ static int lookup(const char *node, char *ip, size_t size) {
     return 1;
   }
   if (in_hosts(name, ip, size)) return 1;
-  const char *search = getenv("BIGMODEL_SANDBOX_SEARCH");
+  const char *search = getenv("KUBESANDBOX_SEARCH");
   char domains[512];
   snprintf(domains, sizeof domains, "%s", search ? search : "");
   for (char *save = NULL, *d = strtok_r(domains, " ", &save); d; d = strtok_r(NULL, " ", &save)) {
@@ -102,7 +102,7 @@ int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *r
   if (!real)
     real = (int (*)(const void *, socklen_t, int, struct hostent *, char *, size_t,
                     struct hostent **, int *))dlsym(RTLD_NEXT, "gethostbyaddr_r");
-  const char *fqdn = getenv("BIGMODEL_SANDBOX_FQDN");
+  const char *fqdn = getenv("KUBESANDBOX_FQDN");
   struct in_addr pod;
   size_t n = fqdn ? strlen(fqdn) + 1 : 0;
   size_t need = 4 + n + 3 * sizeof(char *);
@@ -130,7 +130,7 @@ int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *r
 int gethostname(char *name, size_t len) {
   static int (*real)(char *, size_t);
   if (!real) real = (int (*)(char *, size_t))dlsym(RTLD_NEXT, "gethostname");
-  const char *self = getenv("BIGMODEL_SANDBOX_HOSTNAME");
+  const char *self = getenv("KUBESANDBOX_HOSTNAME");
   if (self == NULL) return real(name, len);
   if (strlen(self) >= len) return -1;
   strcpy(name, self);

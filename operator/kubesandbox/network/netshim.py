@@ -24,11 +24,13 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-POD_IP_ENV = "BIGMODEL_SANDBOX_POD_IP"
-HOSTNAME_ENV = "BIGMODEL_SANDBOX_HOSTNAME"
-FQDN_ENV = "BIGMODEL_SANDBOX_FQDN"
-HOSTS_ENV = "BIGMODEL_SANDBOX_HOSTS"
-SEARCH_ENV = "BIGMODEL_SANDBOX_SEARCH"
+from kubesandbox import legacy
+
+POD_IP_ENV = legacy.ENV_PREFIX + "POD_IP"
+HOSTNAME_ENV = legacy.ENV_PREFIX + "HOSTNAME"
+FQDN_ENV = legacy.ENV_PREFIX + "FQDN"
+HOSTS_ENV = legacy.ENV_PREFIX + "HOSTS"
+SEARCH_ENV = legacy.ENV_PREFIX + "SEARCH"
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,7 @@ log = logging.getLogger(__name__)
 def build_shim(directory: Path) -> Path | None:
     """Compile the library into `directory` once; None (and a warning) without a compiler."""
     text = (resources.files(__package__) / "netshim.c").read_text()
-    target = (
-        directory / f"libbigmodel-sandbox-net-{hashlib.sha256(text.encode()).hexdigest()[:8]}.so"
-    )
+    target = directory / f"libkubesandbox-net-{hashlib.sha256(text.encode()).hexdigest()[:8]}.so"
     if target.exists():
         return target
     compiler = shutil.which("cc") or shutil.which("gcc")

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from bigmodel.api import JobPhase
+from bigmodel.api import JOB_KIND, JobPhase
 from bigmodel.controller.context import OperatorContext
 from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.reconciler import JobReconciler
@@ -24,7 +24,6 @@ from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.controller.workers import Controller
 from bigmodel.manifests.frameworks import Member
-from bigmodel.telemetry.export import JOB
 
 QUEUE = "bigmodeljob"
 TELEMETRY_QUEUE = "bigmodeljob-telemetry"
@@ -110,7 +109,7 @@ class JobController:
         await self.release(raw)
         uid = reconciler.uid
         removed = dict(self.removed.get(uid, {}))
-        with self.shared.metrics.reconciling(JOB):
+        with self.shared.metrics.reconciling(JOB_KIND):
             pause = await reconciler.step(list(self.pods.get(uid, ())), removed)
         left = self.removed.get(uid, {})
         for member in removed:
@@ -185,7 +184,7 @@ class JobController:
         self.release.forget(reconciler.uid)
         self.shared.health.watches.forget(reconciler.uid)
         namespace, _, name = key.partition("/")
-        self.shared.metrics.set_phase(namespace, JOB, name, None)
+        self.shared.metrics.set_phase(namespace, JOB_KIND, name, None)
 
     @property
     def controllers(self) -> tuple[Controller, ...]:

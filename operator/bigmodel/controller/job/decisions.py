@@ -33,12 +33,13 @@ from bigmodel.api import (
     CleanPodPolicy,
     ConditionType,
     JobPhase,
+    PodPhase,
     Reason,
     RestartPolicy,
 )
 from bigmodel.controller.conditions import Event, find, transitions, true_of
 from bigmodel.controller.job.plan import Plan, Problem, Step
-from bigmodel.controller.job.pods import FAILED, RUNNING, SUCCEEDED, NodePod
+from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.job.waiting import report_waiting
 from bigmodel.controller.kstatus import job_kstatus
@@ -241,9 +242,9 @@ def _succeeded(step: Step, by_member: Mapping[Member, NodePod]) -> str | None:
     of a role the job waits for still runs (see the framework's roles)."""
     deciding = [m for m in step.members if step.roles[m.role].decides]
     done = [by_member[m] for m in deciding if m in by_member]
-    if len(done) < len(deciding) or any(p.phase != SUCCEEDED for p in done):
+    if len(done) < len(deciding) or any(p.phase != PodPhase.SUCCEEDED for p in done):
         return None
-    if any(p.phase == RUNNING and _when_done(step, p) is WhenDone.WAIT for p in step.pods):
+    if any(p.phase == PodPhase.RUNNING and _when_done(step, p) is WhenDone.WAIT for p in step.pods):
         return None
     which = done[0].name if len(done) == 1 else f"all {len(done)} deciding pods"
     return f"{which} succeeded, {step.status.nodes.succeeded} of {len(step.members)} pods succeeded"
@@ -275,7 +276,7 @@ def _active(step: Step, cluster: Sequence[Problem]) -> None:
         lost = [
             m for m in step.members if m in gone and roles[m.role].on_failure is OnFailure.RESTART
         ]
-        failed += [NodePod(step.contract.pod_name(step.job, m), "", m, FAILED,
+        failed += [NodePod(step.contract.pod_name(step.job, m), "", m, PodPhase.FAILED,
                            disruption=step.gone.get(m, DELETED)) for m in lost]  # fmt: skip
         missing = [m for m in missing if roles[m.role].on_failure is not OnFailure.RESTART]
     if failed and _permanent(step, failed):

@@ -13,24 +13,21 @@ no progress or diff-base annotations.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from bigmodel.api import GROUP, VERSION
+from bigmodel.api import GROUP, JOB_KIND, JOB_PLURAL, VERSION
 from bigmodel.controller.context import context, removed
 from bigmodel.controller.job.controller import JobController
 from bigmodel.controller.job.pods import NodePod, observe_pod
-from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.objects import object_key
+from bigmodel.controller.operator_settings import operator_settings
 from bigmodel.controller.queuemetrics import default_queue_metrics
-from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.job import LABEL_JOB
 from bigmodel.manifests.pods import MANAGER
 
-PLURAL = "bigmodeljobs"
 NODE_PODS: Mapping[str, Any] = {LABEL_JOB: kopf.PRESENT, "app.kubernetes.io/managed-by": MANAGER}
 
 
@@ -41,13 +38,13 @@ def jobs(memo: Any) -> JobController:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **kwargs: Any) -> None:
+async def start_job_controller(memo: Any, **kwargs: Any) -> None:
     """Create the job controller over kopf's pod index, with the job timers
     (`BIGMODEL_RESTART_BACKOFF`, ...) and the workers (`BIGMODEL_WORKERS`, ...)."""
-    workers, telemetry = workers_from_env(os.environ)
+    settings = operator_settings(memo)
     memo.jobs = JobController(
-        context(memo), Timing.from_env(os.environ), kwargs["job_pods"], default_queue_metrics(),
-        workers, telemetry,
+        context(memo), settings.timing, kwargs["job_pods"], default_queue_metrics(),
+        settings.workers, settings.telemetry_workers,
     )  # fmt: skip
     context(memo).add(memo.jobs)
 
@@ -56,7 +53,7 @@ def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
     """uid and key of the BigModelJob that controls a pod, or None."""
     meta = body.get("metadata", {})
     for ref in meta.get("ownerReferences") or ():
-        if ref.get("controller") and ref.get("kind") == "BigModelJob":
+        if ref.get("controller") and ref.get("kind") == JOB_KIND:
             return str(ref.get("uid")), object_key(meta.get("namespace"), ref.get("name"))
     return None
 
@@ -80,7 +77,7 @@ async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
         jobs(memo).pod_removed(owner[1], owner[0], pod.member, pod.disruption)
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, JOB_PLURAL)
 async def job_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the job and queue it when it needs a look; the caches are synced by now."""
     context(memo).caches_synced()

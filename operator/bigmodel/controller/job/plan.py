@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from bigmodel.api import BigModelJob, BigModelJobStatus, ConditionType, Reason
+from bigmodel.api import BigModelJob, BigModelJobStatus, ConditionType, PodPhase, Reason
 from bigmodel.api.job import NodeCounts
 from bigmodel.controller.conditions import Event, StatusStep, find
-from bigmodel.controller.job.pods import FAILED, PENDING, RUNNING, SUCCEEDED, UNKNOWN, NodePod
+from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.frameworks import Member, contract_of
 
@@ -80,8 +80,8 @@ def counts(pods: Sequence[NodePod]) -> NodeCounts:
     """Node pods by phase (Unknown counts as failed)."""
     phases = [p.phase for p in pods]
     return NodeCounts(
-        pending=phases.count(PENDING),
-        running=phases.count(RUNNING),
-        succeeded=phases.count(SUCCEEDED),
-        failed=phases.count(FAILED) + phases.count(UNKNOWN),
+        pending=phases.count(PodPhase.PENDING),
+        running=phases.count(PodPhase.RUNNING),
+        succeeded=phases.count(PodPhase.SUCCEEDED),
+        failed=phases.count(PodPhase.FAILED) + phases.count(PodPhase.UNKNOWN),
     )

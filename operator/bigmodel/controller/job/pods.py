@@ -7,17 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bigmodel.api import PodPhase
 from bigmodel.controller import podstatus
 from bigmodel.manifests.frameworks import Member
 from bigmodel.manifests.job import GENERATION_ANNOTATION, LABEL_RANK, LABEL_ROLE, MAIN_CONTAINER
-
-PENDING, RUNNING, SUCCEEDED, FAILED, UNKNOWN = (
-    "Pending",
-    "Running",
-    "Succeeded",
-    "Failed",
-    "Unknown",
-)
 
 # Pod status reasons of a pod stopped by the cluster rather than by its program.
 _DISRUPTED_REASONS = ("Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Terminated")
@@ -48,13 +41,13 @@ class NodePod:
     @property
     def active(self) -> bool:
         """Pending or Running, and not being deleted."""
-        return not self.deleting and self.phase in (PENDING, RUNNING)
+        return not self.deleting and self.phase in (PodPhase.PENDING, PodPhase.RUNNING)
 
     @property
     def failed(self) -> bool:
         """Ended without success, or stopped by the cluster."""
         return not self.deleting and (
-            self.phase in (FAILED, UNKNOWN) or self.disruption is not None
+            self.phase in (PodPhase.FAILED, PodPhase.UNKNOWN) or self.disruption is not None
         )
 
 
@@ -78,7 +71,7 @@ def _disruption(status: Mapping[str, Any]) -> str | None:
             return str(condition.get("reason") or "DisruptionTarget")
     if status.get("reason") in _DISRUPTED_REASONS:
         return str(status["reason"])
-    if status.get("phase") == UNKNOWN:
+    if status.get("phase") == PodPhase.UNKNOWN:
         return "NodeLost"
     return None
 
@@ -96,7 +89,7 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
         member=Member(role, int(rank)),
-        phase=status.get("phase") or PENDING,
+        phase=status.get("phase") or PodPhase.PENDING,
         deleting=bool(meta.get("deletionTimestamp")),
         exit_code=_exit_code(status),
         disruption=_disruption(status),

@@ -15,6 +15,7 @@ import kopf
 
 from bigmodel.api import (
     JOB_CONDITIONS,
+    JOB_KIND,
     BigModelJob,
     BigModelJobStatus,
     InvalidResourceError,
@@ -32,7 +33,7 @@ from bigmodel.controller.job.vanished import VanishedPods
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.manifests.frameworks import Member
 from bigmodel.manifests.job import POD_GROUP_API, build_pod, build_pod_group, build_services
-from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
+from bigmodel.telemetry.export import OperatorMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
 
@@ -47,7 +48,7 @@ class JobReconciler:
         nodes: LargestGpuNode,
         body: kopf.Body,
         logger: logging.Logger | logging.LoggerAdapter[Any],
-        metrics: TelemetryMetrics | None = None,
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         self.kube, self.timing, self.nodes, self.body = kube, timing, nodes, body
         self.logger = logger
@@ -153,7 +154,7 @@ class JobReconciler:
         """Export the phase, and count restarts and failure once per transition."""
         namespace, name = self.body["metadata"]["namespace"], self.body["metadata"]["name"]
         if new.phase is not None:
-            self.metrics.set_phase(namespace, JOB, name, new.phase.value)
+            self.metrics.set_phase(namespace, JOB_KIND, name, new.phase.value)
         for _ in range(new.restarts - old.restarts):
             self.metrics.count_restart(namespace)
         if new.phase is JobPhase.FAILED and old.phase is not JobPhase.FAILED:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bigmodel.api import BigModelJob, InvalidResourceError, parse_resource
-from bigmodel.controller.job.pods import RUNNING, NodePod
+from bigmodel.api import BigModelJob, InvalidResourceError, PodPhase, parse_resource
+from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.frameworks import Measure, contract_of
-from bigmodel.telemetry.collect import Reading, Target
+from bigmodel.telemetry.collect import Target
 from bigmodel.telemetry.observe import JOB_STEP_SECONDS, JOB_TASK_SECONDS, node_target
+from bigmodel.telemetry.readings import Reading
 
 READINGS: dict[Measure, Reading] = {
     Measure.STEPS: JOB_STEP_SECONDS,
@@ -31,7 +32,7 @@ def job_targets(job: BigModelJob, pods: Iterable[NodePod]) -> list[Target]:
     live = {
         p.member.index: p
         for p in pods
-        if p.member.role in measured and p.phase == RUNNING and not p.deleting and p.ip
+        if p.member.role in measured and p.phase == PodPhase.RUNNING and not p.deleting and p.ip
     }
     port = spec.metrics.port
     return [node_target(index, p.name, p.ip or "", port) for index, p in sorted(live.items())]

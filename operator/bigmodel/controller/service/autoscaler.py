@@ -23,8 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bigmodel.api import Reason
+from bigmodel.api import BigModelService, Reason
 from bigmodel.api.service import TOKEN_METRICS, Autoscaling, ScalingMetric
+from bigmodel.controller.service.replicas import ReplicaPod
+from bigmodel.telemetry.observe import Observation
+from bigmodel.telemetry.readings import MissingReason
+from bigmodel.telemetry.serving import reading_of
 
 TOLERANCE = 0.1
 """Relative distance from the target within which nothing changes."""
@@ -165,3 +169,39 @@ def autoscale(
     ):
         new = down
     return ScaleDecision(new, value, raw, limited, history, why)
+
+
+def load_of(obs: Observation | None, pods: Sequence[ReplicaPod], service: BigModelService) -> Load:
+    """What a telemetry round measured of the ready replicas."""
+    ready = {p.name for p in pods if p.ready and not p.deleting}
+    if obs is None:
+        return Load(ready=len(ready))
+    reading = reading_of(service.spec.runtime)
+    scrapes = [s for key, s in obs.scrapes.items() if key in ready]
+    valid = obs.summary.relative_speed
+    flights = [reading.in_flight(s) for s in scrapes if s.reason is None or s.raw]
+    tokens = obs.tokens
+    return Load(
+        task_seconds=[s.value for s in scrapes if s.value is not None and s.target.key in valid],
+        idle=sum(1 for s in scrapes if s.reason is MissingReason.IDLE),
+        in_flight=[f for f in flights if f is not None],
+        ready=len(ready),
+        ttft=[v for key, v in tokens.ttft.items() if key in ready] if tokens else (),
+        tpot=[v for key, v in tokens.tpot.items() if key in ready] if tokens else (),
+    )
+
+
+def next_decision(
+    rules: Autoscaling,
+    desired: int,
+    load: Load,
+    history: Sequence[Recommendation],
+    started: datetime,
+    now: datetime,
+    last_scale: datetime | None,
+) -> tuple[ScaleDecision, datetime | None]:
+    """The autoscaler's decision after a round that measured `load` (replicas wanted but not
+    ready yet count as loading), and when the desired replicas last changed."""
+    loading = max(0, desired - load.ready)
+    decision = autoscale(rules, desired, load, loading, history, started, now)
+    return decision, (now if decision.desired != desired else last_scale)

@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from bigmodel.api import SERVICE_KIND
 from bigmodel.controller.context import OperatorContext
 from bigmodel.controller.legacy import Release
 from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
@@ -21,10 +22,8 @@ from bigmodel.controller.service.reconciler import ServiceReconciler
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.controller.workers import Controller
 from bigmodel.manifests.service import RuntimeImages
-from bigmodel.telemetry.export import SERVICE
 
 QUEUE = "bigmodelservice"
-RESYNC_SECONDS = 60.0
 """Longest pause between two looks at a service when nothing changes."""
 
 
@@ -62,6 +61,8 @@ class ServiceController:
     indexes: Indexes
     queue_metrics: WorkQueueMetrics
     workers: int
+    resync: float
+    """Longest pause between two looks at a service (`BIGMODEL_SERVICE_RESYNC`)."""
     services: Bodies = field(default_factory=Bodies)
     watched: dict[str, Watched] = field(default_factory=dict)
 
@@ -93,13 +94,13 @@ class ServiceController:
         await self.release(raw)
         reconciler, interval = watched.reconciler, self.shared.telemetry_interval
         reconciler.body = reconciler.rounds.body = raw
-        with self.shared.metrics.reconciling(SERVICE):
+        with self.shared.metrics.reconciling(SERVICE_KIND):
             if time.monotonic() - watched.measured >= interval:
                 watched.measured = time.monotonic()
                 await reconciler.measure(self.indexes.seen(key))
             await reconciler.step(self.indexes.seen(key))
         due = interval - (time.monotonic() - watched.measured)
-        return max(0.0, min(RESYNC_SECONDS, due))
+        return max(0.0, min(self.resync, due))
 
     def _watched(self, key: str, raw: kopf.Body) -> Watched:
         """The service's state (new for a new service, or another of the same name)."""
@@ -129,7 +130,7 @@ class ServiceController:
         self.release.forget(uid_of(watched.reconciler.body))
         watched.reconciler.rounds.forget()
         namespace, _, name = key.partition("/")
-        self.shared.metrics.set_phase(namespace, SERVICE, name, None)
+        self.shared.metrics.set_phase(namespace, SERVICE_KIND, name, None)
 
     @property
     def controllers(self) -> tuple[Controller, ...]:

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, Reason
+from bigmodel.api import BigModelService, BigModelServiceStatus, ConditionType, PodPhase, Reason
 from bigmodel.api.service import AutoscalingStatus, ServicePhase
 from bigmodel.controller.conditions import Event, StatusStep, transitions
 from bigmodel.controller.kstatus import service_kstatus
 from bigmodel.controller.podstatus import quote_pods
+from bigmodel.controller.service.autoscaler import ScaleDecision
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
 from bigmodel.manifests.service import (
     SPEC_HASH,
@@ -86,6 +87,34 @@ class _Step(StatusStep[BigModelServiceStatus]):
         super().__init__(service.status, service.metadata.get("generation"), now)
         self.service = service
         self.plan = Plan(status=self.status)
+
+
+def scaling(
+    service: BigModelService, decision: ScaleDecision | None, last_scale: datetime | None
+) -> tuple[Scaling, datetime | None]:
+    """The replica count to have now: spec.replicas (1 when unset), or the autoscaler's
+    latest decision; before its first one (a new controller, e.g. after an operator
+    restart), the desired replicas resumed from the status within the current bounds. Also
+    when the desired replicas last changed (resumed from the status with the decision)."""
+    rules = service.spec.autoscaling
+    if rules is None:
+        return Scaling(1 if service.spec.replicas is None else service.spec.replicas), last_scale
+    if decision is None:
+        resumed = service.status.desired_replicas or rules.min_replicas
+        decision = ScaleDecision(
+            min(max(resumed, rules.min_replicas), rules.max_replicas), None, None
+        )
+        if service.status.autoscaling is not None:
+            last_scale = service.status.autoscaling.last_scale_time
+    status = AutoscalingStatus(
+        metric=rules.metric,
+        percentile=rules.effective_percentile,
+        current=decision.value,
+        target=rules.target,
+        recommended_replicas=decision.recommended,
+        last_scale_time=last_scale,
+    )
+    return Scaling(decision.desired, decision.why, status, decision.limited), last_scale
 
 
 def _outdated(child: ChildView | None, manifest: dict[str, Any], replicas: int | None) -> bool:
@@ -172,7 +201,7 @@ def _lifecycle(step: _Step, seen: Seen, desired: int, template: str) -> None:
         reason = Reason.SCALING
     else:
         reason = Reason.CREATING  # nothing served yet
-    running = any(p.phase == "Running" for p in pods)
+    running = any(p.phase == PodPhase.RUNNING for p in pods)
     status.phase = ServicePhase.PROGRESSING if running else ServicePhase.PENDING
     step.condition(ConditionType.READY, False, reason, count + waiting)
     step.condition(ConditionType.PROGRESSING, True, reason, count + waiting)

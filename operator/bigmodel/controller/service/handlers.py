@@ -6,15 +6,15 @@ kopf adds no finalizer to services and writes no progress or diff-base annotatio
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from bigmodel.api import GROUP, VERSION
+from bigmodel.api import GROUP, SERVICE_PLURAL, VERSION
 from bigmodel.controller.context import context, removed
 from bigmodel.controller.objects import object_key
+from bigmodel.controller.operator_settings import operator_settings
 from bigmodel.controller.queuemetrics import default_queue_metrics
 from bigmodel.controller.service.controller import Indexes, ServiceController
 from bigmodel.controller.service.replicas import (
@@ -23,26 +23,13 @@ from bigmodel.controller.service.replicas import (
     observe_child,
     observe_replica,
 )
-from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.pods import MANAGER
-from bigmodel.manifests.service import LABEL_SERVICE, RuntimeImages
+from bigmodel.manifests.service import LABEL_SERVICE
 
-PLURAL = "bigmodelservices"
 CHILDREN: Mapping[str, Any] = {
     LABEL_SERVICE: kopf.PRESENT,
     "app.kubernetes.io/managed-by": MANAGER,
 }
-IMAGE_ENV = {"torch": "BIGMODEL_TORCH_IMAGE", "vllm": "BIGMODEL_VLLM_IMAGE"}
-"""The operator's settings for the runtimes' default images (the chart sets them)."""
-
-
-def images_from_env(env: Mapping[str, str]) -> RuntimeImages:
-    """The runtimes' default images: `BIGMODEL_TORCH_IMAGE`, `BIGMODEL_VLLM_IMAGE`."""
-    defaults = RuntimeImages()
-    return RuntimeImages(
-        torch=env.get(IMAGE_ENV["torch"]) or defaults.torch,
-        vllm=env.get(IMAGE_ENV["vllm"]) or defaults.vllm,
-    )
 
 
 def services(memo: Any) -> ServiceController:
@@ -52,16 +39,17 @@ def services(memo: Any) -> ServiceController:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **kwargs: Any) -> None:
+async def start_service_controller(memo: Any, **kwargs: Any) -> None:
     """Create the service controller over kopf's indexes of its children, with the
-    runtimes' default images and the workers (`BIGMODEL_WORKERS`)."""
+    operator's settings: the runtimes' default images, the workers and the resync."""
     indexes = Indexes(
         kwargs["service_deployments"], kwargs["service_fronts"], kwargs["service_pods"]
     )
-    workers, _ = workers_from_env(os.environ)
+    settings = operator_settings(memo)
     memo.services = ServiceController(
-        context(memo), images_from_env(os.environ), indexes, default_queue_metrics(), workers
-    )
+        context(memo), settings.images, indexes, default_queue_metrics(), settings.workers,
+        settings.service_resync,
+    )  # fmt: skip
     context(memo).add(memo.services)
 
 
@@ -103,7 +91,7 @@ async def service_child_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
     services(memo).child_changed(_owner(body))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, SERVICE_PLURAL)
 async def service_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the service and queue it (its spec, a scale, its status); the caches are
     synced by now."""

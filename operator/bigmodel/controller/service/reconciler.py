@@ -4,7 +4,6 @@ once per telemetry interval, a telemetry round whose measurement feeds the autos
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,61 +11,30 @@ import kopf
 
 from bigmodel.api import (
     SERVICE_CONDITIONS,
+    SERVICE_KIND,
     BigModelService,
     BigModelServiceStatus,
     InvalidResourceError,
     Reason,
     parse_resource,
 )
-from bigmodel.api.service import AutoscalingStatus
 from bigmodel.controller.conditions import owned_status
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.controller.service.autoscaler import (
-    Load,
     Recommendation,
     ScaleDecision,
-    autoscale,
+    load_of,
+    next_decision,
 )
 from bigmodel.controller.service.decisions import Plan, Scaling, Seen, decide
-from bigmodel.controller.service.replicas import ReplicaPod
+from bigmodel.controller.service.decisions import scaling as decide_scaling
+from bigmodel.controller.service.replicas import replica_targets
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.service import RuntimeImages
-from bigmodel.telemetry.collect import MissingReason, Target, pod_url
-from bigmodel.telemetry.export import SERVICE, ServiceScale, TelemetryMetrics
-from bigmodel.telemetry.observe import Observation
+from bigmodel.telemetry.export import OperatorMetrics, ServiceScale
 from bigmodel.telemetry.serving import reading_of
 
 FIELD_MANAGER = "bigmodel-service-controller"
-
-
-def replica_targets(pods: Sequence[ReplicaPod], port: int) -> list[Target]:
-    """One target per running replica with an address (ready or still loading)."""
-    live = [p for p in pods if p.phase == "Running" and not p.deleting and p.ip]
-    return [Target(p.name, p.name, pod_url(p.ip or "", port)) for p in sorted(live, key=_name)]
-
-
-def _name(pod: ReplicaPod) -> str:
-    return pod.name
-
-
-def load_of(obs: Observation | None, pods: Sequence[ReplicaPod], service: BigModelService) -> Load:
-    """What a telemetry round measured of the ready replicas."""
-    ready = {p.name for p in pods if p.ready and not p.deleting}
-    if obs is None:
-        return Load(ready=len(ready))
-    reading = reading_of(service.spec.runtime)
-    scrapes = [s for key, s in obs.scrapes.items() if key in ready]
-    valid = obs.summary.relative_speed
-    flights = [reading.in_flight(s) for s in scrapes if s.reason is None or s.raw]
-    tokens = obs.tokens
-    return Load(
-        task_seconds=[s.value for s in scrapes if s.value is not None and s.target.key in valid],
-        idle=sum(1 for s in scrapes if s.reason is MissingReason.IDLE),
-        in_flight=[f for f in flights if f is not None],
-        ready=len(ready),
-        ttft=[v for key, v in tokens.ttft.items() if key in ready] if tokens else (),
-        tpot=[v for key, v in tokens.tpot.items() if key in ready] if tokens else (),
-    )
 
 
 class ServiceReconciler:
@@ -79,7 +47,7 @@ class ServiceReconciler:
         body: kopf.Body,
         logger: logging.Logger | logging.LoggerAdapter[Any],
         images: RuntimeImages,
-        metrics: TelemetryMetrics,
+        metrics: OperatorMetrics,
         rounds: TelemetryRounds,
     ) -> None:
         self.kube, self.body, self.logger, self.images = kube, body, logger, images
@@ -116,28 +84,9 @@ class ServiceReconciler:
         return service
 
     def scaling(self, service: BigModelService) -> Scaling:
-        """The replica count to have now: spec.replicas, or the autoscaler's decision
-        (resumed from the status after an operator restart)."""
-        rules = service.spec.autoscaling
-        if rules is None:
-            replicas = 1 if service.spec.replicas is None else service.spec.replicas
-            return Scaling(replicas)
-        decision = self.decision
-        if decision is None:
-            resumed = service.status.desired_replicas or rules.min_replicas
-            desired = min(max(resumed, rules.min_replicas), rules.max_replicas)
-            decision = ScaleDecision(desired, None, None)
-            if service.status.autoscaling is not None:
-                self.last_scale = service.status.autoscaling.last_scale_time
-        status = AutoscalingStatus(
-            metric=rules.metric,
-            percentile=rules.effective_percentile,
-            current=decision.value,
-            target=rules.target,
-            recommended_replicas=decision.recommended,
-            last_scale_time=self.last_scale,
-        )
-        return Scaling(decision.desired, decision.why, status, decision.limited)
+        """The replica count to have now (see `decisions.scaling`)."""
+        scaling, self.last_scale = decide_scaling(service, self.decision, self.last_scale)
+        return scaling
 
     async def step(self, seen: Seen) -> None:
         """One look at the service: decide and apply."""
@@ -166,18 +115,19 @@ class ServiceReconciler:
         if rules is None:
             return
         desired = self.scaling(service).desired
-        loading = max(0, desired - load.ready)
-        now = datetime.now(UTC)
-        decision = autoscale(rules, desired, load, loading, self.history, self.started, now)
-        if decision.desired != desired:
-            self.last_scale = now
+        decision, self.last_scale = next_decision(
+            rules, desired, load, self.history, self.started, datetime.now(UTC), self.last_scale
+        )
         self.history, self.decision = decision.history, decision
 
     def _export(self, service: BigModelService, status: BigModelServiceStatus) -> None:
         meta = self.body["metadata"]
         auto = status.autoscaling
         self.metrics.set_phase(
-            meta["namespace"], SERVICE, meta["name"], status.phase.value if status.phase else None
+            meta["namespace"],
+            SERVICE_KIND,
+            meta["name"],
+            status.phase.value if status.phase else None,
         )
         self.metrics.record_scale(
             ServiceScale(

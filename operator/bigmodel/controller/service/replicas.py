@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bigmodel.api import PodPhase
 from bigmodel.controller import podstatus
 from bigmodel.manifests.service import SERVER_CONTAINER, SPEC_HASH, TEMPLATE_HASH
+from bigmodel.telemetry.collect import Target, pod_url
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def observe_replica(body: Mapping[str, Any]) -> ReplicaPod:
     return ReplicaPod(
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
-        phase=status.get("phase") or "Pending",
+        phase=status.get("phase") or PodPhase.PENDING,
         template=(meta.get("annotations") or {}).get(TEMPLATE_HASH, ""),
         ready=bool(server.get("ready")),
         deleting=bool(meta.get("deletionTimestamp")),
@@ -112,3 +114,13 @@ def observe_child(body: Mapping[str, Any]) -> ChildView:
         ready_replicas=int(status.get("readyReplicas") or 0),
         stalled=_stalled(status),
     )
+
+
+def replica_targets(pods: Sequence[ReplicaPod], port: int) -> list[Target]:
+    """One target per running replica with an address (ready or still loading)."""
+    live = [p for p in pods if p.phase == PodPhase.RUNNING and not p.deleting and p.ip]
+    return [Target(p.name, p.name, pod_url(p.ip or "", port)) for p in sorted(live, key=_name)]
+
+
+def _name(pod: ReplicaPod) -> str:
+    return pod.name

@@ -9,7 +9,7 @@ import re
 from kubesandbox.apiserver import crdschema, errors
 from kubesandbox.apiserver.cluster import workloads
 from kubesandbox.apiserver.cluster.reads import Reads
-from kubesandbox.apiserver.errors import ApiError, Cause
+from kubesandbox.apiserver.errors import Cause, StatusError
 from kubesandbox.apiserver.registry import ResourceType
 from kubesandbox.objects import Obj
 
@@ -70,7 +70,7 @@ class Admission:
         if namespace is None:
             raise errors.not_found("", "namespaces", ns)
         if namespace["metadata"].get("deletionTimestamp"):
-            raise ApiError(
+            raise StatusError(
                 403,
                 f"unable to create new content in namespace {ns} because it is being terminated",
                 "Forbidden",

@@ -12,7 +12,7 @@ from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.cluster import scale
 from kubesandbox.apiserver.cluster.reads import view
 from kubesandbox.apiserver.cluster.writes import WriteOptions, WriteResult, Writes, check_version
-from kubesandbox.apiserver.errors import ApiError, Cause
+from kubesandbox.apiserver.errors import Cause, StatusError
 from kubesandbox.apiserver.merging import apply
 from kubesandbox.apiserver.merging.patches import APPLY, patched
 from kubesandbox.apiserver.registry import ResourceType
@@ -90,7 +90,7 @@ class Patches:
             )
         except apply.ApplyConflict as exc:
             causes = [Cause(c["type"], c["message"], c["field"]) for c in exc.causes()]
-            raise ApiError(409, str(exc), "Conflict", causes=causes) from exc
+            raise StatusError(409, str(exc), "Conflict", causes=causes) from exc
         except apply.ApplyInvalid as exc:
             raise errors.bad_request(str(exc)) from exc
         if old is None:

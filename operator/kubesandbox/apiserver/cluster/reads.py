@@ -7,7 +7,7 @@ import builtins
 import json
 
 from kubesandbox.apiserver import errors
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.registry import CRD_KEY, Registry, ResourceType
 from kubesandbox.apiserver.selectors import (
     label_values,
@@ -37,7 +37,7 @@ class Reads:
         """The served type at this path, or 404."""
         rt = self.registry.get(group, version, plural)
         if rt is None:
-            raise ApiError(404, "the server could not find the requested resource")
+            raise StatusError(404, "the server could not find the requested resource")
         return rt
 
     def crds(self) -> builtins.list[Obj]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.registry import ResourceType
 from kubesandbox.apiserver.selectors import format_label_selector, selector_from_label_selector
 from kubesandbox.objects import Obj
@@ -30,7 +30,7 @@ def to_scale(rt: ResourceType, obj: Obj) -> Obj:
     """The autoscaling/v1 Scale view of an object; 404 for a type without scale."""
     paths = rt.scale
     if paths is None:
-        raise ApiError(404, "the server could not find the requested resource")
+        raise StatusError(404, "the server could not find the requested resource")
     selector = _get_path(obj, paths.label_selector) if paths.label_selector else None
     if isinstance(selector, dict):
         selector = format_label_selector(selector_from_label_selector(selector))
@@ -54,7 +54,7 @@ def to_scale(rt: ResourceType, obj: Obj) -> Obj:
 def with_replicas(rt: ResourceType, obj: Obj, replicas: Any) -> Obj:
     """A copy of the object with the replicas of a Scale written at the type's spec path."""
     if rt.scale is None:
-        raise ApiError(404, "the server could not find the requested resource")
+        raise StatusError(404, "the server could not find the requested resource")
     new = copy.deepcopy(obj)
     _set_path(new, rt.scale.spec_replicas, replicas)
     return new

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from kubesandbox import auth
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 
 ADMIN_PREFIX = "/sandbox/"
 """The sandbox's own routes (fault injection): outside the Kubernetes API paths, admin only."""
@@ -28,7 +28,7 @@ def authenticate(tokens: auth.Tokens, request: web.Request) -> str | None:
             request.remote,
             request.headers.get("User-Agent", "no user agent"),
         )
-        raise ApiError(401, "Unauthorized")
+        raise StatusError(401, "Unauthorized")
     if request.path.startswith(ADMIN_PREFIX) and user != auth.ADMIN:
-        raise ApiError(403, f'forbidden: User "{user}" cannot use the sandbox\'s admin routes')
+        raise StatusError(403, f'forbidden: User "{user}" cannot use the sandbox\'s admin routes')
     return user

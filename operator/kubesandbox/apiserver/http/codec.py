@@ -12,7 +12,7 @@ from aiohttp import web
 from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.cluster import WriteOptions, WriteResult
 from kubesandbox.apiserver.cluster.reads import Reads
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.http import protobuf
 from kubesandbox.apiserver.registry import ResourceType
 from kubesandbox.apiserver.tables.convertor import to_table
@@ -33,7 +33,7 @@ def json_response(
     return web.Response(body=dumps(obj), status=status, headers={"Content-Type": content_type})
 
 
-def error_response(exc: ApiError) -> web.Response:
+def error_response(exc: StatusError) -> web.Response:
     """The Status object of an error, with its HTTP code and headers."""
     response = json_response(exc.status(), exc.code)
     response.headers.update(exc.headers)
@@ -107,7 +107,7 @@ async def body(request: web.Request) -> Obj:
         try:
             return protobuf.decode(data)
         except protobuf.ProtobufUnsupported as exc:
-            raise ApiError(
+            raise StatusError(
                 415,
                 f"the sandbox decodes protobuf only for the kinds typed kubectl and helm "
                 f"commands send ({exc}); send JSON or YAML instead (kubectl apply -f)",

@@ -12,7 +12,7 @@ import time
 from aiohttp import web
 
 from kubesandbox.apiserver import errors
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.http.codec import flag
 from kubesandbox.apiserver.http.paths import Target, verb
 from kubesandbox.faults.plan import Call, Decision, FaultPlan, Kind, Rule
@@ -57,7 +57,7 @@ def labels(request: web.Request) -> str | None:
     return ",".join(decision_of(request).labels) or None
 
 
-def error(rule: Rule, target: Target) -> ApiError:
+def error(rule: Rule, target: Target) -> StatusError:
     """The Status of an error or conflict rule, as kube-apiserver sends it."""
     if rule.kind is Kind.CONFLICT:
         why = "the object has been modified; please apply your changes to the latest version"
@@ -66,7 +66,7 @@ def error(rule: Rule, target: Target) -> ApiError:
         return refused
     retry = str(max(1, math.ceil(rule.delay)))
     if rule.code == 429:
-        return ApiError(
+        return StatusError(
             429,
             "Too many requests, please try again later." + _INJECTED,
             details={"retryAfterSeconds": int(retry)},
@@ -74,13 +74,13 @@ def error(rule: Rule, target: Target) -> ApiError:
         )
     if rule.code == 503:
         message = "the server is currently unable to handle the request"
-        return ApiError(503, message + _INJECTED, headers={"Retry-After": retry})
+        return StatusError(503, message + _INJECTED, headers={"Retry-After": retry})
     if rule.code == 504:
-        return ApiError(504, "Timeout: request did not complete within the allotted timeout")
-    return ApiError(500, "Internal error occurred" + _INJECTED)
+        return StatusError(504, "Timeout: request did not complete within the allotted timeout")
+    return StatusError(500, "Internal error occurred" + _INJECTED)
 
 
-def gone(request: web.Request, current: int) -> ApiError:
+def gone(request: web.Request, current: int) -> StatusError:
     """The 410 a watch from a compacted version gets (here: the plan said so)."""
     asked = request.query.get("resourceVersion") or "0"
-    return ApiError(410, f"too old resource version: {asked} ({current})" + _INJECTED, "Expired")
+    return StatusError(410, f"too old resource version: {asked} ({current})" + _INJECTED, "Expired")

@@ -15,7 +15,7 @@ from kubesandbox import auth
 from kubesandbox.apiserver import discovery, openapi
 from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.cluster.scale import to_scale
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.http import authn, faulting, requestlog
 from kubesandbox.apiserver.http.codec import (
     EncodedObjects,
@@ -120,12 +120,12 @@ class ApiServer:
             if target is not None:
                 await faulting.apply(self.faults, request, target)
             response = await handler(request)
-        except ApiError as exc:
+        except StatusError as exc:
             response = error_response(exc)
         except web.HTTPException:
             raise
         except Exception as exc:  # an unexpected bug must still answer like an API server
-            response = error_response(ApiError(500, f"sandbox internal error: {exc!r}"))
+            response = error_response(StatusError(500, f"sandbox internal error: {exc!r}"))
         self._record(request, response.status)
         return response
 
@@ -156,12 +156,12 @@ class ApiServer:
             return static
         target = parse_resource_path(path)
         if target is None:
-            raise ApiError(404, _NOT_FOUND)
+            raise StatusError(404, _NOT_FOUND)
         rt = self.cluster.reads.resource(target.group, target.version, target.plural)
         if target.namespace is None and rt.namespaced and target.name:
-            raise ApiError(404, _NOT_FOUND)
+            raise StatusError(404, _NOT_FOUND)
         if target.subresource and target.subresource not in rt.subresources:
-            raise ApiError(404, _NOT_FOUND)
+            raise StatusError(404, _NOT_FOUND)
         if target.subresource == "log":
             return await self._streams.log(request, rt, target)
         if target.subresource in CONNECT and self.pods is not None:
@@ -175,7 +175,7 @@ class ApiServer:
     ) -> web.StreamResponse:
         """exec, attach and portforward of a pod (GET for WebSocket, POST for SPDY)."""
         if request.method not in ("GET", "POST"):
-            raise ApiError(405, _NOT_ALLOWED)
+            raise StatusError(405, _NOT_ALLOWED)
         pod = self.cluster.reads.get(rt, target.namespace or "", target.name)
         if target.subresource == "portforward":
             return await portforward.serve(request, pod, pods, self._record)
@@ -200,13 +200,13 @@ class ApiServer:
         if parts[0] == "apis" and len(parts) == 2:
             versions = registry.groups().get(parts[1])
             if not versions:
-                raise ApiError(404, _NOT_FOUND)
+                raise StatusError(404, _NOT_FOUND)
             return json_response(discovery.api_group(parts[1], versions))
         if (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) == 3):
             group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
             doc = discovery.resource_list(registry, group, version)
             if doc is None:
-                raise ApiError(404, _NOT_FOUND)
+                raise StatusError(404, _NOT_FOUND)
             return json_response(doc)
         if parts[0] == "openapi":
             return self._openapi(parts[1:])
@@ -222,7 +222,7 @@ class ApiServer:
             found = openapi.openapi_v3_group_version("/".join(parts[1:]), crds)
             if found is not None:
                 return json_response(found)
-        raise ApiError(404, _NOT_FOUND)
+        raise StatusError(404, _NOT_FOUND)
 
     async def _resource(
         self, request: web.Request, rt: ResourceType, target: Target
@@ -259,7 +259,7 @@ class ApiServer:
             )
         if method == "DELETE":
             return json_response(await self._delete(request, rt, target))
-        raise ApiError(405, _NOT_ALLOWED)
+        raise StatusError(405, _NOT_ALLOWED)
 
     async def _delete(self, request: web.Request, rt: ResourceType, target: Target) -> Obj:
         """DELETE of one object or a collection, DeleteOptions from the body and the query."""
@@ -321,4 +321,4 @@ class ApiServer:
             return written(
                 cluster.patches.patch(rt, ns, name, content_type, data, options, "scale", agent)
             )
-        raise ApiError(405, _NOT_ALLOWED)
+        raise StatusError(405, _NOT_ALLOWED)

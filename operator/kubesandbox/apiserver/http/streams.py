@@ -15,7 +15,7 @@ from aiohttp import web
 from kubesandbox.apiserver import errors
 from kubesandbox.apiserver.cluster import Cluster
 from kubesandbox.apiserver.cluster.reads import view
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.http import faulting
 from kubesandbox.apiserver.http.codec import (
     EncodedObjects,
@@ -95,7 +95,7 @@ class Streams:
                 query.get("fieldSelector", ""),
                 "" if initial else query.get("resourceVersion", ""),
             )
-        except ApiError as exc:
+        except StatusError as exc:
             if exc.code != 410:
                 raise
             await self._start(request, response)

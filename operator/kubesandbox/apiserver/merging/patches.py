@@ -7,7 +7,7 @@ from typing import Any
 import jsonpatch
 
 from kubesandbox.apiserver import errors
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.merging import strategic
 from kubesandbox.apiserver.registry import ResourceType
 from kubesandbox.objects import Obj
@@ -42,18 +42,18 @@ def patched(rt: ResourceType, kind: str, target: Obj, patch: Any) -> Obj:
         if kind == MERGE:
             return dict(merge_patch(target, patch))
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-        raise ApiError(
+        raise StatusError(
             422, f"the server rejected our request due to an error in our request: {exc}"
         ) from exc
     if kind == STRATEGIC:
         try:
             return strategic.strategic_merge_patch(rt.api_version, rt.kind, target, patch)
         except strategic.StrategicMergeUnsupported as exc:
-            raise ApiError(
+            raise StatusError(
                 415,
                 "the body of the request was in an unknown format - accepted media types "
                 f"include: {JSON_PATCH}, {MERGE}, {APPLY}",
             ) from exc
         except strategic.StrategicMergeError as exc:
             raise errors.bad_request(str(exc)) from exc
-    raise ApiError(415, f"the body of the request was in an unknown format: {kind}")
+    raise StatusError(415, f"the body of the request was in an unknown format: {kind}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
@@ -24,24 +24,11 @@ BUSYBOX = {"name": "work", "image": "busybox"}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """A private sandbox: 2 process nodes, 1 simulated node, a 1 s first replacement delay."""
     options = ("--nodes", "2", "--simulated-nodes", "1", "--restart-backoff", "1")
     with start_sandbox(tmp_path_factory.mktemp("batch"), *options) as running:
         yield running
-
-
-@pytest.fixture
-def api(cluster: RunningSandbox) -> client.ApiClient:
-    """The official client, configured from the sandbox's kubeconfig."""
-    return config.new_client_from_config(str(cluster.kubeconfig))
-
-
-@pytest.fixture
-def ns(cluster: RunningSandbox) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    with cluster.namespace("b") as name:
-        yield name
 
 
 def job(name: str, script: str, restart: str = "Never", **spec: Any) -> dict[str, Any]:
@@ -56,7 +43,7 @@ def condition_types(batch: client.BatchV1Api, ns: str, name: str) -> list[str]:
 
 
 def test_a_job_runs_its_pods_to_completion_and_reports_complete(
-    cluster: RunningSandbox, api: client.ApiClient, ns: str
+    sandbox: RunningSandbox, api: client.ApiClient, ns: str
 ) -> None:
     batch = client.BatchV1Api(api)
     created = batch.create_namespaced_job(
@@ -72,16 +59,16 @@ def test_a_job_runs_its_pods_to_completion_and_reports_complete(
     pods = client.CoreV1Api(api).list_namespaced_pod(ns, label_selector="job-name=count").items
     assert [p.status.phase for p in pods] == ["Succeeded"] * 3
     assert all(selector.items() <= p.metadata.labels.items() for p in pods)
-    assert cluster.kubectl("logs", "-n", ns, pods[0].metadata.name).stdout == "done\n"
-    waited = cluster.kubectl("wait", "-n", ns, "--for=condition=complete", "job/count")
+    assert sandbox.kubectl("logs", "-n", ns, pods[0].metadata.name).stdout == "done\n"
+    waited = sandbox.kubectl("wait", "-n", ns, "--for=condition=complete", "job/count")
     assert "condition met" in waited.stdout
-    row = cluster.kubectl("get", "jobs", "-n", ns, "--no-headers").stdout.split()
+    row = sandbox.kubectl("get", "jobs", "-n", ns, "--no-headers").stdout.split()
     assert row[:3] == ["count", "Complete", "3/3"]
     assert [j.metadata.name for j in batch.list_namespaced_job(ns).items] == ["count"]
 
 
 def test_an_indexed_job_gives_each_pod_its_completion_index(
-    cluster: RunningSandbox, api: client.ApiClient, ns: str
+    sandbox: RunningSandbox, api: client.ApiClient, ns: str
 ) -> None:
     batch = client.BatchV1Api(api)
     script = 'echo "$JOB_COMPLETION_INDEX $(hostname)"'
@@ -89,7 +76,7 @@ def test_an_indexed_job_gives_each_pod_its_completion_index(
     batch.create_namespaced_job(ns, job("ranks", script, **spec))
     wait_for("Complete", lambda: "Complete" in condition_types(batch, ns, "ranks"), timeout=90)
     assert batch.read_namespaced_job_status("ranks", ns).status.completed_indexes == "0-2"
-    logs = cluster.kubectl("logs", "-n", ns, "-l", "job-name=ranks").stdout.split("\n")
+    logs = sandbox.kubectl("logs", "-n", ns, "-l", "job-name=ranks").stdout.split("\n")
     assert sorted(logs[:-1]) == [f"{i} ranks-{i}" for i in range(3)]
 
 
@@ -168,34 +155,34 @@ spec:
 """
 
 
-def _nodes_of(cluster: RunningSandbox, ns: str) -> list[str]:
-    pods = cluster.get(ns, "pods", "-l", "app=agent")["items"]
+def _nodes_of(sandbox: RunningSandbox, ns: str) -> list[str]:
+    pods = sandbox.get(ns, "pods", "-l", "app=agent")["items"]
     return sorted(p["spec"].get("nodeName", "") for p in pods if p["status"]["phase"] == "Running")
 
 
-def _rollout(cluster: RunningSandbox, ns: str) -> None:
-    done = cluster.kubectl("rollout", "status", "ds/agent", "-n", ns, "--timeout=90s")
+def _rollout(sandbox: RunningSandbox, ns: str) -> None:
+    done = sandbox.kubectl("rollout", "status", "ds/agent", "-n", ns, "--timeout=90s")
     assert "successfully rolled out" in done.stdout
 
 
 def test_a_daemon_set_runs_one_pod_on_each_process_node(
-    cluster: RunningSandbox, api: client.ApiClient, ns: str
+    sandbox: RunningSandbox, api: client.ApiClient, ns: str
 ) -> None:
-    cluster.apply(ns, DAEMON.replace("TOLERATIONS", "tolerations: []").replace("VERSION", "one"))
-    _rollout(cluster, ns)
-    assert _nodes_of(cluster, ns) == ["sandbox-node-0", "sandbox-node-1"]
+    sandbox.apply(ns, DAEMON.replace("TOLERATIONS", "tolerations: []").replace("VERSION", "one"))
+    _rollout(sandbox, ns)
+    assert _nodes_of(sandbox, ns) == ["sandbox-node-0", "sandbox-node-1"]
     apps = client.AppsV1Api(api)
     status = apps.read_namespaced_daemon_set("agent", ns).status
     assert (status.desired_number_scheduled, status.number_ready) == (2, 2)
-    row = cluster.kubectl("get", "ds", "agent", "-n", ns, "--no-headers").stdout.split()
+    row = sandbox.kubectl("get", "ds", "agent", "-n", ns, "--no-headers").stdout.split()
     assert row[:6] == ["agent", "2", "2", "2", "2", "2"]
 
-    cluster.apply(ns, DAEMON.replace("TOLERATIONS", "tolerations: []").replace("VERSION", "two"))
-    _rollout(cluster, ns)
+    sandbox.apply(ns, DAEMON.replace("TOLERATIONS", "tolerations: []").replace("VERSION", "two"))
+    _rollout(sandbox, ns)
     expected = [f"two on sandbox-node-{i}" for i in (0, 1)]
 
     def logged() -> list[str]:
-        return sorted(cluster.kubectl("logs", "-n", ns, "-l", "app=agent").stdout.splitlines())
+        return sorted(sandbox.kubectl("logs", "-n", ns, "-l", "app=agent").stdout.splitlines())
 
     # The rollout is done once the new pods are ready; an old pod may still be terminating
     # (and listed by the selector) for a moment after.
@@ -204,16 +191,16 @@ def test_a_daemon_set_runs_one_pod_on_each_process_node(
     )
 
     apps.delete_namespaced_daemon_set("agent", ns)
-    wait_for("pods gone", lambda: not cluster.get(ns, "pods")["items"], timeout=60)
+    wait_for("pods gone", lambda: not sandbox.get(ns, "pods")["items"], timeout=60)
 
 
 def test_a_daemon_set_tolerating_the_simulated_taint_lands_on_every_node(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
     tolerating = DAEMON.replace("TOLERATIONS", "tolerations: [{operator: Exists}]")
-    cluster.apply(ns, tolerating.replace("VERSION", "one"))
-    _rollout(cluster, ns)
-    assert _nodes_of(cluster, ns) == ["sandbox-node-0", "sandbox-node-1", "sandbox-sim-0"]
+    sandbox.apply(ns, tolerating.replace("VERSION", "one"))
+    _rollout(sandbox, ns)
+    assert _nodes_of(sandbox, ns) == ["sandbox-node-0", "sandbox-node-1", "sandbox-sim-0"]
 
 
 def test_an_args_only_busybox_pod_runs_and_answers_exec(api: client.ApiClient, ns: str) -> None:
@@ -232,7 +219,7 @@ def test_an_args_only_busybox_pod_runs_and_answers_exec(api: client.ApiClient, n
 
 
 def test_replication_controllers_are_stored_and_served_without_pods(
-    cluster: RunningSandbox, api: client.ApiClient, ns: str
+    sandbox: RunningSandbox, api: client.ApiClient, ns: str
 ) -> None:
     core = client.CoreV1Api(api)
     template = {"metadata": {"labels": {"app": "web"}},
@@ -244,7 +231,7 @@ def test_replication_controllers_are_stored_and_served_without_pods(
     assert core.read_namespaced_replication_controller("web", ns).spec.replicas == 2
     listed = core.list_namespaced_replication_controller(ns).items
     assert [rc.metadata.name for rc in listed] == ["web"]
-    assert cluster.kubectl("get", "rc", "-n", ns, "--no-headers").stdout.split()[:3] == [
+    assert sandbox.kubectl("get", "rc", "-n", ns, "--no-headers").stdout.split()[:3] == [
         "web",
         "2",
         "0",
@@ -254,7 +241,7 @@ def test_replication_controllers_are_stored_and_served_without_pods(
     assert core.list_namespaced_replication_controller(ns).items == []
 
 
-def test_api_services_are_stored_and_served(cluster: RunningSandbox, api: client.ApiClient) -> None:
+def test_api_services_are_stored_and_served(sandbox: RunningSandbox, api: client.ApiClient) -> None:
     registration = client.ApiregistrationV1Api(api)
     body = {
         "metadata": {"name": "v1alpha1.wardle.example.com"},
@@ -268,11 +255,11 @@ def test_api_services_are_stored_and_served(cluster: RunningSandbox, api: client
         assert read.spec.service.name == "api"
         names = [s.metadata.name for s in registration.list_api_service().items]
         assert "v1alpha1.wardle.example.com" in names
-        row = cluster.kubectl("get", "apiservices", "--no-headers").stdout.split()
+        row = sandbox.kubectl("get", "apiservices", "--no-headers").stdout.split()
         assert row[:3] == ["v1alpha1.wardle.example.com", "default/api", "Unknown"]
     finally:
         registration.delete_api_service("v1alpha1.wardle.example.com")
-    missing = cluster.kubectl("get", "apiservice", "v1alpha1.wardle.example.com", check=False)
+    missing = sandbox.kubectl("get", "apiservice", "v1alpha1.wardle.example.com", check=False)
     assert isinstance(missing, subprocess.CompletedProcess) and missing.returncode != 0
 
 
@@ -295,11 +282,11 @@ spec:
 
 
 def test_helm_installs_a_chart_with_a_hook_job_and_a_daemon_set(
-    cluster: RunningSandbox, ns: str, tmp_path: Path
+    sandbox: RunningSandbox, ns: str, tmp_path: Path
 ) -> None:
     for name, text in HOOKED_CHART.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    cluster.helm("install", "hooked", str(tmp_path), "-n", ns, "--wait", "--timeout", "90s")
-    assert cluster.get(ns, "jobs")["items"] == []  # it succeeded: hook-succeeded deleted it
-    assert cluster.get(ns, "ds", "agent")["status"]["numberReady"] == 2
+    sandbox.helm("install", "hooked", str(tmp_path), "-n", ns, "--wait", "--timeout", "90s")
+    assert sandbox.get(ns, "jobs")["items"] == []  # it succeeded: hook-succeeded deleted it
+    assert sandbox.get(ns, "ds", "agent")["status"]["numberReady"] == 2

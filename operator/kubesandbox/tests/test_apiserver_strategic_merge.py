@@ -153,7 +153,7 @@ def test_service_ports_merge_by_port_on_core_v1() -> None:
 
 def test_custom_resources_are_unsupported_media_type() -> None:
     with pytest.raises(StrategicMergeUnsupported, match="application/merge-patch"):
-        strategic_merge_patch("bigmodel.dev/v1alpha1", "BigModelJob", {}, {"spec": {}})
+        strategic_merge_patch("train.example.com/v1alpha1", "TrainJob", {}, {"spec": {}})
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ def test_schemas_walk_to_patch_metadata() -> None:
 
 
 def test_custom_resource_metadata_is_object_meta() -> None:
-    root = k8s_schemas.object_schema("bigmodel.dev/v1alpha1", "BigModelJob", {"type": "object"})
+    root = k8s_schemas.object_schema("train.example.com/v1alpha1", "TrainJob", {"type": "object"})
     finalizers = k8s_schemas.walk(root, ["metadata", "finalizers"])
     assert k8s_schemas.list_type(finalizers) == ("set", [])
-    assert k8s_schemas.builtin_schema("bigmodel.dev/v1alpha1", "BigModelJob") is None
+    assert k8s_schemas.builtin_schema("train.example.com/v1alpha1", "TrainJob") is None

@@ -178,11 +178,11 @@ def test_configmap_and_secret_count_their_data() -> None:
 def test_event_cells() -> None:
     event = {
         "metadata": meta("job.1"),
-        "involvedObject": {"kind": "BigModelJob", "name": "job"},
+        "involvedObject": {"kind": "TrainJob", "name": "job"},
         "type": "Warning",
         "reason": "StragglerDetected",
         "message": "node 1 is slow ",
-        "source": {"component": "bigmodel-operator"},
+        "source": {"component": "my-operator"},
         "firstTimestamp": stamp(timedelta(minutes=3)),
         "lastTimestamp": stamp(timedelta(seconds=10)),
         "count": 4,
@@ -190,7 +190,7 @@ def test_event_cells() -> None:
     result = table("", "events", event)
     assert columns(result)[:4] == ["Last Seen", "Type", "Reason", "Object"]
     assert result["rows"][0]["cells"] == [
-        "10s", "Warning", "StragglerDetected", "bigmodeljob/job", "", "bigmodel-operator",
+        "10s", "Warning", "StragglerDetected", "trainjob/job", "", "my-operator",
         "node 1 is slow", "3m", 4, "job.1",
     ]  # fmt: skip
 
@@ -262,7 +262,7 @@ JOB: Obj = {"metadata": meta("train"), "spec": {"nodes": 2}, "status": {"phase":
 
 
 def test_custom_resources_use_printer_columns() -> None:
-    result = table("bigmodel.dev", "bigmodeljobs", JOB, CRD)
+    result = table("train.example.com", "trainjobs", JOB, CRD)
     assert columns(result) == ["Name", "Phase", "Nodes", "S", "Age"]
     assert wide(result) == ["S"]
     assert result["rows"][0]["cells"] == ["train", "Running", 2, None, "5m"]
@@ -291,7 +291,7 @@ def test_custom_resources_without_columns_get_age() -> None:
     ],
 )
 def test_rows_carry_the_requested_object(include: str, expected: Obj | None) -> None:
-    row = table("bigmodel.dev", "bigmodeljobs", JOB, CRD, include_object=include)["rows"][0]
+    row = table("train.example.com", "trainjobs", JOB, CRD, include_object=include)["rows"][0]
     assert row.get("object") == expected
 
 

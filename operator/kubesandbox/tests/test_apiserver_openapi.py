@@ -20,11 +20,11 @@ Obj = dict[str, Any]
 CRD: Obj = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
-    "metadata": {"name": "bigmodeljobs.bigmodel.dev"},
+    "metadata": {"name": "trainjobs.train.example.com"},
     "spec": {
-        "group": "bigmodel.dev",
+        "group": "train.example.com",
         "scope": "Namespaced",
-        "names": {"plural": "bigmodeljobs", "singular": "bigmodeljob", "kind": "BigModelJob"},
+        "names": {"plural": "trainjobs", "singular": "trainjob", "kind": "TrainJob"},
         "versions": [
             {
                 "name": "v1alpha1",
@@ -48,7 +48,7 @@ CRD: Obj = {
         ],
     },
 }
-JOB_SCHEMA = "dev.bigmodel.v1alpha1.BigModelJob"
+JOB_SCHEMA = "com.example.train.v1alpha1.TrainJob"
 
 
 def refs(node: Any) -> Iterator[str]:
@@ -75,7 +75,7 @@ def test_index_lists_builtin_and_crd_group_versions() -> None:
         "apis/policy/v1",
         "apis/batch/v1",
         "apis/apiregistration.k8s.io/v1",
-        "apis/bigmodel.dev/v1alpha1",
+        "apis/train.example.com/v1alpha1",
     }
     assert paths["apis/apps/v1"]["serverRelativeURL"].startswith("/openapi/v3/apis/apps/v1?hash=")
     assert len(BUILTIN_GROUP_VERSIONS) == 10
@@ -88,7 +88,7 @@ def test_hashes_are_deterministic_and_follow_the_crd() -> None:
     after = openapi_v3_index([changed])["paths"]
     assert first == again
     assert after["api/v1"] == first["api/v1"]
-    assert after["apis/bigmodel.dev/v1alpha1"] != first["apis/bigmodel.dev/v1alpha1"]
+    assert after["apis/train.example.com/v1alpha1"] != first["apis/train.example.com/v1alpha1"]
 
 
 def kubectl_supports_field_validation(doc: Obj, group: str, version: str, kind: str) -> bool:
@@ -108,7 +108,7 @@ def kubectl_supports_field_validation(doc: Obj, group: str, version: str, kind: 
         ("api/v1", "", "v1", "ConfigMap"),
         ("apis/apps/v1", "apps", "v1", "Deployment"),
         ("apis/coordination.k8s.io/v1", "coordination.k8s.io", "v1", "Lease"),
-        ("apis/bigmodel.dev/v1alpha1", "bigmodel.dev", "v1alpha1", "BigModelJob"),
+        ("apis/train.example.com/v1alpha1", "train.example.com", "v1alpha1", "TrainJob"),
     ],
 )
 def test_kubectl_finds_server_side_field_validation(
@@ -119,7 +119,7 @@ def test_kubectl_finds_server_side_field_validation(
     assert kubectl_supports_field_validation(doc, group, version, kind)
 
 
-@pytest.mark.parametrize("gv_path", ["api/v1", "apis/apps/v1", "apis/bigmodel.dev/v1alpha1"])
+@pytest.mark.parametrize("gv_path", ["api/v1", "apis/apps/v1", "apis/train.example.com/v1alpha1"])
 def test_every_reference_resolves_and_no_type_is_null(gv_path: str) -> None:
     doc = openapi_v3_group_version(gv_path, [CRD])
     assert doc is not None
@@ -129,11 +129,11 @@ def test_every_reference_resolves_and_no_type_is_null(gv_path: str) -> None:
 
 
 def test_crd_schema_is_found_by_gvk_for_kubectl_explain() -> None:
-    doc = openapi_v3_group_version("apis/bigmodel.dev/v1alpha1", [CRD])
+    doc = openapi_v3_group_version("apis/train.example.com/v1alpha1", [CRD])
     assert doc is not None
     job = doc["components"]["schemas"][JOB_SCHEMA]
     assert job["x-kubernetes-group-version-kind"] == [
-        {"group": "bigmodel.dev", "version": "v1alpha1", "kind": "BigModelJob"}
+        {"group": "train.example.com", "version": "v1alpha1", "kind": "TrainJob"}
     ]
     assert job["properties"]["spec"]["description"] == "Desired state."
     metadata = job["properties"]["metadata"]["allOf"][0]["$ref"]
@@ -141,10 +141,12 @@ def test_crd_schema_is_found_by_gvk_for_kubectl_explain() -> None:
 
 
 def test_crd_paths_and_patch_types() -> None:
-    doc = openapi_v3_group_version("apis/bigmodel.dev/v1alpha1", [CRD])
+    doc = openapi_v3_group_version("apis/train.example.com/v1alpha1", [CRD])
     assert doc is not None
-    item = "/apis/bigmodel.dev/v1alpha1/namespaces/{namespace}/bigmodeljobs/{name}"
-    assert {item, item + "/status", "/apis/bigmodel.dev/v1alpha1/bigmodeljobs"} <= set(doc["paths"])
+    item = "/apis/train.example.com/v1alpha1/namespaces/{namespace}/trainjobs/{name}"
+    assert {item, item + "/status", "/apis/train.example.com/v1alpha1/trainjobs"} <= set(
+        doc["paths"]
+    )
     patch_types = set(doc["paths"][item]["patch"]["requestBody"]["content"])
     assert "application/apply-patch+yaml" in patch_types
     assert "application/strategic-merge-patch+json" not in patch_types
@@ -171,7 +173,7 @@ def test_builtin_schema_types_are_openapi() -> None:
 
 
 @pytest.mark.parametrize(
-    "gv_path", ["apis/example.com/v1", "apis/apps", "api", "apis/bigmodel.dev/v0"]
+    "gv_path", ["apis/example.com/v1", "apis/apps", "api", "apis/train.example.com/v0"]
 )
 def test_unserved_group_versions_have_no_document(gv_path: str) -> None:
     assert openapi_v3_group_version(gv_path, [CRD]) is None

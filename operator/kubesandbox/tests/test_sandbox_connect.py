@@ -58,7 +58,7 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def ns(sandbox: RunningSandbox) -> Iterator[str]:
+def web_ns(sandbox: RunningSandbox) -> Iterator[str]:
     """A namespace with a ready web server pod `web`, a Service `web` in front of it, and a
     pod `echo` whose container echoes its stdin."""
     with sandbox.namespace("connect") as name:
@@ -68,20 +68,20 @@ def ns(sandbox: RunningSandbox) -> Iterator[str]:
         yield name
 
 
-def _ready(sandbox: RunningSandbox, ns: str, pod: str) -> bool:
-    statuses = sandbox.get(ns, "pod", pod)["status"].get("containerStatuses") or ()
+def _ready(sandbox: RunningSandbox, web_ns: str, pod: str) -> bool:
+    statuses = sandbox.get(web_ns, "pod", pod)["status"].get("containerStatuses") or ()
     return bool(statuses) and all(c["ready"] for c in statuses)
 
 
-def kubectl(sandbox: RunningSandbox, ns: str, *args: str, stdin: str | None = None) -> Any:
-    return sandbox.kubectl("-n", ns, *args, input=stdin, check=False)
+def kubectl(sandbox: RunningSandbox, web_ns: str, *args: str, stdin: str | None = None) -> Any:
+    return sandbox.kubectl("-n", web_ns, *args, input=stdin, check=False)
 
 
-def test_exec_runs_in_the_pods_environment(sandbox: RunningSandbox, ns: str) -> None:
+def test_exec_runs_in_the_pods_environment(sandbox: RunningSandbox, web_ns: str) -> None:
     script = 'echo "$GREETING from $(pwd) at $HOSTNAME"; cat /dev/termination-log; echo x > /data/f'
-    done = kubectl(sandbox, ns, "exec", "web", "--", "sh", "-c", script)
+    done = kubectl(sandbox, web_ns, "exec", "web", "--", "sh", "-c", script)
     assert done.returncode == 0, done.stderr
-    pod = sandbox.get(ns, "pod", "web")
+    pod = sandbox.get(web_ns, "pod", "web")
     lines = done.stdout.splitlines()
     assert lines[0].startswith("hello from ") and lines[0].endswith(" at web")
     workdir = lines[0].removeprefix("hello from ").removesuffix(" at web")
@@ -93,37 +93,39 @@ def test_exec_runs_in_the_pods_environment(sandbox: RunningSandbox, ns: str) -> 
 
 
 def test_exec_keeps_stdout_and_stderr_apart_and_passes_the_exit_code(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, web_ns: str
 ) -> None:
-    done = kubectl(sandbox, ns, "exec", "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    done = kubectl(
+        sandbox, web_ns, "exec", "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3"
+    )
     assert (done.returncode, done.stdout) == (3, "out\n")
     assert done.stderr.startswith("err\n")
     assert "command terminated with exit code 3" in done.stderr
 
 
-def test_exec_with_stdin(sandbox: RunningSandbox, ns: str) -> None:
-    done = kubectl(sandbox, ns, "exec", "-i", "web", "--", "wc", "-l", stdin="a\nb\nc\n")
+def test_exec_with_stdin(sandbox: RunningSandbox, web_ns: str) -> None:
+    done = kubectl(sandbox, web_ns, "exec", "-i", "web", "--", "wc", "-l", stdin="a\nb\nc\n")
     assert (done.returncode, done.stdout.strip()) == (0, "3")
 
 
-def test_exec_resolves_names_and_binds_like_the_pod(sandbox: RunningSandbox, ns: str) -> None:
+def test_exec_resolves_names_and_binds_like_the_pod(sandbox: RunningSandbox, web_ns: str) -> None:
     code = "import socket; print(socket.gethostbyname('localhost'), socket.gethostname())"
-    done = kubectl(sandbox, ns, "exec", "web", "--", "python", "-c", code)
-    pod_ip = sandbox.get(ns, "pod", "web")["status"]["podIP"]
+    done = kubectl(sandbox, web_ns, "exec", "web", "--", "python", "-c", code)
+    pod_ip = sandbox.get(web_ns, "pod", "web")["status"]["podIP"]
     assert done.stdout.split() == [pod_ip, "web"], done.stderr
 
 
-def test_exec_errors_name_what_is_wrong(sandbox: RunningSandbox, ns: str) -> None:
-    wrong = kubectl(sandbox, ns, "exec", "web", "-c", "nope", "--", "true")
+def test_exec_errors_name_what_is_wrong(sandbox: RunningSandbox, web_ns: str) -> None:
+    wrong = kubectl(sandbox, web_ns, "exec", "web", "-c", "nope", "--", "true")
     assert "container nope is not valid for pod web" in wrong.stderr
-    missing = kubectl(sandbox, ns, "exec", "web", "--", "no-such-command")
+    missing = kubectl(sandbox, web_ns, "exec", "web", "--", "no-such-command")
     assert missing.returncode != 0
     assert 'exec: "no-such-command": executable file not found in $PATH' in missing.stderr
 
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs `script` for a terminal")
-def test_exec_with_a_terminal(sandbox: RunningSandbox, ns: str) -> None:
-    command = f"{tool('kubectl')} --kubeconfig {sandbox.kubeconfig} -n {ns} exec -it web -- "
+def test_exec_with_a_terminal(sandbox: RunningSandbox, web_ns: str) -> None:
+    command = f"{tool('kubectl')} --kubeconfig {sandbox.kubeconfig} -n {web_ns} exec -it web -- "
     command += "sh -c 'tty; stty size'"
     done = subprocess.run(
         ["script", "-q", "-e", "-c", f"stty cols 100 rows 30; {command}", "/dev/null"],
@@ -132,21 +134,21 @@ def test_exec_with_a_terminal(sandbox: RunningSandbox, ns: str) -> None:
     assert "/dev/pts/" in done.stdout and "30 100" in done.stdout, done.stdout + done.stderr
 
 
-def _terminal_exec(sandbox: RunningSandbox, ns: str, command: list[str]) -> Any:
+def _terminal_exec(sandbox: RunningSandbox, web_ns: str, command: list[str]) -> Any:
     """The Python client's exec of `command` in `web` on a terminal, left open."""
     api = client.CoreV1Api(config.new_client_from_config(str(sandbox.kubeconfig)))
     return stream(
-        api.connect_get_namespaced_pod_exec, "web", ns, command=command,
+        api.connect_get_namespaced_pod_exec, "web", web_ns, command=command,
         stdin=True, stdout=True, stderr=True, tty=True, _preload_content=False,
     )  # fmt: skip
 
 
 def test_a_terminal_starts_at_the_clients_first_size_when_it_comes_late(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, web_ns: str
 ) -> None:
     # a client slowed down by a loaded machine: its first size comes after the upgrade,
     # and the command still starts on a terminal of that size (it reads it once, at start)
-    session = _terminal_exec(sandbox, ns, ["stty", "size"])
+    session = _terminal_exec(sandbox, web_ns, ["stty", "size"])
     time.sleep(0.25)
     session.write_channel(4, json.dumps({"Width": 100, "Height": 30}))
     session.run_forever(timeout=30)
@@ -154,15 +156,17 @@ def test_a_terminal_starts_at_the_clients_first_size_when_it_comes_late(
 
 
 def test_a_terminal_whose_client_sends_no_size_starts_at_0x0(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, web_ns: str
 ) -> None:
-    session = _terminal_exec(sandbox, ns, ["stty", "size"])
+    session = _terminal_exec(sandbox, web_ns, ["stty", "size"])
     session.run_forever(timeout=30)
     assert session.read_stdout().strip() == "0 0"
 
 
-def test_the_request_log_names_the_connect_subresources(sandbox: RunningSandbox, ns: str) -> None:
-    kubectl(sandbox, ns, "exec", "web", "--", "true")
+def test_the_request_log_names_the_connect_subresources(
+    sandbox: RunningSandbox, web_ns: str
+) -> None:
+    kubectl(sandbox, web_ns, "exec", "web", "--", "true")
     used = requestlog.permissions(
         requestlog.read(sandbox.state_dir / requestlog.FILENAME), user_agent="kubectl/"
     )
@@ -170,10 +174,10 @@ def test_the_request_log_names_the_connect_subresources(sandbox: RunningSandbox,
 
 
 @contextlib.contextmanager
-def forwarding(sandbox: RunningSandbox, ns: str, target: str, remote: int) -> Iterator[int]:
+def forwarding(sandbox: RunningSandbox, web_ns: str, target: str, remote: int) -> Iterator[int]:
     """`kubectl port-forward TARGET LOCAL:REMOTE` running; yields the local port."""
     local = free_port()
-    command = [tool("kubectl"), "--kubeconfig", str(sandbox.kubeconfig), "-n", ns]
+    command = [tool("kubectl"), "--kubeconfig", str(sandbox.kubeconfig), "-n", web_ns]
     command += ["port-forward", target, f"{local}:{remote}"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -194,9 +198,9 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
-def test_port_forward_to_a_pod_carries_http(sandbox: RunningSandbox, ns: str) -> None:
-    kubectl(sandbox, ns, "exec", "web", "--", "sh", "-c", "echo pod > /data/hello")
-    with forwarding(sandbox, ns, "pod/web", 8080) as port:
+def test_port_forward_to_a_pod_carries_http(sandbox: RunningSandbox, web_ns: str) -> None:
+    kubectl(sandbox, web_ns, "exec", "web", "--", "sh", "-c", "echo pod > /data/hello")
+    with forwarding(sandbox, web_ns, "pod/web", 8080) as port:
         assert get(port, "/hello") == (200, b"pod\n")
         assert get(port, "/hello") == (200, b"pod\n")  # a second connection, same tunnel
     used = requestlog.permissions(
@@ -205,15 +209,17 @@ def test_port_forward_to_a_pod_carries_http(sandbox: RunningSandbox, ns: str) ->
     assert ("", "pods/portforward", "get") in used
 
 
-def test_port_forward_to_a_service_reaches_its_pod(sandbox: RunningSandbox, ns: str) -> None:
-    kubectl(sandbox, ns, "exec", "web", "--", "sh", "-c", "echo svc > /data/svc")
-    with forwarding(sandbox, ns, "svc/web", 80) as port:
+def test_port_forward_to_a_service_reaches_its_pod(sandbox: RunningSandbox, web_ns: str) -> None:
+    kubectl(sandbox, web_ns, "exec", "web", "--", "sh", "-c", "echo svc > /data/svc")
+    with forwarding(sandbox, web_ns, "svc/web", 80) as port:
         assert get(port, "/svc") == (200, b"svc\n")
 
 
-def test_port_forward_to_a_closed_port_reports_the_error(sandbox: RunningSandbox, ns: str) -> None:
+def test_port_forward_to_a_closed_port_reports_the_error(
+    sandbox: RunningSandbox, web_ns: str
+) -> None:
     local = free_port()
-    command = [tool("kubectl"), "--kubeconfig", str(sandbox.kubeconfig), "-n", ns]
+    command = [tool("kubectl"), "--kubeconfig", str(sandbox.kubeconfig), "-n", web_ns]
     proc = subprocess.Popen(
         [*command, "port-forward", "pod/web", f"{local}:9"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -228,11 +234,11 @@ def test_port_forward_to_a_closed_port_reports_the_error(sandbox: RunningSandbox
     assert "dial tcp" in out and ":9: connect: connection refused" in out
 
 
-def test_the_python_clients_exec_and_port_forward(sandbox: RunningSandbox, ns: str) -> None:
+def test_the_python_clients_exec_and_port_forward(sandbox: RunningSandbox, web_ns: str) -> None:
     api = client.CoreV1Api(config.new_client_from_config(str(sandbox.kubeconfig)))
     command = ["sh", "-c", "cat; echo done >&2; exit 4"]
     session = stream(
-        api.connect_get_namespaced_pod_exec, "web", ns, command=command,
+        api.connect_get_namespaced_pod_exec, "web", web_ns, command=command,
         stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False,
     )  # fmt: skip
     session.write_stdin("from python\n")
@@ -242,8 +248,8 @@ def test_the_python_clients_exec_and_port_forward(sandbox: RunningSandbox, ns: s
     assert session.read_stderr() == "done\n"
     assert session.returncode == 4
 
-    kubectl(sandbox, ns, "exec", "web", "--", "sh", "-c", "echo py > /data/py")
-    forward = portforward(api.connect_get_namespaced_pod_portforward, "web", ns, ports="8080")
+    kubectl(sandbox, web_ns, "exec", "web", "--", "sh", "-c", "echo py > /data/py")
+    forward = portforward(api.connect_get_namespaced_pod_portforward, "web", web_ns, ports="8080")
     sock = forward.socket(8080)
     sock.setblocking(True)
     sock.sendall(b"GET /py HTTP/1.0\r\n\r\n")
@@ -255,11 +261,11 @@ def test_the_python_clients_exec_and_port_forward(sandbox: RunningSandbox, ns: s
 
 
 def test_attach_follows_the_container_and_feeds_its_stdin(
-    sandbox: RunningSandbox, ns: str, tmp_path: Path
+    sandbox: RunningSandbox, web_ns: str, tmp_path: Path
 ) -> None:
     # `echo` runs cat with stdin: true, so what is typed into the attach comes back out
     out = tmp_path / "attach.out"
-    command = [tool("kubectl"), "--kubeconfig", str(sandbox.kubeconfig), "-n", ns]
+    command = [tool("kubectl"), "--kubeconfig", str(sandbox.kubeconfig), "-n", web_ns]
     with out.open("w") as sink:
         proc = subprocess.Popen(
             [*command, "attach", "-i", "echo"], stdin=subprocess.PIPE, stdout=sink, text=True
@@ -273,8 +279,8 @@ def test_attach_follows_the_container_and_feeds_its_stdin(
         stop_process(proc)
 
 
-def test_a_spdy_upgrade_is_refused_saying_why(sandbox: RunningSandbox, ns: str) -> None:
-    url = f"{sandbox.url}/api/v1/namespaces/{ns}/pods/web/exec?command=true&stdout=true"
+def test_a_spdy_upgrade_is_refused_saying_why(sandbox: RunningSandbox, web_ns: str) -> None:
+    url = f"{sandbox.url}/api/v1/namespaces/{web_ns}/pods/web/exec?command=true&stdout=true"
     headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1", **sandbox.headers()}
     request = urllib.request.Request(url, method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -285,10 +291,10 @@ def test_a_spdy_upgrade_is_refused_saying_why(sandbox: RunningSandbox, ns: str) 
 
 
 def test_a_pod_of_a_simulated_node_has_nothing_to_exec_into(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, web_ns: str
 ) -> None:
     sandbox.apply(
-        ns,
+        web_ns,
         """
         apiVersion: v1
         kind: Pod
@@ -299,8 +305,8 @@ def test_a_pod_of_a_simulated_node_has_nothing_to_exec_into(
         """,
     )
     wait_for(
-        "sim running", lambda: sandbox.get(ns, "pod", "sim")["status"].get("phase") == "Running"
+        "sim running", lambda: sandbox.get(web_ns, "pod", "sim")["status"].get("phase") == "Running"
     )
-    done = kubectl(sandbox, ns, "exec", "sim", "--", "true")
+    done = kubectl(sandbox, web_ns, "exec", "sim", "--", "true")
     assert done.returncode != 0
     assert "runs no processes" in done.stderr and "sandbox-sim-" in done.stderr

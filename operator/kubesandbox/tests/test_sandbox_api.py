@@ -9,9 +9,7 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +18,6 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api(sandbox: Any) -> client.ApiClient:
-    """A kubernetes client configured from the sandbox's kubeconfig."""
-    return config.new_client_from_config(str(sandbox.kubeconfig))
-
-
-@pytest.fixture
-def ns(api: client.ApiClient) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name}})
-    yield name
-    core.delete_namespace(name)
 
 
 def _cm(name: str, labels: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
@@ -202,7 +184,7 @@ def test_simulated_node_runs_and_finishes_a_pod(api: client.ApiClient, ns: str) 
     core.create_namespaced_pod(ns, pod)
     assert _eventually(lambda: core.read_namespaced_pod("sim", ns).status.phase == "Running")
     core.patch_namespaced_pod(
-        "sim", ns, {"metadata": {"annotations": {"sandbox.bigmodel.dev/exit-code": "7"}}}
+        "sim", ns, {"metadata": {"annotations": {"kubesandbox.dev/exit-code": "7"}}}
     )
     assert _eventually(lambda: core.read_namespaced_pod("sim", ns).status.phase == "Failed")
     state = core.read_namespaced_pod("sim", ns).status.container_statuses[0].state
@@ -260,102 +242,11 @@ def test_helm_installs_and_uninstalls_a_chart(
         core.read_namespaced_config_map("rel-cm", ns)
 
 
-# -- the project's CRDs -------------------------------------------------------------------
-
-REPO = Path(__file__).resolve().parents[2]
-BMJ = ("bigmodel.dev", "v1alpha1", "bigmodeljobs")
-BMS = ("bigmodel.dev", "v1alpha1", "bigmodelservices")
-
-
-@pytest.fixture(scope="module")
-def crds(sandbox: Any) -> None:
-    """The project's CRDs, applied with kubectl as a user would."""
-    out = sandbox.kubectl("apply", "-f", str(REPO / "crds")).stdout
-    assert "bigmodeljobs.bigmodel.dev" in out
-
-
-def _job(name: str, **spec: Any) -> dict[str, Any]:
-    body = {"image": "trainer:1", "command": ["python", "train.py"], "nodes": 1, **spec}
-    return {
-        "apiVersion": "bigmodel.dev/v1alpha1",
-        "kind": "BigModelJob",
-        "metadata": {"name": name},
-        "spec": body,
-    }
-
-
-def _service(name: str, replicas: int = 2) -> dict[str, Any]:
-    return {
-        "apiVersion": "bigmodel.dev/v1alpha1",
-        "kind": "BigModelService",
-        "metadata": {"name": name},
-        "spec": {
-            "runtime": "torch",
-            "model": {"name": "m", "uri": "/models/m"},
-            "replicas": replicas,
-        },
-    }
+# -- generation ------------------------------------------------------------------------
 
 
 def _custom(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
-
-
-@pytest.mark.usefixtures("crds")
-def test_kubectl_explain_describes_the_job_spec(sandbox: Any) -> None:
-    out = sandbox.kubectl("explain", "bigmodeljob.spec").stdout
-    assert "KIND:       BigModelJob" in out
-    assert "procsPerNode" in out
-
-
-@pytest.mark.usefixtures("crds")
-def test_kubectl_get_shows_the_printer_columns(sandbox: Any, ns: str) -> None:
-    sandbox.kubectl("apply", "-n", ns, "-f", str(REPO / "examples" / "cpu-job.yaml"))
-    lines = sandbox.kubectl("get", "bmj", "-n", ns).stdout.splitlines()
-    assert lines[0].split() == ["NAME", "PHASE", "NODES", "RESTARTS", "T", "S", "AGE"]
-    assert lines[1].split()[:2] == ["cpu-demo", "2"]
-    wide = sandbox.kubectl("get", "bmj", "-n", ns, "-o", "wide").stdout.splitlines()[0]
-    assert "RUNNING" in wide.split()  # priority-1 column
-
-
-@pytest.mark.usefixtures("crds")
-def test_an_invalid_job_is_refused_with_422_naming_the_field(
-    sandbox: Any, api: client.ApiClient, ns: str
-) -> None:
-    bad = REPO / "tests" / "invalid" / "job-nodes-zero.yaml"
-    refused = sandbox.kubectl("apply", "-n", ns, "-f", str(bad), check=False)
-    assert refused.returncode != 0
-    assert 'BigModelJob "bad" is invalid: spec.nodes: Invalid value: 0' in refused.stderr
-    with pytest.raises(ApiException) as exc:
-        _custom(api).create_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], _job("bad", nodes=0))
-    assert exc.value.status == 422
-    causes = json.loads(exc.value.body)["details"]["causes"]
-    assert [c["field"] for c in causes] == ["spec.nodes"]
-
-
-@pytest.mark.usefixtures("crds")
-def test_schema_defaults_appear_on_a_created_job(api: client.ApiClient, ns: str) -> None:
-    created = _custom(api).create_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], _job("dflt"))
-    assert created["spec"]["runPolicy"]["backoffLimit"] == 3
-    assert created["metadata"]["generation"] == 1
-
-
-@pytest.mark.usefixtures("crds")
-def test_generation_follows_spec_changes_but_not_status(api: client.ApiClient, ns: str) -> None:
-    custom = _custom(api)
-    custom.create_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], _job("gen"))
-    custom.patch_namespaced_custom_object_status(
-        *BMJ[:2], ns, BMJ[2], "gen", {"status": {"phase": "Running"}}
-    )
-    assert (
-        custom.get_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], "gen")["metadata"]["generation"]
-        == 1
-    )
-    custom.patch_namespaced_custom_object(
-        *BMJ[:2], ns, BMJ[2], "gen", {"spec": {"runPolicy": {"suspend": True}}}
-    )
-    got = custom.get_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], "gen")
-    assert (got["metadata"]["generation"], got["status"]["phase"]) == (2, "Running")
 
 
 def test_built_in_configmaps_carry_no_generation(api: client.ApiClient, ns: str) -> None:
@@ -371,24 +262,6 @@ def test_built_in_configmaps_carry_no_generation(api: client.ApiClient, ns: str)
 def _rv(sandbox: Any, ns: str, what: str) -> str:
     out = sandbox.kubectl("get", what, "-n", ns, "-o", "jsonpath={.metadata.resourceVersion}")
     return str(out.stdout)
-
-
-@pytest.mark.usefixtures("crds")
-@pytest.mark.parametrize("server_side", [False, True], ids=["client-side", "server-side"])
-def test_reapplying_the_same_manifest_is_a_no_op(sandbox: Any, ns: str, server_side: bool) -> None:
-    mode = ["--server-side"] if server_side else []
-    job = str(REPO / "examples" / "cpu-job.yaml")
-    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf}\ndata: {a: '1'}\n"
-    sandbox.kubectl("apply", "-n", ns, *mode, "-f", job)
-    sandbox.kubectl("apply", "-n", ns, *mode, "-f", "-", input=cm)
-    before = (_rv(sandbox, ns, "bmj/cpu-demo"), _rv(sandbox, ns, "cm/conf"))
-    again = sandbox.kubectl("apply", "-n", ns, *mode, "-f", job).stdout
-    sandbox.kubectl("apply", "-n", ns, *mode, "-f", "-", input=cm)
-    assert ("serverside-applied" if server_side else "unchanged") in again
-    assert (_rv(sandbox, ns, "bmj/cpu-demo"), _rv(sandbox, ns, "cm/conf")) == before
-    changed = sandbox.kubectl("apply", "-n", ns, *mode, "-f", "-", input=cm.replace("'1'", "'2'"))
-    assert changed.returncode == 0
-    assert _rv(sandbox, ns, "cm/conf") != before[1]
 
 
 def test_server_side_apply_conflicts_with_another_manager(sandbox: Any, ns: str) -> None:
@@ -442,24 +315,6 @@ def test_typed_kubectl_create_commands_work(sandbox: Any, api: client.ApiClient,
 
 
 # -- field validation, dry run ---------------------------------------------------------
-
-
-@pytest.mark.usefixtures("crds")
-def test_field_validation_strict_warn_and_ignore(sandbox: Any, ns: str) -> None:
-    manifest = json.dumps(_job("fv", bogus=1) | {"metadata": {"name": "fv", "namespace": ns}})
-    strict = sandbox.kubectl("create", "--validate=strict", "-f", "-", input=manifest, check=False)
-    assert strict.returncode != 0
-    assert (
-        'BigModelJob in version "v1alpha1" cannot be handled as a BigModelJob: '
-        'strict decoding error: unknown field "spec.bogus"'
-    ) in strict.stderr
-    warn = sandbox.kubectl("create", "--validate=warn", "-f", "-", input=manifest)
-    assert 'Warning: unknown field "spec.bogus"' in warn.stderr
-    sandbox.kubectl("delete", "bmj", "fv", "-n", ns)
-    ignore = sandbox.kubectl("create", "--validate=ignore", "-f", "-", input=manifest)
-    assert "Warning" not in ignore.stderr
-    stored = sandbox.kubectl("get", "bmj", "fv", "-n", ns, "-o", "json").stdout
-    assert "bogus" not in json.loads(stored)["spec"]  # pruned either way
 
 
 def test_server_dry_run_stores_nothing(sandbox: Any, api: client.ApiClient, ns: str) -> None:
@@ -537,18 +392,6 @@ def test_delete_collection_removes_the_selected_objects(api: client.ApiClient, n
 # -- subresources ----------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("crds")
-def test_kubectl_scale_writes_the_replicas_of_a_service(
-    sandbox: Any, api: client.ApiClient, ns: str
-) -> None:
-    _custom(api).create_namespaced_custom_object(*BMS[:2], ns, BMS[2], _service("sc"))
-    sandbox.kubectl("scale", "bms", "sc", "-n", ns, "--replicas=3")
-    got = _custom(api).get_namespaced_custom_object(*BMS[:2], ns, BMS[2], "sc")
-    assert got["spec"]["replicas"] == 3
-    scale = _custom(api).get_namespaced_custom_object_scale(*BMS[:2], ns, BMS[2], "sc")
-    assert (scale["kind"], scale["spec"]["replicas"]) == ("Scale", 3)
-
-
 def _sim_pod(name: str, containers: tuple[str, ...] = ("main",)) -> dict[str, Any]:
     return {
         "metadata": {"name": name},
@@ -606,7 +449,7 @@ def test_pod_logs_follow_until_the_pod_finishes(
         _write_log(sandbox, ns, "follow", "main", "second\n")
         assert lines.get(timeout=15) == "second\n"
         core.patch_namespaced_pod(
-            "follow", ns, {"metadata": {"annotations": {"sandbox.bigmodel.dev/exit-code": "0"}}}
+            "follow", ns, {"metadata": {"annotations": {"kubesandbox.dev/exit-code": "0"}}}
         )
         assert follower.wait(timeout=15) == 0
     finally:
@@ -711,69 +554,6 @@ def test_kubectl_describe_shows_core_events_of_the_object(
     assert "ReasonMine" in sandbox.kubectl("events", "-n", ns).stdout
 
 
-# -- kopf on a custom resource -----------------------------------------------------------
-
-
-@pytest.mark.usefixtures("crds")
-def test_kopf_patches_the_status_of_a_custom_resource(
-    sandbox: Any, api: client.ApiClient, ns: str, tmp_path: Path
-) -> None:
-    handlers = tmp_path / "handlers.py"
-    handlers.write_text(
-        textwrap.dedent(
-            """
-            import kopf
-
-            @kopf.on.startup()
-            def configure(settings, **_):
-                settings.persistence.finalizer = "bigmodel.dev/test-finalizer"
-
-            @kopf.on.create("bigmodel.dev", "v1alpha1", "bigmodeljobs")
-            async def started(body, patch, **_):
-                patch.status["phase"] = "Running"
-                kopf.info(body, reason="Started", message="job started")
-
-            @kopf.on.delete("bigmodel.dev", "v1alpha1", "bigmodeljobs")
-            async def finished(**_):
-                pass
-            """
-        )
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", ns, str(handlers)],
-        env=sandbox.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    custom = _custom(api)
-    try:
-        custom.create_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], _job("kopf"))
-
-        def phase() -> str | None:
-            got = custom.get_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], "kopf")
-            return got.get("status", {}).get("phase")  # type: ignore[no-any-return]
-
-        assert _eventually(lambda: phase() == "Running", timeout=30)
-        got = custom.get_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], "kopf")
-        assert "bigmodel.dev/test-finalizer" in got["metadata"]["finalizers"]
-        assert _eventually(  # kopf posts core/v1 events; kubectl reads them by field selector
-            lambda: "job started" in sandbox.kubectl("describe", "bmj", "kopf", "-n", ns).stdout
-        )
-        custom.delete_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], "kopf")
-
-        def gone() -> bool:
-            try:
-                custom.get_namespaced_custom_object(*BMJ[:2], ns, BMJ[2], "kopf")
-            except ApiException as exc:
-                return exc.status == 404
-            return False
-
-        assert _eventually(gone, timeout=30)  # the delete handler ran, kopf released it
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
 # -- request log -------------------------------------------------------------------------
 
 
@@ -800,27 +580,3 @@ def _eventually(check: Any, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
-
-
-@pytest.mark.usefixtures("crds")
-def test_server_side_apply_to_status_removes_fields_the_manager_stopped_applying(
-    sandbox: Any, api: client.ApiClient, ns: str
-) -> None:
-    _custom(api).create_namespaced_custom_object(
-        "bigmodel.dev", "v1alpha1", ns, "bigmodeljobs", _job("ssa-status")
-    )
-    path = f"/apis/bigmodel.dev/v1alpha1/namespaces/{ns}/bigmodeljobs/ssa-status/status"
-
-    def apply_status(telemetry: dict[str, Any]) -> dict[str, Any]:
-        body = {k: v for k, v in _job("ssa-status").items() if k != "spec"}
-        request = urllib.request.Request(
-            f"{sandbox.url}{path}?fieldManager=telemetry&force=true",
-            data=json.dumps({**body, "status": {"telemetry": telemetry}}).encode(),
-            headers={"Content-Type": "application/apply-patch+yaml", **sandbox.headers()},
-            method="PATCH",
-        )
-        with sandbox.urlopen(request) as response:
-            return dict(json.load(response)["status"]["telemetry"])
-
-    assert apply_status({"n": 2, "stragglers": ["a"]}) == {"n": 2, "stragglers": ["a"]}
-    assert apply_status({"n": 2}) == {"n": 2}

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ns(sandbox: RunningSandbox) -> Iterator[str]:
+def faults_ns(sandbox: RunningSandbox) -> Iterator[str]:
     """A namespace of the session sandbox; the fault plan is cleared after the test."""
     with sandbox.namespace("faults") as name:
         try:
@@ -60,18 +60,18 @@ def _pod(name: str, script: str, **spec: Any) -> str:
     return json.dumps(body)
 
 
-def _status(sandbox: RunningSandbox, ns: str, pod: str) -> dict[str, Any]:
-    return dict(sandbox.get(ns, "pod", pod).get("status") or {})
+def _status(sandbox: RunningSandbox, faults_ns: str, pod: str) -> dict[str, Any]:
+    return dict(sandbox.get(faults_ns, "pod", pod).get("status") or {})
 
 
 # -- API faults --------------------------------------------------------------------------------
 
 
 def test_a_429_carries_retry_after_and_is_logged_as_injected(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, faults_ns: str
 ) -> None:
-    sandbox.faults.set([f"error:code=429,seconds=3,namespaces={ns}"])
-    path = f"/api/v1/namespaces/{ns}/configmaps"
+    sandbox.faults.set([f"error:code=429,seconds=3,namespaces={faults_ns}"])
+    path = f"/api/v1/namespaces/{faults_ns}/configmaps"
     response = _get(sandbox, path)
     assert response.status == 429
     assert response.headers["Retry-After"] == "3"
@@ -81,46 +81,56 @@ def test_a_429_carries_retry_after_and_is_logged_as_injected(
     assert sandbox.faults.clear()["injected"] == {"error:429": 1}
 
 
-def test_a_conflict_refuses_a_patch_and_nothing_else(sandbox: RunningSandbox, ns: str) -> None:
-    sandbox.kubectl("create", "configmap", "-n", ns, "c", "--from-literal=k=v")
-    sandbox.faults.set([f"conflict:namespaces={ns}"])
+def test_a_conflict_refuses_a_patch_and_nothing_else(
+    sandbox: RunningSandbox, faults_ns: str
+) -> None:
+    sandbox.kubectl("create", "configmap", "-n", faults_ns, "c", "--from-literal=k=v")
+    sandbox.faults.set([f"conflict:namespaces={faults_ns}"])
     patched = sandbox.kubectl(
-        "patch", "configmap", "-n", ns, "c", "-p", '{"data":{"k":"w"}}', check=False
+        "patch", "configmap", "-n", faults_ns, "c", "-p", '{"data":{"k":"w"}}', check=False
     )
     assert patched.returncode != 0
     assert "Conflict" in patched.stderr and "the object has been modified" in patched.stderr
-    assert sandbox.get(ns, "configmap", "c")["data"] == {"k": "v"}  # reads are not faulted
+    assert sandbox.get(faults_ns, "configmap", "c")["data"] == {"k": "v"}  # reads are not faulted
 
 
-def test_faults_select_by_user_agent(sandbox: RunningSandbox, ns: str) -> None:
-    sandbox.faults.set([f"error:code=503,namespaces={ns},user_agents=Python-urllib/"])
-    path = f"/api/v1/namespaces/{ns}/secrets"
+def test_faults_select_by_user_agent(sandbox: RunningSandbox, faults_ns: str) -> None:
+    sandbox.faults.set([f"error:code=503,namespaces={faults_ns},user_agents=Python-urllib/"])
+    path = f"/api/v1/namespaces/{faults_ns}/secrets"
     assert _get(sandbox, path).status == 503
-    assert sandbox.kubectl("get", "secrets", "-n", ns).returncode == 0
+    assert sandbox.kubectl("get", "secrets", "-n", faults_ns).returncode == 0
 
 
-def test_a_gone_watch_ends_with_a_410_expired_event(sandbox: RunningSandbox, ns: str) -> None:
-    sandbox.faults.set([f"gone:namespaces={ns}"])
-    with _get(sandbox, f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion=1") as w:
+def test_a_gone_watch_ends_with_a_410_expired_event(
+    sandbox: RunningSandbox, faults_ns: str
+) -> None:
+    sandbox.faults.set([f"gone:namespaces={faults_ns}"])
+    with _get(
+        sandbox, f"/api/v1/namespaces/{faults_ns}/configmaps?watch=true&resourceVersion=1"
+    ) as w:
         event = json.loads(w.readline())
     assert event["type"] == "ERROR"
     assert (event["object"]["code"], event["object"]["reason"]) == (410, "Expired")
 
 
-def test_a_dropped_watch_is_cut_without_an_end_of_stream(sandbox: RunningSandbox, ns: str) -> None:
-    sandbox.faults.set([f"drop:seconds=1,namespaces={ns}"])
+def test_a_dropped_watch_is_cut_without_an_end_of_stream(
+    sandbox: RunningSandbox, faults_ns: str
+) -> None:
+    sandbox.faults.set([f"drop:seconds=1,namespaces={faults_ns}"])
     with (
-        _get(sandbox, f"/api/v1/namespaces/{ns}/configmaps?watch=true") as watch,
+        _get(sandbox, f"/api/v1/namespaces/{faults_ns}/configmaps?watch=true") as watch,
         pytest.raises((http.client.IncompleteRead, ConnectionError)),
     ):
         watch.read()  # a watch that ended cleanly would return here
 
 
 def test_stalled_and_slow_requests_are_answered_late_and_logged(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, faults_ns: str
 ) -> None:
-    sandbox.faults.set([f"stall:seconds=1,namespaces={ns}", f"slow:seconds=0.1,namespaces={ns}"])
-    path = f"/api/v1/namespaces/{ns}/services"
+    sandbox.faults.set(
+        [f"stall:seconds=1,namespaces={faults_ns}", f"slow:seconds=0.1,namespaces={faults_ns}"]
+    )
+    path = f"/api/v1/namespaces/{faults_ns}/services"
     assert _get(sandbox, path).status == 200
     assert _logged(sandbox, path)[-1]["fault"] == "stall,slow"
 
@@ -128,34 +138,34 @@ def test_stalled_and_slow_requests_are_answered_late_and_logged(
 # -- the kubelet's faults ----------------------------------------------------------------------
 
 
-def test_a_killed_pod_ends_with_137(sandbox: RunningSandbox, ns: str) -> None:
-    sandbox.kubectl("apply", "-n", ns, "-f", "-", input=_pod("victim", "exec sleep 600"))
-    wait_for("running", lambda: _status(sandbox, ns, "victim").get("phase") == "Running")
-    assert sandbox.faults.kill(ns, "victim") == 1
+def test_a_killed_pod_ends_with_137(sandbox: RunningSandbox, faults_ns: str) -> None:
+    sandbox.kubectl("apply", "-n", faults_ns, "-f", "-", input=_pod("victim", "exec sleep 600"))
+    wait_for("running", lambda: _status(sandbox, faults_ns, "victim").get("phase") == "Running")
+    assert sandbox.faults.kill(faults_ns, "victim") == 1
     status = wait_for(
-        "failed", lambda: (s := _status(sandbox, ns, "victim"))["phase"] == "Failed" and s
+        "failed", lambda: (s := _status(sandbox, faults_ns, "victim"))["phase"] == "Failed" and s
     )
     assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137
 
 
 def test_killing_the_children_leaves_the_container_process(
-    sandbox: RunningSandbox, ns: str
+    sandbox: RunningSandbox, faults_ns: str
 ) -> None:
     script = "sleep 600 & echo started; wait $!; echo child-ended-$?"
-    sandbox.kubectl("apply", "-n", ns, "-f", "-", input=_pod("parent", script))
-    logs = lambda: sandbox.kubectl("logs", "-n", ns, "parent", check=False).stdout  # noqa: E731
+    sandbox.kubectl("apply", "-n", faults_ns, "-f", "-", input=_pod("parent", script))
+    logs = lambda: sandbox.kubectl("logs", "-n", faults_ns, "parent", check=False).stdout  # noqa: E731
     wait_for("the child", lambda: "started" in logs())
-    assert sandbox.faults.kill(ns, "parent", children_only=True) == 1
-    wait_for("success", lambda: _status(sandbox, ns, "parent").get("phase") == "Succeeded")
+    assert sandbox.faults.kill(faults_ns, "parent", children_only=True) == 1
+    wait_for("success", lambda: _status(sandbox, faults_ns, "parent").get("phase") == "Succeeded")
     assert "child-ended-137" in logs()
 
 
-def test_an_evicted_pod_fails_with_reason_evicted(sandbox: RunningSandbox, ns: str) -> None:
-    sandbox.kubectl("apply", "-n", ns, "-f", "-", input=_pod("pressed", "exec sleep 600"))
-    wait_for("running", lambda: _status(sandbox, ns, "pressed").get("phase") == "Running")
-    sandbox.faults.evict(ns, "pressed")
+def test_an_evicted_pod_fails_with_reason_evicted(sandbox: RunningSandbox, faults_ns: str) -> None:
+    sandbox.kubectl("apply", "-n", faults_ns, "-f", "-", input=_pod("pressed", "exec sleep 600"))
+    wait_for("running", lambda: _status(sandbox, faults_ns, "pressed").get("phase") == "Running")
+    sandbox.faults.evict(faults_ns, "pressed")
     status = wait_for(
-        "evicted", lambda: (s := _status(sandbox, ns, "pressed"))["phase"] == "Failed" and s
+        "evicted", lambda: (s := _status(sandbox, faults_ns, "pressed"))["phase"] == "Failed" and s
     )
     assert status["reason"] == "Evicted"
     disruption = next(c for c in status["conditions"] if c["type"] == "DisruptionTarget")

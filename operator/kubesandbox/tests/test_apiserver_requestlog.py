@@ -16,14 +16,14 @@ def _entry(method: str, path: str, agent: str = "kopf/1", watch: bool = False) -
 
 
 def test_a_record_names_verb_group_resource_and_object() -> None:
-    entry = _entry("PATCH", "/apis/bigmodel.dev/v1alpha1/namespaces/ns/bigmodeljobs/j/status")
+    entry = _entry("PATCH", "/apis/train.example.com/v1alpha1/namespaces/ns/trainjobs/j/status")
     assert entry == {
         "time": "2026-01-01T00:00:00.000+00:00",
         "method": "PATCH",
-        "path": "/apis/bigmodel.dev/v1alpha1/namespaces/ns/bigmodeljobs/j/status",
+        "path": "/apis/train.example.com/v1alpha1/namespaces/ns/trainjobs/j/status",
         "verb": "patch",
-        "apiGroup": "bigmodel.dev",
-        "resource": "bigmodeljobs",
+        "apiGroup": "train.example.com",
+        "resource": "trainjobs",
         "subresource": "status",
         "namespace": "ns",
         "name": "j",

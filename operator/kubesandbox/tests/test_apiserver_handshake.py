@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.http.connect.handshake import container_name, require_running
 
 
@@ -26,7 +26,7 @@ def pod(*containers: str, phase: str = "Running", running: tuple[str, ...] = ())
 
 
 def refusal(call: Any, *args: Any) -> str:
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(StatusError) as raised:
         call(*args)
     assert raised.value.code == 400
     return raised.value.message

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from kubesandbox import legacy
 from kubesandbox.kubelet.scheduler import (
     fit_failures,
     pod_requests,
     schedule,
     unschedulable_message,
 )
+from kubesandbox.placement import SIMULATED_TAINT
 
 
 def node(name: str, gpus: int = 1, labels: dict[str, str] | None = None, taints: Any = ()) -> Any:
@@ -87,10 +89,18 @@ def test_resources_already_requested_on_a_node_count() -> None:
 
 
 def test_the_simulated_taint_yields_to_a_matching_node_selector() -> None:
-    taint = {"key": "sandbox.bigmodel.dev/simulated", "value": "true", "effect": "NoSchedule"}
+    taint = {"key": "kubesandbox.dev/simulated", "value": "true", "effect": "NoSchedule"}
     simulated = node("sim", labels={"type": "simulated"}, taints=[taint])
     assert fit_failures(pod(nodeSelector={"type": "simulated"}), simulated, {}) == []
     assert fit_failures(pod(), simulated, {}) != []
+
+
+@pytest.mark.parametrize("key", [SIMULATED_TAINT, legacy.old_name(SIMULATED_TAINT)])
+def test_a_toleration_of_the_simulated_taint_under_either_key_fits(key: str) -> None:
+    taint = {"key": SIMULATED_TAINT, "value": "true", "effect": "NoSchedule"}
+    simulated = node("sim", taints=[taint])
+    tolerating = pod(tolerations=[{"key": key, "operator": "Exists"}])
+    assert fit_failures(tolerating, simulated, {}) == []
 
 
 def test_the_pod_needs_its_largest_init_container_or_its_containers_sum() -> None:

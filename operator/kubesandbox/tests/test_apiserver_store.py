@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.selectors import object_filter, parse_label_selector
 from kubesandbox.apiserver.store import Obj, Store
 
@@ -55,7 +55,7 @@ def test_watch_from_before_the_retained_history_is_410() -> None:
     store = Store(history=2)
     for i in range(4):
         store.put("configmaps", _cm(f"c{i}", str(i)))
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(StatusError) as exc:
         store.watch("configmaps", None, None, since=1)
     assert exc.value.code == 410
     assert store.watch("configmaps", None, None, since=3).queue.qsize() == 1

@@ -14,24 +14,17 @@ from kubesandbox.testing import RunningSandbox, start_sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 
-MARKER_ENV = "BIGMODEL_SANDBOX_PROCESS"
+MARKER_ENV = "KUBESANDBOX_PROCESS"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """A private sandbox: 2 process nodes with 1 (fake) GPU each, 1 s restart back-off."""
     state = tmp_path_factory.mktemp("kubelet")
     with start_sandbox(
         state, "--nodes", "2", "--gpus-per-node", "1", "--restart-backoff", "1"
     ) as running:
         yield running
-
-
-@pytest.fixture
-def ns(cluster: RunningSandbox) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    with cluster.namespace("k") as name:
-        yield name
 
 
 def phase(sandbox: RunningSandbox, ns: str, pod: str) -> str:
@@ -54,42 +47,42 @@ def pod(name: str, command: list[str], restart: str = "Never") -> str:
     """
 
 
-def test_a_pod_succeeds_and_kubectl_logs_shows_its_output(cluster: RunningSandbox, ns: str) -> None:
-    cluster.apply(ns, pod("hello", ["python", "-c", "print('hello from a pod')"]))
-    wait_for("hello Succeeded", lambda: phase(cluster, ns, "hello") == "Succeeded")
-    assert cluster.kubectl("logs", "hello", "-n", ns).stdout == "hello from a pod\n"
-    state = cluster.get(ns, "pod", "hello")["status"]["containerStatuses"][0]["state"]
+def test_a_pod_succeeds_and_kubectl_logs_shows_its_output(sandbox: RunningSandbox, ns: str) -> None:
+    sandbox.apply(ns, pod("hello", ["python", "-c", "print('hello from a pod')"]))
+    wait_for("hello Succeeded", lambda: phase(sandbox, ns, "hello") == "Succeeded")
+    assert sandbox.kubectl("logs", "hello", "-n", ns).stdout == "hello from a pod\n"
+    state = sandbox.get(ns, "pod", "hello")["status"]["containerStatuses"][0]["state"]
     assert state["terminated"]["exitCode"] == 0
     assert state["terminated"]["reason"] == "Completed"
 
 
-def test_a_pod_exiting_3_fails_with_exit_code_3(cluster: RunningSandbox, ns: str) -> None:
-    cluster.apply(ns, pod("three", ["python", "-c", "raise SystemExit(3)"]))
-    wait_for("three Failed", lambda: phase(cluster, ns, "three") == "Failed")
-    state = cluster.get(ns, "pod", "three")["status"]["containerStatuses"][0]["state"]
+def test_a_pod_exiting_3_fails_with_exit_code_3(sandbox: RunningSandbox, ns: str) -> None:
+    sandbox.apply(ns, pod("three", ["python", "-c", "raise SystemExit(3)"]))
+    wait_for("three Failed", lambda: phase(sandbox, ns, "three") == "Failed")
+    state = sandbox.get(ns, "pod", "three")["status"]["containerStatuses"][0]["state"]
     assert state["terminated"]["exitCode"] == 3
     assert state["terminated"]["reason"] == "Error"
 
 
 def test_on_failure_restarts_with_back_off_and_keeps_the_previous_log(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
-    cluster.apply(ns, pod("crash", ["sh", "-c", "echo run; exit 1"], restart="OnFailure"))
+    sandbox.apply(ns, pod("crash", ["sh", "-c", "echo run; exit 1"], restart="OnFailure"))
     seen = set()
 
     def restarted_twice() -> bool:
-        status = cluster.get(ns, "pod", "crash")["status"]["containerStatuses"][0]
+        status = sandbox.get(ns, "pod", "crash")["status"]["containerStatuses"][0]
         seen.add(status["state"].get("waiting", {}).get("reason"))
         return bool(status["restartCount"] >= 2)
 
     wait_for("two restarts", restarted_twice)
     assert "CrashLoopBackOff" in seen
-    assert phase(cluster, ns, "crash") == "Running"
-    assert cluster.kubectl("logs", "crash", "-n", ns, "--previous").stdout == "run\n"
+    assert phase(sandbox, ns, "crash") == "Running"
+    assert sandbox.kubectl("logs", "crash", "-n", ns, "--previous").stdout == "run\n"
 
 
-def test_a_failing_liveness_probe_restarts_the_container(cluster: RunningSandbox, ns: str) -> None:
-    cluster.apply(
+def test_a_failing_liveness_probe_restarts_the_container(sandbox: RunningSandbox, ns: str) -> None:
+    sandbox.apply(
         ns,
         """
         apiVersion: v1
@@ -106,18 +99,18 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: RunningSandbox
     )
 
     def restarts() -> int:
-        status = cluster.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]
+        status = sandbox.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]
         return int(status["restartCount"])
 
     wait_for("a liveness restart", lambda: restarts() >= 1)
-    last = cluster.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]["lastState"]
+    last = sandbox.get(ns, "pod", "unhealthy")["status"]["containerStatuses"][0]["lastState"]
     assert last["terminated"]["exitCode"] == 143  # SIGTERM
 
 
 def test_a_container_without_command_or_args_fails_with_a_clear_reason(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
-    cluster.apply(
+    sandbox.apply(
         ns,
         """
         apiVersion: v1
@@ -128,8 +121,8 @@ def test_a_container_without_command_or_args_fails_with_a_clear_reason(
           containers: [{name: main, image: busybox}]
         """,
     )
-    wait_for("nocommand Failed", lambda: phase(cluster, ns, "nocommand") == "Failed")
-    terminated = cluster.get(ns, "pod", "nocommand")["status"]["containerStatuses"][0]["state"][
+    wait_for("nocommand Failed", lambda: phase(sandbox, ns, "nocommand") == "Failed")
+    terminated = sandbox.get(ns, "pod", "nocommand")["status"]["containerStatuses"][0]["state"][
         "terminated"
     ]
     assert terminated["reason"] == "StartError"
@@ -137,7 +130,7 @@ def test_a_container_without_command_or_args_fails_with_a_clear_reason(
 
 
 def test_env_volumes_init_containers_and_gpus_reach_the_process(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
     report = (
         "import json, os, pathlib; "
@@ -147,7 +140,7 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
         "'name': pathlib.Path('/info/name').read_text(), "
         "'init': pathlib.Path('/scratch/from-init').read_text()}))"
     )
-    cluster.apply(
+    sandbox.apply(
         ns,
         f"""
         apiVersion: v1
@@ -189,16 +182,16 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
             downwardAPI: {{items: [{{path: name, fieldRef: {{fieldPath: metadata.name}}}}]}}
         """,
     )
-    wait_for("envpod Succeeded", lambda: phase(cluster, ns, "envpod") == "Succeeded")
-    out = json.loads(cluster.kubectl("logs", "envpod", "-n", ns, "-c", "main").stdout)
+    wait_for("envpod Succeeded", lambda: phase(sandbox, ns, "envpod") == "Succeeded")
+    out = json.loads(sandbox.kubectl("logs", "envpod", "-n", ns, "-c", "main").stdout)
     env = out["env"]
-    status = cluster.get(ns, "pod", "envpod")["status"]
+    status = sandbox.get(ns, "pod", "envpod")["status"]
     assert env["MY_IP"] == status["podIP"]
     assert status["podIP"].startswith("127.")
     assert env["COMBINED"] == "hello-envpod"
     assert env["CM_LEVEL"] == "debug"
     assert env["CUDA_VISIBLE_DEVICES"] == "0"
-    scratch = env["BIGMODEL_SANDBOX_MOUNT_SCRATCH"]
+    scratch = env["KUBESANDBOX_MOUNT_SCRATCH"]
     assert out["args"] == ["envpod", f"{scratch}/data"]
     assert out["cwd"] == scratch
     assert (out["config"], out["name"], out["init"]) == ("hello", "envpod", "ready\n")
@@ -206,9 +199,9 @@ def test_env_volumes_init_containers_and_gpus_reach_the_process(
 
 
 def test_a_pod_asking_for_more_gpus_than_any_node_has_stays_pending(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
-    cluster.apply(
+    sandbox.apply(
         ns,
         """
         apiVersion: v1
@@ -221,18 +214,18 @@ def test_a_pod_asking_for_more_gpus_than_any_node_has_stays_pending(
     )
 
     def scheduled_condition() -> Any:
-        conditions = cluster.get(ns, "pod", "greedy").get("status", {}).get("conditions", [])
+        conditions = sandbox.get(ns, "pod", "greedy").get("status", {}).get("conditions", [])
         return next((c for c in conditions if c["type"] == "PodScheduled"), None)
 
     condition = wait_for("a PodScheduled condition", scheduled_condition)
     assert condition["status"] == "False"
     assert condition["reason"] == "Unschedulable"
     assert condition["message"] == "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
-    assert phase(cluster, ns, "greedy") == "Pending"
+    assert phase(sandbox, ns, "greedy") == "Pending"
 
 
 def test_graceful_deletion_sends_sigterm_then_removes_the_pod(
-    cluster: RunningSandbox, ns: str, tmp_path: Path
+    sandbox: RunningSandbox, ns: str, tmp_path: Path
 ) -> None:
     program = (
         "import pathlib, signal, sys, time\n"
@@ -243,7 +236,7 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(
         "print('up', flush=True)\n"
         "time.sleep(600)\n"
     )
-    cluster.apply(
+    sandbox.apply(
         ns,
         f"""
         apiVersion: v1
@@ -259,11 +252,11 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(
         """,
     )
     wait_for(
-        "sleeper up", lambda: cluster.kubectl("logs", "sleeper", "-n", ns).stdout.startswith("up")
+        "sleeper up", lambda: sandbox.kubectl("logs", "sleeper", "-n", ns).stdout.startswith("up")
     )
-    log = cluster.state_dir / "logs" / ns / "sleeper" / "main.log"
-    cluster.kubectl("delete", "pod", "sleeper", "-n", ns, "--timeout=30s")
-    gone = cluster.kubectl("get", "pod", "sleeper", "-n", ns, check=False)
+    log = sandbox.state_dir / "logs" / ns / "sleeper" / "main.log"
+    sandbox.kubectl("delete", "pod", "sleeper", "-n", ns, "--timeout=30s")
+    gone = sandbox.kubectl("get", "pod", "sleeper", "-n", ns, check=False)
     assert "NotFound" in gone.stderr
     assert (tmp_path / "term").read_text() == "got SIGTERM"
     assert not log.exists()  # logs go with the pod
@@ -322,19 +315,19 @@ def torchrun_job(job: str) -> str:
 
 
 def test_two_torchrun_jobs_on_the_same_port_rendezvous_by_dns_and_complete(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
     for job in ("alpha", "beta"):
-        cluster.apply(ns, torchrun_job(job))
+        sandbox.apply(ns, torchrun_job(job))
     names = [f"{job}-node-{rank}" for job in ("alpha", "beta") for rank in (0, 1)]
     wait_for(
         "both jobs to finish",
-        lambda: all(phase(cluster, ns, n) in ("Succeeded", "Failed") for n in names),
+        lambda: all(phase(sandbox, ns, n) in ("Succeeded", "Failed") for n in names),
         timeout=240,
     )
     for name in names:
-        log = cluster.kubectl("logs", name, "-n", ns).stdout
-        assert phase(cluster, ns, name) == "Succeeded", log
+        log = sandbox.kubectl("logs", name, "-n", ns).stdout
+        assert phase(sandbox, ns, name) == "Succeeded", log
         assert "of 4 sum 10" in log
 
 

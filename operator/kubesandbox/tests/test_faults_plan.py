@@ -6,8 +6,8 @@ import pytest
 
 from kubesandbox.faults.plan import Call, FaultPlan, Kind, Rule, parse_rule
 
-PATCH = Call("patch", "bigmodeljobs", "status", "ns", "/apis/x/ns/bigmodeljobs/j/status", "kopf/1")
-WATCH = Call("watch", "pods", "", "ns", "/api/v1/namespaces/ns/pods", "bigmodel-operator/0.1")
+PATCH = Call("patch", "trainjobs", "status", "ns", "/apis/x/ns/trainjobs/j/status", "kopf/1")
+WATCH = Call("watch", "pods", "", "ns", "/api/v1/namespaces/ns/pods", "my-operator/0.1")
 LIST = Call("list", "pods", "", "ns", "/api/v1/namespaces/ns/pods", "kubectl/v1.33")
 
 
@@ -51,11 +51,11 @@ def test_setting_a_plan_again_starts_its_draws_and_counts_again() -> None:
 
 def test_selectors_pick_verbs_resources_namespaces_and_user_agent_prefixes() -> None:
     rule = Rule(
-        Kind.SLOW, verbs=("patch",), resources=("bigmodeljobs/status",), user_agents=("kopf/",)
+        Kind.SLOW, verbs=("patch",), resources=("trainjobs/status",), user_agents=("kopf/",)
     )
     assert rule.selects(PATCH)
     assert not rule.selects(LIST)
-    assert not Rule(Kind.SLOW, resources=("bigmodeljobs",)).selects(PATCH)  # not /status
+    assert not Rule(Kind.SLOW, resources=("trainjobs",)).selects(PATCH)  # not /status
     assert not Rule(Kind.SLOW, namespaces=("other",)).selects(PATCH)
     assert Rule(Kind.SLOW, user_agents=("kubectl/", "kopf/")).selects(PATCH)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubesandbox.apiserver.errors import ApiError
+from kubesandbox.apiserver.errors import StatusError
 from kubesandbox.apiserver.selectors import (
     label_values,
     parse_field_selector,
@@ -31,7 +31,7 @@ def test_label_selector_matches(selector: str, labels: dict[str, str], expected:
 
 
 def test_a_malformed_label_selector_is_400() -> None:
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(StatusError) as exc:
         parse_label_selector("app in web")
     assert exc.value.code == 400
 
@@ -43,7 +43,7 @@ def test_pod_field_selectors_match_node_and_phase() -> None:
 
 
 def test_an_unsupported_field_selector_is_400_like_the_real_server() -> None:
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(StatusError) as exc:
         parse_field_selector("spec.nodeName=n1", "configmaps")
     assert exc.value.code == 400
     assert "field label not supported: spec.nodeName" in exc.value.message

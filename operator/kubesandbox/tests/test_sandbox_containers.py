@@ -19,28 +19,21 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """A private sandbox with a 1 s restart back-off."""
     with start_sandbox(tmp_path_factory.mktemp("containers"), "--restart-backoff", "1") as sb:
         yield sb
 
 
-@pytest.fixture
-def ns(cluster: RunningSandbox) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    with cluster.namespace("c") as name:
-        yield name
-
-
-def container(cluster: RunningSandbox, ns: str, pod: str) -> Any:
+def container(sandbox: RunningSandbox, ns: str, pod: str) -> Any:
     """The status of a pod's only container."""
-    return cluster.get(ns, "pod", pod)["status"]["containerStatuses"][0]
+    return sandbox.get(ns, "pod", pod)["status"]["containerStatuses"][0]
 
 
 def test_a_missing_secret_holds_the_container_until_it_is_created(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
-    cluster.apply(
+    sandbox.apply(
         ns,
         """
         apiVersion: v1
@@ -59,21 +52,21 @@ def test_a_missing_secret_holds_the_container_until_it_is_created(
     )
 
     def waiting() -> Any:
-        return container(cluster, ns, "needs")["state"].get("waiting", {})
+        return container(sandbox, ns, "needs")["state"].get("waiting", {})
 
     wait_for("a config error", lambda: waiting().get("reason") == "CreateContainerConfigError")
     assert waiting()["message"] == 'secret "later" not found'
-    assert cluster.get(ns, "pod", "needs")["status"]["phase"] == "Pending"
-    cluster.kubectl("create", "secret", "generic", "later", "-n", ns, "--from-literal=token=abc")
+    assert sandbox.get(ns, "pod", "needs")["status"]["phase"] == "Pending"
+    sandbox.kubectl("create", "secret", "generic", "later", "-n", ns, "--from-literal=token=abc")
     wait_for(
-        "needs Succeeded", lambda: cluster.get(ns, "pod", "needs")["status"]["phase"] == "Succeeded"
+        "needs Succeeded", lambda: sandbox.get(ns, "pod", "needs")["status"]["phase"] == "Succeeded"
     )
-    assert cluster.kubectl("logs", "needs", "-n", ns).stdout == "token=abc\n"
+    assert sandbox.kubectl("logs", "needs", "-n", ns).stdout == "token=abc\n"
 
 
-def test_a_startup_probe_holds_readiness_until_it_passes(cluster: RunningSandbox, ns: str) -> None:
+def test_a_startup_probe_holds_readiness_until_it_passes(sandbox: RunningSandbox, ns: str) -> None:
     # The server is "started" once it has written its flag file, 2 s after it began.
-    cluster.apply(
+    sandbox.apply(
         ns,
         """
         apiVersion: v1
@@ -87,20 +80,20 @@ def test_a_startup_probe_holds_readiness_until_it_passes(cluster: RunningSandbox
             command: [sh, -c, "sleep 2; touch /work/started; exec sleep 600"]
             volumeMounts: [{name: work, mountPath: /work}]
             startupProbe:
-              exec: {command: [sh, -c, "test -f $BIGMODEL_SANDBOX_MOUNT_WORK/started"]}
+              exec: {command: [sh, -c, "test -f $KUBESANDBOX_MOUNT_WORK/started"]}
               periodSeconds: 1
               failureThreshold: 30
         """,
     )
-    wait_for("slow running", lambda: "running" in container(cluster, ns, "slow")["state"])
-    early = container(cluster, ns, "slow")
+    wait_for("slow running", lambda: "running" in container(sandbox, ns, "slow")["state"])
+    early = container(sandbox, ns, "slow")
     assert not early["started"] and not early["ready"]  # the probe cannot pass for 2 s
-    wait_for("slow started and ready", lambda: container(cluster, ns, "slow")["ready"])
-    assert container(cluster, ns, "slow")["started"]
+    wait_for("slow started and ready", lambda: container(sandbox, ns, "slow")["ready"])
+    assert container(sandbox, ns, "slow")["started"]
 
 
-def test_a_container_that_never_starts_is_restarted(cluster: RunningSandbox, ns: str) -> None:
-    cluster.apply(
+def test_a_container_that_never_starts_is_restarted(sandbox: RunningSandbox, ns: str) -> None:
+    sandbox.apply(
         ns,
         """
         apiVersion: v1
@@ -116,21 +109,21 @@ def test_a_container_that_never_starts_is_restarted(cluster: RunningSandbox, ns:
             livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1}
         """,
     )
-    wait_for("a restart", lambda: container(cluster, ns, "stuck")["restartCount"] >= 1)
-    last = container(cluster, ns, "stuck")["lastState"]["terminated"]
+    wait_for("a restart", lambda: container(sandbox, ns, "stuck")["restartCount"] >= 1)
+    last = container(sandbox, ns, "stuck")["lastState"]["terminated"]
     assert last["exitCode"] == 143  # stopped with SIGTERM
-    events = cluster.get(ns, "events", "--field-selector", "involvedObject.name=stuck")
+    events = sandbox.get(ns, "events", "--field-selector", "involvedObject.name=stuck")
     messages = [e["message"] for e in events["items"] if e["reason"] == "Unhealthy"]
     assert any("Startup probe failed" in m for m in messages), messages
     assert not any("Liveness" in m for m in messages)  # liveness waits for startup
 
 
 def test_the_termination_message_file_becomes_the_terminated_message(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
     # The default path, rewritten in the command to this container's own file.
     script = "echo 'model not found' > /dev/termination-log; exit 4"
-    cluster.apply(
+    sandbox.apply(
         ns,
         f"""
         apiVersion: v1
@@ -149,10 +142,10 @@ def test_the_termination_message_file_becomes_the_terminated_message(
             terminationMessagePath: /tmp/why
         """,
     )
-    wait_for("said Failed", lambda: cluster.get(ns, "pod", "said")["status"]["phase"] == "Failed")
+    wait_for("said Failed", lambda: sandbox.get(ns, "pod", "said")["status"]["phase"] == "Failed")
     statuses = {
         c["name"]: c["state"]["terminated"]
-        for c in cluster.get(ns, "pod", "said")["status"]["containerStatuses"]
+        for c in sandbox.get(ns, "pod", "said")["status"]["containerStatuses"]
     }
     assert statuses["main"]["message"] == "model not found\n"
     assert statuses["main"]["exitCode"] == 4
@@ -160,7 +153,7 @@ def test_the_termination_message_file_becomes_the_terminated_message(
 
 
 def test_fallback_to_logs_on_error_quotes_the_log_tail_in_last_state(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
     program = textwrap.dedent(
         """\
@@ -169,7 +162,7 @@ def test_fallback_to_logs_on_error_quotes_the_log_tail_in_last_state(
         sys.exit("ValueError: no such model")
         """
     )
-    cluster.apply(
+    sandbox.apply(
         ns,
         f"""
         apiVersion: v1
@@ -184,14 +177,14 @@ def test_fallback_to_logs_on_error_quotes_the_log_tail_in_last_state(
             terminationMessagePolicy: FallbackToLogsOnError
         """,
     )
-    wait_for("a restart", lambda: container(cluster, ns, "crash")["restartCount"] >= 1)
-    last = container(cluster, ns, "crash")["lastState"]["terminated"]
+    wait_for("a restart", lambda: container(sandbox, ns, "crash")["restartCount"] >= 1)
+    last = container(sandbox, ns, "crash")["lastState"]["terminated"]
     assert last["exitCode"] == 1
     assert last["message"] == "loading the model\nValueError: no such model\n"
 
 
 def test_a_pre_stop_hook_runs_before_the_container_gets_sigterm(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
     program = textwrap.dedent(
         """\
@@ -205,7 +198,7 @@ def test_a_pre_stop_hook_runs_before_the_container_gets_sigterm(
             time.sleep(0.05)
         """
     )
-    cluster.apply(
+    sandbox.apply(
         ns,
         f"""
         apiVersion: v1
@@ -225,7 +218,7 @@ def test_a_pre_stop_hook_runs_before_the_container_gets_sigterm(
           volumes: [{{name: kept, persistentVolumeClaim: {{claimName: kept}}}}]
         """,
     )
-    wait_for("hooked Running", lambda: container(cluster, ns, "hooked").get("ready"))
-    cluster.kubectl("delete", "pod", "hooked", "-n", ns, "--wait=true", "--timeout=60s")
-    out = cluster.state_dir / "volumes" / ns / "kept" / "out"
+    wait_for("hooked Running", lambda: container(sandbox, ns, "hooked").get("ready"))
+    sandbox.kubectl("delete", "pod", "hooked", "-n", ns, "--wait=true", "--timeout=60s")
+    out = sandbox.state_dir / "volumes" / ns / "kept" / "out"
     assert out.read_text() == "hook first"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,13 +24,6 @@ STATUS_ORDER = ["kind", "apiVersion", "metadata", "status", "message", "reason",
 def core(sandbox: RunningSandbox) -> client.CoreV1Api:
     """The typed core/v1 API of the official client, on the session sandbox."""
     return client.CoreV1Api(config.new_client_from_config(str(sandbox.kubeconfig)))
-
-
-@pytest.fixture
-def ns(sandbox: RunningSandbox) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    with sandbox.namespace("shape") as name:
-        yield name
 
 
 def service(name: str) -> client.V1Service:

@@ -209,13 +209,13 @@ CRD_SCHEMA: Obj = {
 
 def test_custom_resources_use_the_crd_schema() -> None:
     job = {
-        "apiVersion": "bigmodel.dev/v1alpha1",
-        "kind": "BigModelJob",
+        "apiVersion": "train.example.com/v1alpha1",
+        "kind": "TrainJob",
         "metadata": {"name": "j", "labels": {"a": "1"}},
         "spec": {"nodes": 2, "env": [{"name": "X", "value": "1"}], "command": ["python"]},
     }
     result = server_side_apply(
-        "bigmodel.dev/v1alpha1", "BigModelJob", None, job, "kubectl", False, CRD_SCHEMA
+        "train.example.com/v1alpha1", "TrainJob", None, job, "kubectl", False, CRD_SCHEMA
     )
     fields = managers(result)["kubectl"]
     assert ("f:spec", "f:env", 'k:{"name":"X"}', "f:value") in fields

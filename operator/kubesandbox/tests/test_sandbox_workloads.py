@@ -45,17 +45,10 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """A private sandbox with 2 process nodes."""
     with start_sandbox(tmp_path_factory.mktemp("workloads"), "--nodes", "2") as running:
         yield running
-
-
-@pytest.fixture
-def ns(cluster: RunningSandbox) -> Iterator[str]:
-    """A fresh namespace for one test."""
-    with cluster.namespace("w") as name:
-        yield name
 
 
 def answers(url: str, tries: int = 12) -> set[str]:
@@ -74,32 +67,32 @@ def rollout(sandbox: RunningSandbox, ns: str) -> None:
 
 
 def test_a_deployment_serves_behind_a_service_rolls_scales_and_cascades(
-    cluster: RunningSandbox, ns: str
+    sandbox: RunningSandbox, ns: str
 ) -> None:
-    cluster.apply(ns, WEB)
-    rollout(cluster, ns)
-    service = cluster.get(ns, "service", "web")
+    sandbox.apply(ns, WEB)
+    rollout(sandbox, ns)
+    service = sandbox.get(ns, "service", "web")
     url = f"http://{service['spec']['clusterIP']}:8080/"
-    pods = {p["metadata"]["name"] for p in cluster.get(ns, "pods", "-l", "app=web")["items"]}
+    pods = {p["metadata"]["name"] for p in sandbox.get(ns, "pods", "-l", "app=web")["items"]}
     assert answers(url) == {f"{name} one" for name in pods}
-    endpoints = cluster.get(ns, "endpoints", "web")
+    endpoints = sandbox.get(ns, "endpoints", "web")
     assert len(endpoints["subsets"][0]["addresses"]) == 2
     assert endpoints["subsets"][0]["ports"][0]["port"] == 8000
 
-    cluster.kubectl("set", "env", "deploy/web", "-n", ns, "VERSION=two")
-    rollout(cluster, ns)
-    status = cluster.get(ns, "deployment", "web")["status"]
+    sandbox.kubectl("set", "env", "deploy/web", "-n", ns, "VERSION=two")
+    rollout(sandbox, ns)
+    status = sandbox.get(ns, "deployment", "web")["status"]
     assert (status["updatedReplicas"], status["availableReplicas"]) == (2, 2)
     assert status["observedGeneration"] == 2
     assert {body.split()[1] for body in answers(url)} == {"two"}
-    sets = cluster.get(ns, "replicasets")["items"]
+    sets = sandbox.get(ns, "replicasets")["items"]
     assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 2]
     assert all("pod-template-hash" in rs["metadata"]["labels"] for rs in sets)
 
-    cluster.kubectl("scale", "deploy/web", "-n", ns, "--replicas=3")
-    rollout(cluster, ns)
+    sandbox.kubectl("scale", "deploy/web", "-n", ns, "--replicas=3")
+    rollout(sandbox, ns)
     assert len(answers(url, tries=20)) == 3
 
-    cluster.kubectl("delete", "deploy/web", "-n", ns, "--wait=true", "--timeout=60s")
-    wait_for("no pods", lambda: not cluster.get(ns, "pods")["items"])
-    assert cluster.get(ns, "replicasets")["items"] == []
+    sandbox.kubectl("delete", "deploy/web", "-n", ns, "--wait=true", "--timeout=60s")
+    wait_for("no pods", lambda: not sandbox.get(ns, "pods")["items"])
+    assert sandbox.get(ns, "replicasets")["items"] == []
