@@ -91,7 +91,7 @@ def test_a_failed_client_past_the_backoff_limit_fails_the_job(framework: str) ->
 
 @pytest.mark.parametrize("framework", ["dask", "spark"])
 def test_a_lost_scheduler_or_master_past_the_backoff_limit_fails_the_job(framework: str) -> None:
-    plan = run(engine_job(framework, backoff_limit=0), cluster(framework, head="Failed"))
+    plan = run(engine_job(framework, backoff_limit=0), engine_pods(framework, head="Failed"))
     assert plan.status.phase is JobPhase.FAILED
     assert plan.status.restarts == 0
     failed = next(c for c in plan.status.conditions if c.type == "Failed")
