@@ -44,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per trial")
     parser.add_argument("--trials", type=int, default=9, help="trials per mode")
+    parser.add_argument("--warmup", type=int, default=4, help="untimed trials per mode first")
     return parser.parse_args()
 
 
@@ -120,7 +121,9 @@ def main() -> None:
     heads = max(1, args.d_model // 64)
     net = TinyLM(len(corpus.vocab), args.d_model, args.layers, heads, args.seq_len)
     net.to(args.device)
-    trial(args, False, net, corpus)  # warm-up
+    for _ in range(args.warmup):  # the first trials run many times slower (allocator, caches)
+        trial(args, False, net, corpus)
+        trial(args, True, net, corpus)
     times: dict[str, list[float]] = {"timer": [], "causes": []}
     cpu: dict[str, list[float]] = {"timer": [], "causes": []}
     ratios, cpu_ratios = [], []

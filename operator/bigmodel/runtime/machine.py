@@ -16,6 +16,8 @@ A counter the kernel does not offer stays 0, so its figure reads 0 (no evidence)
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,9 +122,10 @@ def gpu_figures(window: list[GpuCounters]) -> dict[str, float | int | bool]:
 # --- reading the counters (the only I/O here) ----------------------------------------------
 
 
-def _read(path: Path) -> str:
+def _read(path: Path | str) -> str:
     try:
-        return path.read_text()
+        with open(path, "rb") as file:  # noqa: PTH123 - plain open: the sampler's hot path
+            return file.read().decode()
     except OSError:  # absent (another kernel, no cgroup v2) or a thread that just exited
         return ""
 
@@ -137,6 +140,7 @@ def _fields(text: str) -> dict[str, int]:
     return found
 
 
+@functools.cache
 def _cgroup_directory(proc: Path, root: Path) -> Path:
     """This process's cgroup v2 directory (the root when unknown)."""
     for line in _read(proc / "self" / "cgroup").splitlines():
@@ -148,11 +152,12 @@ def _cgroup_directory(proc: Path, root: Path) -> Path:
 def _schedstat(proc: Path) -> tuple[int, int]:
     run = wait = 0
     try:
-        tasks = list((proc / "self" / "task").iterdir())
+        with os.scandir(proc / "self" / "task") as entries:
+            tasks = [entry.path for entry in entries]
     except OSError:
         return 0, 0
     for task in tasks:
-        fields = _read(task / "schedstat").split()
+        fields = _read(task + "/schedstat").split()
         if len(fields) >= 2:
             run, wait = run + int(fields[0]), wait + int(fields[1])
     return run, wait
