@@ -17,6 +17,7 @@ from bigmodel.telemetry.aggregate import (
     update_stragglers,
 )
 from bigmodel.telemetry.causes import (
+    CPU_SHARE_RATIO,
     CPU_THROTTLED_SHARE,
     GPU_CLOCK_RATIO,
     GPU_THROTTLED_SHARE,
@@ -89,6 +90,14 @@ def test_compute_with_cpu_starvation_is_the_host_cpu(figure: Mapping[str, float]
     cause, detail = _cause(_node(compute=0.19, **figure))
     assert cause is StragglerCause.HOST_CPU
     assert "waited for a CPU" in detail
+
+
+def test_on_a_busy_machine_a_far_smaller_cpu_share_is_the_host_cpu() -> None:
+    busy = _node(sched_delay=0.8)  # peers run 20% of their runnable time
+    share = CPU_SHARE_RATIO * 0.2 * 0.99
+    assert _cause(_node(compute=0.19, sched_delay=1 - share), busy)[0] is StragglerCause.HOST_CPU
+    near = _node(compute=0.19, sched_delay=0.85)  # 15%: not far enough below
+    assert _cause(near, busy)[0] is StragglerCause.UNKNOWN
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ excess E = T_s - median(T_peers), the first row that holds names the cause:
    a. GPU throttled for >= GPU_THROTTLED_SHARE more of the window, or an SM clock
       <= GPU_CLOCK_RATIO of its peers' -> GpuThrottled (the reasons in the detail);
    b. a PCIe link below its width, or new XID errors -> GpuDegraded;
-   c. scheduling delay >= SCHED_DELAY_SHARE more, or CPU throttling >= CPU_THROTTLED_SHARE
-      more -> HostCpu;
+   c. scheduling delay >= SCHED_DELAY_SHARE more, or at least SCHED_DELAY_SHARE and a CPU
+      share (1 - delay) <= CPU_SHARE_RATIO of its peers', or CPU throttling
+      >= CPU_THROTTLED_SHARE more -> HostCpu;
    d. major faults >= MAJOR_FAULTS_PER_SECOND more, swapping >= SWAP_PAGES_PER_SECOND more,
       or memory pressure >= MEMORY_PRESSURE_SHARE more -> Memory;
    e. none of these -> Unknown.
@@ -39,6 +40,9 @@ GPU_CLOCK_RATIO = 0.9
 """An SM clock at or below 0.9x the peers' median."""
 SCHED_DELAY_SHARE = 0.10
 """Threads waiting for a CPU 10% more of their runnable time than the peers'."""
+CPU_SHARE_RATIO = 0.7
+"""...or getting at most 0.7x the peers' share of CPU while runnable (on a busy machine
+every node waits most of the time, and the starved one runs far less)."""
 CPU_THROTTLED_SHARE = 0.05
 """The cgroup throttled by its CPU quota 5% more of the time than the peers'."""
 MAJOR_FAULTS_PER_SECOND = 50.0
@@ -101,10 +105,13 @@ def _machine_cause(against: _Against) -> tuple[StragglerCause, str] | None:
         xids = int(against.node.machine.get("gpu_xid_errors", 0))
         link = "below its width" if against.node.machine.get("gpu_pcie_degraded") else "full"
         return StragglerCause.GPU_DEGRADED, f"PCIe link {link}, {xids} new XID errors"
-    if against.above("sched_delay", SCHED_DELAY_SHARE) or against.above(
-        "cpu_throttled", CPU_THROTTLED_SHARE
+    delay, peers_delay = against.figure("sched_delay")
+    starved = delay >= SCHED_DELAY_SHARE and (1 - delay) <= CPU_SHARE_RATIO * (1 - peers_delay)
+    if (
+        delay - peers_delay >= SCHED_DELAY_SHARE
+        or starved
+        or against.above("cpu_throttled", CPU_THROTTLED_SHARE)
     ):
-        delay, peers_delay = against.figure("sched_delay")
         quota, peers_quota = against.figure("cpu_throttled")
         return StragglerCause.HOST_CPU, (
             f"threads waited for a CPU {delay:.0%} of their runnable time (peers "
