@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bigmodel.runtime.machine import MachineSample
 from bigmodel.runtime.stats import (
     BUCKETS,
     EWMA_ALPHA,
     RECORD_SIZE,
     RankStats,
+    StepCounts,
     decode,
     encode,
     node_step_seconds,
@@ -95,3 +97,26 @@ def test_an_unset_loss_stays_unset_and_a_nan_loss_stays_nan() -> None:
 def test_damaged_records_are_refused(damage: object) -> None:
     assert callable(damage)
     assert decode(damage(encode(_observed(0.1)))) is None
+
+
+def test_the_parts_of_a_step_are_moving_averages_like_the_step() -> None:
+    counts = StepCounts()
+    counts.add(1.0, 0.25)
+    counts.add(2.0, 0.5)
+    counts.add_communication(0.1)
+    stats = counts.snapshot()
+    assert stats.input_ewma == pytest.approx(0.25 + EWMA_ALPHA * 0.25)
+    assert stats.compute_ewma == pytest.approx(stats.ewma - stats.input_ewma)
+    assert (stats.communication_ewma, stats.communication_steps) == (0.1, 1)
+
+
+def test_a_record_carries_the_parts_and_the_machine_sample() -> None:
+    counts = StepCounts()
+    counts.add(0.5, 0.1)
+    counts.add_communication(0.03)
+    counts.machine = MachineSample(
+        samples=30, sched_delay=0.25, gpu_throttle_reasons=0x40, gpu_pcie_degraded=True
+    )
+    stats = counts.snapshot()
+    assert decode(encode(stats)) == stats
+    assert len(encode(stats)) == RECORD_SIZE

@@ -7,6 +7,8 @@ import math
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bigmodel.runtime.exposition import STEPS_TOTAL
+from bigmodel.runtime.machine import MachineSample
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.steps import WallStepTimer, step_timer
 
@@ -104,3 +107,55 @@ def test_the_neutral_timer_and_the_keras_callback_module_import_no_framework() -
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_step_splits_into_input_wait_and_compute_then_exposed_communication() -> None:
+    timer = WallStepTimer()
+    timer.start()
+    time.sleep(0.05)
+    timer.input_ready()
+    time.sleep(0.01)
+    timer.stop()
+    time.sleep(0.02)
+    timer.communication_done()
+    stats = timer.stats
+    assert 0.05 <= stats.input_ewma < stats.last
+    assert stats.compute_ewma == pytest.approx(stats.last - stats.input_ewma)
+    assert stats.communication_steps == 1 and stats.communication_ewma >= 0.02
+
+
+def test_a_loop_that_marks_no_parts_reports_its_step_as_compute() -> None:
+    timer = WallStepTimer()
+    with timer.step():
+        pass
+    timer.communication_done()
+    timer.communication_done()  # only once per stopped step
+    stats = timer.stats
+    assert (stats.input_ewma, stats.compute_ewma) == (0.0, stats.ewma)
+    assert stats.communication_steps == 1
+
+
+def test_marks_outside_a_step_are_ignored() -> None:
+    timer = WallStepTimer()
+    timer.input_ready()
+    timer.communication_done()
+    assert timer.stats == RankStats()
+
+
+def test_the_machine_sample_is_published_with_the_steps() -> None:
+    published: list[RankStats] = []
+    timer = WallStepTimer(publish=published.append)
+    timer.set_machine(MachineSample(samples=4, sched_delay=0.5))
+    timer.publish()
+    assert published[-1].machine.sched_delay == 0.5
+
+
+def test_the_pod_timer_samples_the_machine_unless_turned_off(tmp_path: Path) -> None:
+    env = {"BIGMODEL_STATS_DIR": str(tmp_path), "BIGMODEL_METRICS_PORT": "1", "LOCAL_RANK": "1",
+           "LOCAL_WORLD_SIZE": "2"}  # fmt: skip
+    threads = {t.name for t in threading.enumerate()}
+    with step_timer(env):
+        assert "bigmodel-sampler" in {t.name for t in threading.enumerate()} - threads
+    assert "bigmodel-sampler" not in {t.name for t in threading.enumerate()}
+    with step_timer({**env, "BIGMODEL_MACHINE_SAMPLER": "0"}):
+        assert "bigmodel-sampler" not in {t.name for t in threading.enumerate()}

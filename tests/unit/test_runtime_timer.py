@@ -12,6 +12,7 @@ import pytest
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
+from bigmodel.runtime import timer as timer_module
 from bigmodel.runtime.exposition import LOCAL_RANK_STEP_SECONDS, NODE_STEP_SECONDS, STEPS_TOTAL
 from bigmodel.runtime.stats import RankStats
 from bigmodel.runtime.timer import StepTimer, step_timer
@@ -139,3 +140,73 @@ def test_a_busy_metrics_port_does_not_stop_training(
         with step_timer(env=env) as timer, timer.step():
             pass
     assert "/metrics not served" in capsys.readouterr().err
+
+
+class _FakeEvent:
+    """A CUDA event stand-in on a fake GPU clock: recorded at `gpu.now`, done once the
+    fake GPU has run past it."""
+
+    def __init__(self, gpu: _FakeGpu) -> None:
+        self.gpu = gpu
+        self.at = 0.0
+
+    def record(self) -> None:
+        self.at = self.gpu.now
+
+    def query(self) -> bool:
+        return self.gpu.done >= self.at
+
+    def synchronize(self) -> None:
+        self.gpu.done = max(self.gpu.done, self.at)
+
+    def elapsed_time(self, end: _FakeEvent) -> float:
+        return (end.at - self.at) * 1000.0  # milliseconds, as CUDA's
+
+
+class _FakeGpu:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.done = -1.0
+
+
+def test_cuda_events_time_the_parts_of_a_step_without_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gpu = _FakeGpu()
+    monkeypatch.setattr(timer_module, "_new_event", lambda enable_timing: _FakeEvent(gpu))
+    timer = StepTimer("cuda")
+    for _ in range(3):
+        timer.start()
+        gpu.now += 0.2
+        timer.input_ready()
+        gpu.now += 0.3
+        timer.stop()
+        gpu.now += 0.1
+        timer.communication_done()
+        gpu.now += 0.01
+    assert timer.stats.steps == 0  # the GPU has not finished any: nothing waited for
+    gpu.done = gpu.now
+    timer.poll()
+    stats = timer.stats
+    assert stats.steps == 3
+    assert stats.last == pytest.approx(0.5)
+    assert stats.input_ewma == pytest.approx(0.2)
+    assert stats.communication_ewma == pytest.approx(0.1)
+    assert stats.communication_steps == 3
+    timer.close()
+
+
+def test_cuda_close_waits_for_the_last_step_and_its_communication(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gpu = _FakeGpu()
+    monkeypatch.setattr(timer_module, "_new_event", lambda enable_timing: _FakeEvent(gpu))
+    timer = StepTimer("cuda")
+    timer.start()
+    gpu.now += 0.4
+    timer.stop()
+    gpu.now += 0.2
+    timer.communication_done()
+    timer.close()
+    assert (timer.stats.steps, timer.stats.communication_steps) == (1, 1)
+    assert timer.stats.communication_ewma == pytest.approx(0.2)

@@ -67,6 +67,7 @@ def test_status_lists_t_s_slowest_and_every_node_slowest_first() -> None:
         "serviceQuality": pytest.approx((5 + 2 + 4) / 3),
         "slowestNode": "demo-node-1",
         "stragglers": ["demo-node-1"],
+        "stragglerDetails": [],  # none diagnosed in this call
         "updatedAt": "2026-11-28T12:00:00Z",
         "perNode": [
             {"name": "demo-node-1", "taskSeconds": 0.5},
@@ -128,7 +129,13 @@ def test_per_node_lists_the_32_slowest_nodes_slowest_first() -> None:
 def test_no_answer_leaves_t_and_s_out_never_zero() -> None:
     times: dict[str, float | None] = {"0": None}
     status = telemetry_status(summarize(times), times, (), pods(1), NOW)
-    assert status == {"n": 0, "stragglers": [], "updatedAt": "2026-11-28T12:00:00Z", "perNode": []}
+    assert status == {
+        "n": 0,
+        "stragglers": [],
+        "stragglerDetails": [],
+        "updatedAt": "2026-11-28T12:00:00Z",
+        "perNode": [],
+    }
 
 
 def test_a_round_without_answers_keeps_the_last_measurement_and_the_run() -> None:

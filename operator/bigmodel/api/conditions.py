@@ -38,6 +38,10 @@ class ConditionType(StrEnum):
     SCALING_LIMITED = "ScalingLimited"
     # Both kinds (written by telemetry)
     STRAGGLER_DETECTED = "StragglerDetected"
+    # BigModelJob (written by telemetry)
+    COMMUNICATION_SLOW = "CommunicationSlow"
+    """True while every rank's exposed gradient communication stays well above the job's
+    best round's (a slow network slows all ranks alike; not a node's straggler cause)."""
 
 
 class Reason(StrEnum):
@@ -95,6 +99,8 @@ class Reason(StrEnum):
     STRAGGLER_DETECTED = "StragglerDetected"
     STRAGGLER_RECOVERED = "StragglerRecovered"
     STRAGGLERS_CLEARED = "StragglersCleared"
+    SLOW_COMMUNICATION = "SlowCommunication"
+    COMMUNICATION_NORMAL = "CommunicationNormal"
 
 
 JOB_CONDITIONS = frozenset(

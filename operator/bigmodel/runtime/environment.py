@@ -5,6 +5,7 @@
 - `BIGMODEL_METRICS_HOST` (default 0.0.0.0): address it binds (a pod IP where several pods
   share one host, as in the sandbox).
 - `BIGMODEL_STATS_DIR` (default `/dev/shm`): where local ranks publish their statistics.
+- `BIGMODEL_MACHINE_SAMPLER` (default 1): 0 turns the once-a-second host and GPU sampler off.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class PodEnvironment:
     metrics_host: str
     metrics_port: int
     stats_dir: Path
+    sample_machine: bool = True
 
     def stats_path(self, local_rank: int) -> Path:
         """Where `local_rank` of this pod publishes its statistics."""
@@ -64,4 +66,12 @@ def read_environment(env: Mapping[str, str]) -> PodEnvironment:
         metrics_host=env.get("BIGMODEL_METRICS_HOST") or "0.0.0.0",
         metrics_port=port,
         stats_dir=Path(env.get("BIGMODEL_STATS_DIR") or default_directory()),
+        sample_machine=_flag(env, "BIGMODEL_MACHINE_SAMPLER", default=True),
     )
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "")
+    if raw not in ("", "0", "1"):
+        raise ValueError(f"{name}={raw!r}: expected 0 or 1")
+    return default if not raw else raw == "1"

@@ -11,7 +11,10 @@ rank's data + forward + backward up to the gradient all-reduce, not the wait for
 ranks (`stop_at_gradient_sync`), so a slow node stands out. A deliberate straggler for
 telemetry tests: `BIGMODEL_SLOWDOWN_SECONDS` sleeps inside each step, on node
 `BIGMODEL_SLOWDOWN_NODE_RANK` only (default: every node), for steps before
-`BIGMODEL_SLOWDOWN_UNTIL_STEP` only (default: all).
+`BIGMODEL_SLOWDOWN_UNTIL_STEP` only (default: all). It marks the parts of each step for the
+operator to name a straggler's cause (input wait, compute, exposed communication), and
+`--inject` (repeatable) adds one cause on purpose: `input-wait:RANK:SECONDS`,
+`compute:RANK:FACTOR`, `communication:SECONDS:FROM_STEP` (`bigmodel.runtime.inject`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from bigmodel.runtime.environment import read_environment
+from bigmodel.runtime.inject import Injection, parse_injection
 from bigmodel.runtime.model import CharCorpus, TinyLM, lm_loss, synthetic_corpus
 from bigmodel.runtime.timer import step_timer, stop_at_gradient_sync
 from bigmodel.runtime.trainer_io import log, non_negative, positive, positive_float
@@ -54,10 +58,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint-every", type=non_negative, default=20, help="steps (0: only at the end)"
     )
+    parser.add_argument(
+        "--inject",
+        type=_injection,
+        action="append",
+        default=[],
+        metavar="CAUSE",
+        help="slow on purpose: input-wait:RANK:SECONDS, compute:RANK:FACTOR or "
+        "communication:SECONDS:FROM_STEP (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.d_model % args.heads:
         parser.error(f"--d-model {args.d_model} is not divisible by --heads {args.heads}")
     return args
+
+
+def _injection(text: str) -> Injection:
+    try:
+        return parse_injection(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -182,17 +202,31 @@ def train(args: argparse.Namespace, slowdown: Slowdown) -> None:
         optimizer.load_state_dict(state["optimizer"])
     model = DistributedDataParallel(net, broadcast_buffers=False)
     timer = step_timer(device)
-    stop_at_gradient_sync(model, timer)
-    for step in range(state["step"] if state else 0, args.steps):
+    injected: list[Injection] = args.inject
+    first = state["step"] if state else 0
+    current = [first]
+    stop_at_gradient_sync(
+        model, timer, lambda: sum(i.communication_delay(current[0]) for i in injected)
+    )
+    input_wait = sum(i.input_wait(rank) for i in injected)
+    extra_forwards = sum(i.extra_forwards(rank) for i in injected)
+    for step in range(first, args.steps):
+        current[0] = step
         timer.start()  # stopped by the DDP hook when this rank's backward is done
         if slowdown.applies(node_rank, step):
             time.sleep(slowdown.seconds)
+        time.sleep(input_wait)
         inputs, targets = (
             t.to(device) for t in corpus.batch(args.batch_size, args.seq_len, step * world + rank)
         )
+        timer.input_ready()
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.no_grad():
+                for _ in range(extra_forwards):
+                    net(inputs)
             loss = lm_loss(model(inputs), targets)
         loss.backward()  # type: ignore[no-untyped-call]
+        timer.communication_done()  # backward returns once the gradients are all-reduced
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         done = step + 1

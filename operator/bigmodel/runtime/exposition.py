@@ -11,6 +11,14 @@ node) exposes, aggregated over its local ranks:
 - `bigmodel_local_rank_step_seconds{local_rank}` (gauge): each local rank's latest step.
 - `bigmodel_training_loss` (gauge): mean of the local ranks' latest loss, when set.
 
+The parts of a step (moving averages, of the local rank with the slowest moving average):
+`bigmodel_node_input_wait_seconds` and `bigmodel_node_compute_seconds` (they add up to
+its step), and `bigmodel_node_communication_seconds` (exposed communication after the
+step: the least over the local ranks, as the last rank to arrive waits only for the wire).
+The machine sampler's figures over its window (`bigmodel_node_machine_*`, see
+`MACHINE_SERIES`): fractions and rates, the worst local rank's (the lowest SM clock, every
+throttle reason seen, the faults of all).
+
 Gauges without data are left out (never reported as zero).
 """
 
@@ -19,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
+from bigmodel.runtime.machine import MachineSample
 from bigmodel.runtime.stats import BUCKETS, RankStats, node_step_seconds, reporting
 
 NODE_STEP_SECONDS = "bigmodel_node_step_seconds"
@@ -27,6 +36,23 @@ STEPS_TOTAL = "bigmodel_steps_total"
 STEP_SECONDS = "bigmodel_step_seconds"
 LOCAL_RANK_STEP_SECONDS = "bigmodel_local_rank_step_seconds"
 TRAINING_LOSS = "bigmodel_training_loss"
+NODE_INPUT_WAIT_SECONDS = "bigmodel_node_input_wait_seconds"
+NODE_COMPUTE_SECONDS = "bigmodel_node_compute_seconds"
+NODE_COMMUNICATION_SECONDS = "bigmodel_node_communication_seconds"
+MACHINE_SERIES: Mapping[str, tuple[str, str]] = {
+    "sched_delay": ("max", "Share of runnable time the threads waited for a CPU."),
+    "cpu_throttled": ("max", "Share of wall time the cgroup was CPU-throttled."),
+    "major_faults_per_second": ("sum", "Major page faults per second."),
+    "swap_pages_per_second": ("max", "Pages swapped in and out per second (host)."),
+    "memory_pressure": ("max", "Share of wall time some task stalled on memory (PSI)."),
+    "gpu_sm_clock_mhz": ("min", "Mean SM clock of the GPU (MHz)."),
+    "gpu_throttled": ("max", "Share of time the GPU was throttled."),
+    "gpu_throttle_reasons": ("or", "Clock-event (throttle) reasons seen, NVML's bitmask."),
+    "gpu_pcie_degraded": ("max", "1 when the PCIe link runs below its maximum width."),
+    "gpu_xid_errors": ("sum", "XID errors new in the window."),
+}
+"""Per `MachineSample` figure: how local ranks combine, and its help. Each is exported as
+`bigmodel_node_machine_<figure>`; the GPU ones only where a GPU was read."""
 METRIC_NAMES: tuple[str, ...] = (
     NODE_STEP_SECONDS,
     NODE_STEP_SECONDS_EWMA,
@@ -34,6 +60,10 @@ METRIC_NAMES: tuple[str, ...] = (
     STEP_SECONDS,
     LOCAL_RANK_STEP_SECONDS,
     TRAINING_LOSS,
+    NODE_INPUT_WAIT_SECONDS,
+    NODE_COMPUTE_SECONDS,
+    NODE_COMMUNICATION_SECONDS,
+    *(f"bigmodel_node_machine_{figure}" for figure in MACHINE_SERIES),
 )
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -80,6 +110,44 @@ def _lines(ranks: Mapping[int, RankStats]) -> Iterator[str]:
     if losses:
         yield from _family(TRAINING_LOSS, "gauge", "Mean of the local ranks' latest loss.")
         yield f"{TRAINING_LOSS} {_number(sum(losses) / len(losses))}"
+    if timed:
+        yield from _parts(timed)
+    yield from _machine(ranks)
+
+
+def _parts(timed: Mapping[int, RankStats]) -> Iterator[str]:
+    slowest = max(timed.values(), key=lambda s: s.ewma)
+    yield from _family(NODE_INPUT_WAIT_SECONDS, "gauge", "Input wait within a step (average).")
+    yield f"{NODE_INPUT_WAIT_SECONDS} {_number(slowest.input_ewma)}"
+    yield from _family(NODE_COMPUTE_SECONDS, "gauge", "Compute within a step (average).")
+    yield f"{NODE_COMPUTE_SECONDS} {_number(slowest.compute_ewma)}"
+    communicated = [s.communication_ewma for s in timed.values() if s.communication_steps]
+    if communicated:
+        help_text = "Exposed communication after a step (average)."
+        yield from _family(NODE_COMMUNICATION_SECONDS, "gauge", help_text)
+        yield f"{NODE_COMMUNICATION_SECONDS} {_number(min(communicated))}"
+
+
+def _combine(how: str, values: list[float]) -> float:
+    if how == "or":
+        bits = 0
+        for value in values:
+            bits |= int(value)
+        return float(bits)
+    if how == "sum":
+        return sum(values)
+    return min(values) if how == "min" else max(values)
+
+
+def _machine(ranks: Mapping[int, RankStats]) -> Iterator[str]:
+    samples = [s.machine for s in ranks.values() if s.machine.samples]
+    gpus = [m for m in samples if m.gpu_sm_clock_mhz > 0]
+    for figure, (how, help_text) in MACHINE_SERIES.items():
+        read: list[MachineSample] = gpus if figure.startswith("gpu_") else samples
+        if read:
+            name = f"bigmodel_node_machine_{figure}"
+            yield from _family(name, "gauge", help_text)
+            yield f"{name} {_number(_combine(how, [float(getattr(m, figure)) for m in read]))}"
 
 
 def render(ranks: Mapping[int, RankStats]) -> str:

@@ -7,6 +7,13 @@
         with timer.step():              # or timer.begin() ... timer.end()
             train_step(batch)
 
+The parts of a step, for naming why a node is slow (docs/telemetry.md): `input_ready()`
+inside a step marks the batch ready (input wait = from the step's start to it; compute is
+the rest), and `communication_done()` after `stop()` marks the end of the exposed gradient
+all-reduce (from the stop to it). A loop that marks neither reports all of its step as
+compute. A machine sampler thread (`bigmodel.runtime.sampler`) reads the host and GPU once
+a second unless `BIGMODEL_MACHINE_SAMPLER=0`.
+
 It imports no framework. A step is the wall time between `begin` and `end`; code that runs
 work asynchronously on a device should end the step where its results are used (Keras
 returns a batch's logs once the step has run, see `bigmodel.runtime.keras`). The torch timer
@@ -26,6 +33,9 @@ from typing import ParamSpec, Self, TypeVar
 
 from bigmodel.runtime.environment import read_environment
 from bigmodel.runtime.exposition import render
+from bigmodel.runtime.gpu import open_gpu_reader
+from bigmodel.runtime.machine import MachineSample
+from bigmodel.runtime.sampler import MachineSampler
 from bigmodel.runtime.server import MetricsServer
 from bigmodel.runtime.shared_stats import StatsFile, read_ranks
 from bigmodel.runtime.stats import RankStats, StepCounts
@@ -58,6 +68,8 @@ class WallStepTimer:
         self._interval = publish_interval
         self._publish_due = 0.0  # the first step is published at once
         self._began: float | None = None
+        self._input_ready: float | None = None
+        self._stopped: float | None = None
 
     @property
     def stats(self) -> RankStats:
@@ -68,12 +80,26 @@ class WallStepTimer:
     def start(self) -> None:
         """Mark the start of a step (a second start replaces the first)."""
         self._began = time.perf_counter()
+        self._input_ready = self._stopped = None
+
+    def input_ready(self) -> None:
+        """Mark the step's input as ready: the step's time so far was input wait."""
+        if self._began is not None:
+            self._input_ready = time.perf_counter()
 
     def stop(self) -> None:
         """Mark the end of the started step; without a started step, do nothing."""
         began, self._began = self._began, None
         if began is not None:
-            self.count(time.perf_counter() - began)
+            self._stopped = now = time.perf_counter()
+            ready = self._input_ready
+            self.count(now - began, 0.0 if ready is None else ready - began)
+
+    def communication_done(self) -> None:
+        """Mark the end of the exposed communication that followed the stopped step."""
+        stopped, self._stopped = self._stopped, None
+        if stopped is not None:
+            self.count_communication(time.perf_counter() - stopped)
 
     def begin(self) -> None:
         """Same as `start`."""
@@ -85,7 +111,7 @@ class WallStepTimer:
 
     def abandon(self) -> None:
         """Forget the started step without counting it."""
-        self._began = None
+        self._began = self._input_ready = None
 
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:
@@ -108,12 +134,23 @@ class WallStepTimer:
 
         return wrapper
 
-    def count(self, seconds: float) -> None:
-        """Count one step of `seconds` measured elsewhere; publish if a publication is due."""
+    def count(self, seconds: float, input_seconds: float = 0.0) -> None:
+        """Count one step of `seconds` (`input_seconds` of it input wait) measured
+        elsewhere; publish if a publication is due."""
         with self._lock:
-            self._counts.add(seconds)
+            self._counts.add(seconds, input_seconds)
         if time.perf_counter() >= self._publish_due:
             self.publish()
+
+    def count_communication(self, seconds: float) -> None:
+        """Count the exposed communication of one step, measured elsewhere."""
+        with self._lock:
+            self._counts.add_communication(seconds)
+
+    def set_machine(self, sample: MachineSample) -> None:
+        """Keep the machine sampler's latest figures (published with the next steps)."""
+        with self._lock:
+            self._counts.machine = sample
 
     def set_loss(self, loss: float) -> None:
         """Record and publish the trainer's latest loss (a Python float)."""
@@ -163,11 +200,16 @@ def pod_timer(
     """A timer `make(publish, on_close)` publishing to its local rank's shared statistics;
     closing it releases them. Local rank 0 also serves the pod's `/metrics`, and publishes
     its own timer on each scrape, so a scrape sees every step it has counted."""
-    pod = read_environment(os.environ if env is None else env)
+    env = os.environ if env is None else env
+    pod = read_environment(env)
     stack = contextlib.ExitStack()
     stats_file = StatsFile(pod.stats_path(pod.local_rank))
     stack.callback(stats_file.close)
     timer = make(stats_file.write, stack.close)
+    if pod.sample_machine:
+        sampler = MachineSampler(timer.set_machine, open_gpu_reader(env, pod.local_rank))
+        sampler.start()
+        stack.callback(sampler.close)
     if pod.local_rank == 0:
         paths = {rank: pod.stats_path(rank) for rank in range(pod.local_world_size)}
 

@@ -61,6 +61,7 @@ class ResourceTelemetry:
     quality: float | None = None  # S
     stragglers: int = 0
     tokens: TokenRound | None = None  # an LLM service's TTFT and TPOT per replica
+    causes: Mapping[str, str] = field(default_factory=dict)  # straggler node -> its cause
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -125,8 +126,15 @@ class _TelemetryCollector(Collector):
         stragglers = GaugeMetricFamily(
             "bigmodel_stragglers", "Nodes (replicas) flagged as stragglers.", labels=RESOURCE_LABELS
         )
+        causes = GaugeMetricFamily(
+            "bigmodel_node_straggler_cause",
+            "1 for each current straggler, labelled with the cause decided for it.",
+            labels=(*NODE_LABELS, "cause"),
+        )
         for snap in snapshots:
             labels = list(snap.key)
+            for node, cause in snap.causes.items():
+                causes.add_metric([*labels, node, cause], 1.0)
             for node, seconds in snap.task_seconds.items():
                 node_seconds.add_metric([*labels, node], seconds)
             for node, speed in snap.relative_speed.items():
@@ -137,7 +145,7 @@ class _TelemetryCollector(Collector):
                 quality.add_metric(labels, snap.quality)
             nodes.add_metric(labels, len(snap.task_seconds))
             stragglers.add_metric(labels, snap.stragglers)
-        yield from (node_seconds, node_speed, total, quality, nodes, stragglers)
+        yield from (node_seconds, node_speed, total, quality, nodes, stragglers, causes)
         yield from self._tokens(snapshots)
         yield from self._scales(list(self.scales.values()))
         for kind, (name, known) in PHASES.items():

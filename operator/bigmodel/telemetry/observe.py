@@ -1,5 +1,5 @@
 """One collection round of one resource, the single call a controller daemon makes:
-scrape -> summarize -> stragglers -> export -> status, condition and events.
+scrape -> summarize -> stragglers and their causes -> export -> status, conditions, events.
 
     state = TelemetryState.resume(body.get("status"), targets)   # once, at daemon start
     while running:                                               # every INTERVAL_SECONDS
@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bigmodel.api import Condition, ConditionType
+from bigmodel.api import JOB_KIND, Condition, ConditionType
 from bigmodel.api.telemetry import TelemetrySpec, TelemetrySummary
 from bigmodel.runtime.exposition import NODE_STEP_SECONDS
 from bigmodel.runtime.tasks import TASK_SECONDS_COUNT, TASK_SECONDS_SUM
@@ -33,6 +33,7 @@ from bigmodel.telemetry.aggregate import (
     summarize,
     update_stragglers,
 )
+from bigmodel.telemetry.causes import Diagnosis, diagnose
 from bigmodel.telemetry.collect import (
     DEFAULT_LIMITS,
     Scrape,
@@ -41,13 +42,21 @@ from bigmodel.telemetry.collect import (
     collect,
     pod_url,
 )
+from bigmodel.telemetry.communication import (
+    CommunicationState,
+    communication_condition,
+    update_communication,
+)
+from bigmodel.telemetry.evidence import WithEvidence, round_evidence
 from bigmodel.telemetry.export import OperatorMetrics, ResourceTelemetry, default_metrics
 from bigmodel.telemetry.readings import Latest, MeanSince, MissingReason, Reading
 from bigmodel.telemetry.serving import TokenReading, TokenRound
 from bigmodel.telemetry.status import (
     TelemetryEvent,
+    communication_events,
     previous_telemetry,
     straggler_condition,
+    straggler_details,
     straggler_events,
     telemetry_json,
     telemetry_summary,
@@ -58,8 +67,9 @@ INTERVAL_SECONDS = 15.0
 """Default seconds between two rounds of one resource (Prometheus's usual scrape interval)."""
 FIELD_MANAGER = "bigmodel-telemetry"
 """Server-side apply field manager of `status.telemetry` and the StragglerDetected condition."""
-JOB_STEP_SECONDS: Reading = Latest(Series(NODE_STEP_SECONDS))
-"""A job node's T_i: the pod's `bigmodel_node_step_seconds` gauge."""
+JOB_STEP_SECONDS: Reading = WithEvidence(Latest(Series(NODE_STEP_SECONDS)))
+"""A job node's T_i: the pod's `bigmodel_node_step_seconds` gauge (with the parts of its
+step and its machine's figures, to name a straggler's cause)."""
 JOB_TASK_SECONDS: Reading = MeanSince(Series(TASK_SECONDS_SUM), Series(TASK_SECONDS_COUNT))
 """A task engine worker's T_i (Dask, Spark): mean compute seconds of the tasks it finished
 since the previous round, from its `bigmodel_worker_task_seconds` summary."""
@@ -91,6 +101,12 @@ class TelemetryState:
     scrapes: Mapping[str, Scrape] = field(default_factory=lambda: MappingProxyType({}))
     last: TelemetrySummary = field(default_factory=TelemetrySummary)
     """`status.telemetry` as last written (kept by a round that measures nothing)."""
+    causes: Mapping[str, Diagnosis] = field(default_factory=lambda: MappingProxyType({}))
+    """Per flagged key, its latest cause (kept while it has no T_i)."""
+    since: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
+    """Per flagged key, when it was flagged in its current streak."""
+    communication: CommunicationState = field(default_factory=CommunicationState)
+    communication_condition: Condition | None = None
 
     @classmethod
     def resume(cls, status: Mapping[str, Any] | None, targets: Sequence[Target]) -> TelemetryState:
@@ -98,18 +114,21 @@ class TelemetryState:
         wrote: its StragglerDetected condition, and its listed stragglers still flagged
         (they clear after `window` good rounds, instead of flapping False then True)."""
         status = status or {}
-        condition = next(
-            (
-                Condition.model_validate(c)
-                for c in status.get("conditions") or ()
-                if c.get("type") == ConditionType.STRAGGLER_DETECTED
-            ),
-            None,
-        )
+        conditions = {
+            c.get("type"): Condition.model_validate(c) for c in status.get("conditions") or ()
+        }
         last = previous_telemetry(status.get("telemetry"))
         listed = set(last.stragglers)
         flagged = frozenset(t.key for t in targets if t.pod in listed)
-        return cls(StragglerState(dict.fromkeys(flagged, ()), flagged), condition, last=last)
+        detailed = {d.name: d.since for d in last.straggler_details if d.since is not None}
+        since = {t.key: detailed[t.pod] for t in targets if t.key in flagged and t.pod in detailed}
+        return cls(
+            StragglerState(dict.fromkeys(flagged, ()), flagged),
+            conditions.get(ConditionType.STRAGGLER_DETECTED),
+            last=last,
+            since=MappingProxyType(since),
+            communication_condition=conditions.get(ConditionType.COMMUNICATION_SLOW),
+        )
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,7 @@ class Observation:
     """`status.telemetry` as JSON."""
     condition: Condition
     """`StragglerDetected`, with lastTransitionTime kept while its status holds."""
+    communication: Condition | None
     events: tuple[TelemetryEvent, ...]
     """To emit now: stragglers found or recovered this round (empty most rounds)."""
     tokens: TokenRound | None = None
@@ -133,8 +153,12 @@ class Observation:
     def status_patch(self) -> dict[str, Any]:
         """The status fields telemetry owns, for a server-side apply with FIELD_MANAGER
         (conditions are a list-map by type, so other managers' conditions stay)."""
-        condition = self.condition.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return {"telemetry": self.telemetry, "conditions": [condition]}
+        conditions = [
+            c.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for c in (self.condition, self.communication)
+            if c is not None
+        ]
+        return {"telemetry": self.telemetry, "conditions": conditions}
 
     @property
     def missing(self) -> dict[str, str]:
@@ -191,11 +215,33 @@ async def observe(
         )
     stragglers = update_stragglers(state.stragglers, summary, policy)
     pods = {target.key: target.pod for target in targets}
-    condition = straggler_condition(
-        stragglers, policy, pods, state.condition, now, generation, unit
-    )
-    events = straggler_events(state.stragglers.flagged, stragglers, pods, unit)
     valid = summary.relative_speed
+    evidence = round_evidence(scrapes)
+    valid_times = {key: t for key, t in times.items() if t is not None and key in valid}
+    causes = {
+        key: diagnosis
+        for key, diagnosis in {
+            **state.causes,
+            **diagnose(valid_times, evidence, stragglers.flagged),
+        }.items()
+        if key in stragglers.flagged
+    }
+    since = {key: state.since.get(key, now) for key in stragglers.flagged}
+    condition = straggler_condition(
+        stragglers, policy, pods, state.condition, now, generation, unit, causes
+    )
+    events = straggler_events(state.stragglers.flagged, stragglers, pods, unit, causes)
+    communication = state.communication
+    communicated: Condition | None = None
+    if kind == JOB_KIND:
+        communication = update_communication(communication, evidence, policy.window)
+        communicated = (
+            communication_condition(
+                communication, policy.window, state.communication_condition, now, generation
+            )
+            or state.communication_condition
+        )
+        events += communication_events(state.communication_condition, communicated)
     metrics.record(
         ResourceTelemetry(
             namespace,
@@ -207,18 +253,30 @@ async def observe(
             quality=summary.quality,
             stragglers=len(stragglers.flagged),
             tokens=latency,
+            causes={key: diagnosis.cause for key, diagnosis in causes.items()},
         )
     )
     metrics.record_round(kind, (s.reason for s in scrapes.values()), time.monotonic() - began)
+    details = straggler_details(causes, since, pods)
     written = telemetry_summary(
-        summary, times, stragglers.flagged, pods, now, state.last, tokens=latency
+        summary, times, stragglers.flagged, pods, now, state.last, tokens=latency, details=details
     )
     return Observation(
-        state=TelemetryState(stragglers, condition, MappingProxyType(scrapes), written),
+        state=TelemetryState(
+            stragglers,
+            condition,
+            MappingProxyType(scrapes),
+            written,
+            MappingProxyType(causes),
+            MappingProxyType(since),
+            communication,
+            communicated or state.communication_condition,
+        ),
         summary=summary,
         scrapes=MappingProxyType(scrapes),
         telemetry=telemetry_json(written),
         condition=condition,
+        communication=communicated,
         events=events,
         tokens=latency,
     )

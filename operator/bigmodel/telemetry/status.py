@@ -20,10 +20,12 @@ from bigmodel.api.telemetry import (
     NodeTelemetry,
     ReadableTelemetry,
     RunTelemetry,
+    StragglerDetail,
     TelemetrySummary,
     TokenTelemetry,
 )
 from bigmodel.telemetry.aggregate import StragglerPolicy, StragglerState, TaskTimeSummary
+from bigmodel.telemetry.causes import Diagnosis
 from bigmodel.telemetry.serving import TokenRound
 
 MAX_NAMED = 10
@@ -136,16 +138,19 @@ def telemetry_summary(
     previous: TelemetrySummary | None = None,
     max_per_node: int = MAX_PER_NODE,
     tokens: TokenRound | None = None,
+    details: list[StragglerDetail] | None = None,
 ) -> TelemetrySummary:
     """The `status.telemetry` of the round `summary = summarize(times)`; per-node T_i of the
     `max_per_node` slowest, slowest first. A round that measured nothing keeps the
     `previous` measurement (its `updatedAt` says when it was made): a finished job keeps
     its last T, S and T_i. `tokens`: an LLM service's TTFT and TPOT, per replica and
-    service-wide (kept from an earlier round when this one measured none)."""
+    service-wide (kept from an earlier round when this one measured none). `details`: why
+    each straggler is slow (`straggler_details`)."""
     previous = previous or TelemetrySummary()
     stragglers = [_pod(pods, key) for key in ordered(flagged)]
+    details = (details or [])[:max_per_node]
     if summary.n == 0 and previous.total_task_seconds is not None:
-        return previous.model_copy(update={"stragglers": stragglers})
+        return previous.model_copy(update={"stragglers": stragglers, "straggler_details": details})
     answered = {
         key: t for key, t in times.items() if t is not None and key in summary.relative_speed
     }
@@ -165,6 +170,7 @@ def telemetry_summary(
         service_quality=summary.quality,
         slowest_node=_pod(pods, summary.slowest) if summary.slowest is not None else None,
         stragglers=stragglers,
+        straggler_details=details,
         updated_at=now,
         per_node=per_node,
         run=run_telemetry(previous.run, summary),
@@ -173,16 +179,43 @@ def telemetry_summary(
     )
 
 
-def _speed(state: StragglerState, key: str, unit: str) -> str:
+def straggler_details(
+    causes: Mapping[str, Diagnosis],
+    since: Mapping[str, datetime],
+    pods: Mapping[str, str],
+) -> list[StragglerDetail]:
+    """`status.telemetry.stragglerDetails`: each diagnosed straggler, the largest excess
+    first."""
+    keys = sorted(causes, key=lambda key: (-causes[key].excess_seconds, _order(key)))
+    return [
+        StragglerDetail(
+            name=_pod(pods, key),
+            cause=causes[key].cause,
+            detail=causes[key].detail[:1024],
+            excess_seconds=max(0.0, causes[key].excess_seconds),
+            since=since.get(key),
+        )
+        for key in keys
+    ]
+
+
+def _speed(state: StragglerState, key: str, unit: str, causes: Mapping[str, Diagnosis]) -> str:
     recent = state.recent.get(key, ())
-    return f"at {recent[-1]:.2f} of the fastest {unit}'s speed" if recent else "no recent T_i"
+    speed = f"at {recent[-1]:.2f} of the fastest {unit}'s speed" if recent else "no recent T_i"
+    diagnosis = causes.get(key)
+    return speed if diagnosis is None else f"{speed}, {diagnosis.cause} ({diagnosis.detail})"
 
 
 def _named(
-    keys: list[str], state: StragglerState, pods: Mapping[str, str], unit: str, speed: bool
+    keys: list[str],
+    state: StragglerState,
+    pods: Mapping[str, str],
+    unit: str,
+    speed: bool,
+    causes: Mapping[str, Diagnosis] | None = None,
 ) -> str:
     parts = [
-        describe(key, pods, unit) + (f" {_speed(state, key, unit)}" if speed else "")
+        describe(key, pods, unit) + (f" {_speed(state, key, unit, causes or {})}" if speed else "")
         for key in keys[:MAX_NAMED]
     ]
     if len(keys) > MAX_NAMED:
@@ -198,9 +231,10 @@ def straggler_condition(
     now: datetime,
     generation: int | None = None,
     unit: str = "node",
+    causes: Mapping[str, Diagnosis] | None = None,
 ) -> Condition:
-    """`StragglerDetected`: True (`SlowNodes`, naming the stragglers and their r_i) or
-    False (`NoStragglers`); lastTransitionTime kept while the status does not change."""
+    """`StragglerDetected`: True (`SlowNodes`, naming the stragglers, their r_i and cause)
+    or False (`NoStragglers`); lastTransitionTime kept while the status does not change."""
     flagged = ordered(state.flagged)
     rule = (
         f"below {policy.threshold:g} of the fastest {unit}'s speed for "
@@ -211,7 +245,7 @@ def straggler_condition(
         total = len(pods) or len(state.recent)
         message = (
             f"{len(flagged)} of {total} {unit}s {rule}: "
-            f"{_named(flagged, state, pods, unit, speed=True)}"
+            f"{_named(flagged, state, pods, unit, speed=True, causes=causes)}"
         )
     else:
         status, reason = ConditionStatus.FALSE, Reason.NO_STRAGGLERS
@@ -232,9 +266,11 @@ def straggler_events(
     after: StragglerState,
     pods: Mapping[str, str],
     unit: str = "node",
+    causes: Mapping[str, Diagnosis] | None = None,
 ) -> tuple[TelemetryEvent, ...]:
-    """Events for a change of the flagged set: a Warning naming new stragglers, a Normal
-    naming recovered ones (`StragglersCleared` once none is left). None when unchanged."""
+    """Events for a change of the flagged set: a Warning naming new stragglers and their
+    cause, a Normal naming recovered ones (`StragglersCleared` once none is left). None
+    when unchanged."""
     new = ordered(set(after.flagged) - set(before))
     recovered = ordered(set(before) - set(after.flagged))
     events: list[TelemetryEvent] = []
@@ -243,7 +279,7 @@ def straggler_events(
             TelemetryEvent(
                 "Warning",
                 Reason.STRAGGLER_DETECTED,
-                f"Straggling {unit}s: {_named(new, after, pods, unit, speed=True)}",
+                f"Straggling {unit}s: {_named(new, after, pods, unit, True, causes)}",
             )
         )
     if recovered:
@@ -256,3 +292,16 @@ def straggler_events(
             )
         )
     return tuple(events)
+
+
+def communication_events(
+    before: Condition | None, after: Condition | None
+) -> tuple[TelemetryEvent, ...]:
+    """A Warning when `CommunicationSlow` turns True, a Normal when it turns False again."""
+    if after is None or (before is not None and before.status is after.status):
+        return ()
+    if after.status is ConditionStatus.TRUE:
+        return (TelemetryEvent("Warning", Reason.SLOW_COMMUNICATION, after.message),)
+    if before is not None:
+        return (TelemetryEvent("Normal", Reason.COMMUNICATION_NORMAL, after.message),)
+    return ()
