@@ -289,7 +289,7 @@ def test_the_load_has_the_token_latency_of_the_ready_replicas_only() -> None:
         last_transition_time=T0,
     )
     tokens = TokenRound(90, {"a": 0.2, "b": 0.9}, {"b": 0.05})
-    obs = Observation(TelemetryState(), summarize({}), {}, {}, condition, (), tokens)
+    obs = Observation(TelemetryState(), summarize({}), {}, {}, condition, None, (), tokens)
     load = load_of(obs, pods, _service())
     assert (list(load.ttft), list(load.tpot), load.ready) == ([0.2], [], 1)
 
