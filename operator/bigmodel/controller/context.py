@@ -1,14 +1,14 @@
 """Operator-wide state every controller shares, kept in kopf's memo: the API client, the
 session that scrapes pods, the exported metrics, the telemetry interval, the operator's
-health, the leader elector and each kind's controllers, whose workers run while this replica
-leads and once the caches are synced."""
+health, the leader elector, each kind's controllers, whose workers run while this replica
+leads and once the caches are synced, and the resources whose caches `synced.sync` fills."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import kopf
@@ -22,6 +22,9 @@ from bigmodel.controller.workers import Kind
 from bigmodel.telemetry.collect import new_session
 from bigmodel.telemetry.export import TelemetryMetrics, default_metrics
 from bigmodel.telemetry.observe import interval_from_env
+
+if TYPE_CHECKING:
+    from bigmodel.controller.caches import Listing
 
 
 @dataclass
@@ -40,6 +43,8 @@ class OperatorContext:
     """The event loop's tick and the API check feeding `health`."""
     kinds: list[Kind] = field(default_factory=list)
     """Each kind's controllers (queues and workers)."""
+    listings: list[Listing] = field(default_factory=list)
+    """The watched resources, each LISTed once at start into its cache (`synced.sync`)."""
     leading: bool = False
     """Whether this replica leads (its workers may write)."""
     election: asyncio.Task[None] | None = None
@@ -51,8 +56,12 @@ class OperatorContext:
         for controller in kind.controllers:
             self.health.queues[controller.name] = controller.stalled
 
+    def watch(self, *listings: Listing) -> None:
+        """Fill these resources' caches at start, before they count as synced."""
+        self.listings.extend(listings)
+
     def caches_synced(self) -> None:
-        """kopf has filled every cache from its first listing: a leader's workers may run."""
+        """Every cache holds every object as of its first LIST: a leader's workers may run."""
         self.health.caches_synced = True
         self._run()
 
@@ -81,12 +90,6 @@ class OperatorContext:
                     controller.start()
 
 
-def removed(**kwargs: Any) -> bool:
-    """An event filter (`when=`) keeping only the events of objects gone from the cluster:
-    kopf drops them from an index without calling its handler."""
-    return bool(kwargs["type"] == "DELETED")
-
-
 def context(memo: Any) -> OperatorContext:
     """The operator's context, from kopf's memo."""
     found: OperatorContext = memo.context
@@ -98,8 +101,7 @@ async def start(memo: Any, **_: Any) -> None:
     """Connect to the cluster, read `BIGMODEL_TELEMETRY_INTERVAL` and start the health
     checks (of the `Health` that `run_operator` serves, passed in the memo with the watched
     namespaces). The API check lists one BigModelJob and one BigModelService where the
-    operator watches: it needs the API server, the CRDs and the operator's permissions (and
-    when there is none of either, the caches have nothing to sync)."""
+    operator watches: it needs the API server, the CRDs and the operator's permissions."""
     metrics = default_metrics()
     health: Health = getattr(memo, "health", None) or Health()
     kube = Kube(load_client_config(), metrics, written=health.watches.wrote)
@@ -111,12 +113,8 @@ async def start(memo: Any, **_: Any) -> None:
     ]
 
     async def list_one_of_each() -> None:
-        found = [
+        for kind in kinds:
             await kube.request("GET", await kube.path(kind, name=False), params={"limit": "1"})
-            for kind in kinds
-        ]
-        if not any(listed.get("items") for listed in found):
-            health.caches_synced = True  # nothing to reconcile: no cache to wait for
 
     shared.checks = asyncio.create_task(health.run_checks(list_one_of_each))
     memo.context = shared

@@ -1,12 +1,13 @@
 """kopf handlers of BigModelJob (thin): they only keep the caches and queue the key of the
 job that changed; the job controller's workers do the rest (`controller`).
 
-- `job_pods`: an index of node pods by the uid of their job; a change queues the job.
-- `job_pod_removed`: a node pod gone from the cluster (kopf drops it from the index silently).
+- `job_pod_events`: every watch event of a node pod, cached by the uid of its job; a change
+  or a removal queues the job.
 - `job_events`: every watch event of a job, cached; a new job, a new generation (a spec
-  change) or a deletion queues it. kopf calls event handlers only once every index is
-  filled from its first listing, so a job is never reconciled from half-listed caches.
+  change) or a deletion queues it.
 
+Both resources are LISTed once at start into the same caches (`synced.sync`), so a job is
+never reconciled from half-listed caches, and no object waits for any other to be queued.
 No create/update/delete handler, daemon or timer: kopf adds no finalizer to jobs and writes
 no progress or diff-base annotations.
 """
@@ -19,12 +20,11 @@ from typing import Any
 
 import kopf
 
-from bigmodel.api import GROUP, VERSION
-from bigmodel.controller.context import context, removed
+from bigmodel.api import API_VERSION, GROUP, VERSION
+from bigmodel.controller.caches import Listing
+from bigmodel.controller.context import context
 from bigmodel.controller.job.controller import JobController
-from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.timing import Timing
-from bigmodel.controller.objects import object_key
 from bigmodel.controller.queuemetrics import default_queue_metrics
 from bigmodel.controller.workers import workers_from_env
 from bigmodel.manifests.job import LABEL_JOB
@@ -41,47 +41,28 @@ def jobs(memo: Any) -> JobController:
 
 
 @kopf.on.startup()
-async def start(memo: Any, **kwargs: Any) -> None:
-    """Create the job controller over kopf's pod index, with the job timers
-    (`BIGMODEL_RESTART_BACKOFF`, ...) and the workers (`BIGMODEL_WORKERS`, ...)."""
+async def start(memo: Any, **_: Any) -> None:
+    """Create the job controller with the job timers (`BIGMODEL_RESTART_BACKOFF`, ...) and
+    the workers (`BIGMODEL_WORKERS`, ...); its caches are filled at start by `synced.sync`."""
     workers, telemetry = workers_from_env(os.environ)
-    memo.jobs = JobController(
-        context(memo), Timing.from_env(os.environ), kwargs["job_pods"], default_queue_metrics(),
-        workers, telemetry,
-    )  # fmt: skip
-    context(memo).add(memo.jobs)
+    controller = JobController(
+        context(memo), Timing.from_env(os.environ), default_queue_metrics(), workers, telemetry
+    )
+    memo.jobs = controller
+    context(memo).add(controller)
+    context(memo).watch(
+        Listing(API_VERSION, PLURAL, {}, controller.job_changed),
+        Listing("v1", "pods", NODE_PODS, controller.pod_event),
+    )
 
 
-def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    """uid and key of the BigModelJob that controls a pod, or None."""
-    meta = body.get("metadata", {})
-    for ref in meta.get("ownerReferences") or ():
-        if ref.get("controller") and ref.get("kind") == "BigModelJob":
-            return str(ref.get("uid")), object_key(meta.get("namespace"), ref.get("name"))
-    return None
-
-
-@kopf.index("pods", labels=NODE_PODS)
-async def job_pods(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodePod] | None:
-    """Node pods by the uid of their job; a change queues the job."""
-    owner, pod = controller_of(body), observe_pod(body)
-    if owner is None or pod is None:
-        return None
-    jobs(memo).pod_changed(owner[1])
-    return {owner[0]: pod}
-
-
-@kopf.on.event("pods", labels=NODE_PODS, when=removed)
-async def job_pod_removed(body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A node pod gone from the cluster queues its job, with why the cluster stopped it: a
-    watch may bring its deletion before the job has looked at its last state."""
-    owner, pod = controller_of(body), observe_pod(body)
-    if owner is not None and pod is not None:
-        jobs(memo).pod_removed(owner[1], owner[0], pod.member, pod.disruption)
+@kopf.on.event("pods", labels=NODE_PODS)
+async def job_pod_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+    """Cache the node pod under its job and queue the job."""
+    jobs(memo).pod_event(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def job_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-    """Cache the job and queue it when it needs a look; the caches are synced by now."""
-    context(memo).caches_synced()
+    """Cache the job and queue it when it needs a look."""
     jobs(memo).job_changed(event.get("type"), event["object"])
