@@ -172,3 +172,12 @@ def test_a_services_child_gone_leaves_its_cache() -> None:
     services.deployment_event("DELETED", child("Deployment", "llm"))
     seen = services.children.seen("ns/llm")
     assert (seen.deployment, seen.pods) == (None, [])
+
+
+def test_a_deleted_job_leaves_no_trace_of_its_removed_pods() -> None:
+    jobs = JobController(shared(), Timing(), metrics(), 1, 1)
+    job = {"metadata": {"name": "train", "namespace": "ns", "uid": "uid-1"}}
+    jobs.job_changed(None, job)
+    jobs.pod_event("DELETED", node_pod("train-node-0", "uid-1"))
+    jobs.job_changed("DELETED", job)
+    assert (jobs.removed, jobs.jobs.get("ns/train")) == ({}, None)

@@ -90,6 +90,8 @@ class JobController:
         deleted or has a new generation (not for its own status writes coming back)."""
         key = self.jobs.observe(event_type, raw)
         meta = raw.get("metadata") or {}
+        if event_type == "DELETED":  # a standby, which never looks, keeps no trace either
+            self.removed.pop(str(meta.get("uid")), None)
         self.shared.health.watches.delivered(str(meta.get("uid")), meta.get("resourceVersion"))
         known = self.reconcilers.get(key)
         if known is None or event_type == "DELETED" or deleting(raw):
