@@ -92,7 +92,7 @@ def test_the_label_selector_is_kopfs_filter_as_the_api_reads_it() -> None:
 
 
 def test_a_label_filter_the_api_cannot_express_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="label filter app: only kopf.PRESENT or a string"):
+    with pytest.raises(ValueError, match=r"label filter app: only kopf\.PRESENT or a string"):
         label_selector({"app": kopf.ABSENT})
 
 

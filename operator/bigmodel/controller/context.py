@@ -6,6 +6,7 @@ leads and once the caches are synced, and the resources whose caches `synced.syn
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,11 @@ class OperatorContext:
     """Whether this replica leads (its workers may write)."""
     election: asyncio.Task[None] | None = None
     """The leader elector, which calls `lead` and `step_down`."""
+    posting: contextvars.Context | None = None
+    """A copy of the context kopf runs its handlers in, for the workers' tasks: kopf posts
+    events (`kopf.event`) only from a task that carries its event queue in its context,
+    which kopf sets for its handlers and for nothing else (not the startup handlers, nor
+    the tasks they create, such as the elector's)."""
 
     def add(self, kind: Kind) -> None:
         """Run `kind`'s controllers with the others: started with them, judged by liveness."""
@@ -59,6 +65,13 @@ class OperatorContext:
     def watch(self, *listings: Listing) -> None:
         """Fill these resources' caches at start, before they count as synced."""
         self.listings.extend(listings)
+
+    def handling(self) -> None:
+        """Called by every kopf watch-event handler: the first call keeps its context for
+        the workers (see `posting`), which start with it when this replica may run them."""
+        if self.posting is None:
+            self.posting = contextvars.copy_context()
+            self._run()
 
     def caches_synced(self) -> None:
         """Every cache holds every object as of its first LIST: a leader's workers may run."""
@@ -84,10 +97,10 @@ class OperatorContext:
                 await controller.stop()
 
     def _run(self) -> None:
-        if self.leading and self.health.caches_synced:
+        if self.leading and self.health.caches_synced and self.posting is not None:
             for kind in self.kinds:
                 for controller in kind.controllers:
-                    controller.start()
+                    controller.start(self.posting)
 
 
 def context(memo: Any) -> OperatorContext:

@@ -6,6 +6,7 @@ object: an object costs a cache entry and, while it waits for a timer, one heap 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -62,12 +63,17 @@ class Controller:
         """Whether the workers run."""
         return bool(self._tasks)
 
-    def start(self) -> None:
-        """Start the workers (no-op when they run)."""
+    def start(self, context: contextvars.Context | None = None) -> None:
+        """Start the workers, each in a copy of `context` (None: the current one); no-op
+        when they run."""
         if not self._tasks:
             self._since = time.monotonic()
             self._tasks = [
-                asyncio.create_task(self._work(), name=f"{self.name}-worker-{i}")
+                asyncio.create_task(
+                    self._work(),
+                    name=f"{self.name}-worker-{i}",
+                    context=None if context is None else context.copy(),
+                )
                 for i in range(self.workers)
             ]
 

@@ -8,8 +8,9 @@ job that changed; the job controller's workers do the rest (`controller`).
 
 Both resources are LISTed once at start into the same caches (`synced.sync`), so a job is
 never reconciled from half-listed caches, and no object waits for any other to be queued.
-No create/update/delete handler, daemon or timer: kopf adds no finalizer to jobs and writes
-no progress or diff-base annotations.
+Each handler also hands kopf's handler context to the workers (`OperatorContext.handling`:
+kopf posts events only from it). No create/update/delete handler, daemon or timer: kopf
+adds no finalizer to jobs and writes no progress or diff-base annotations.
 """
 
 from __future__ import annotations
@@ -59,10 +60,12 @@ async def start(memo: Any, **_: Any) -> None:
 @kopf.on.event("pods", labels=NODE_PODS)
 async def job_pod_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the node pod under its job and queue the job."""
+    context(memo).handling()
     jobs(memo).pod_event(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def job_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the job and queue it when it needs a look."""
+    context(memo).handling()
     jobs(memo).job_changed(event.get("type"), event["object"])

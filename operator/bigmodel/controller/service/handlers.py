@@ -2,8 +2,10 @@
 children it applied and of the services themselves, each cached and queueing the service
 that changed for the service controller's workers (`controller`). Every resource is LISTed
 once at start into the same caches (`synced.sync`); no object waits for any other to be
-queued. No create/update/delete handler, daemon or timer: kopf adds no finalizer to
-services and writes no progress or diff-base annotations."""
+queued. Each handler also hands kopf's handler context to the workers
+(`OperatorContext.handling`: kopf posts events only from it). No create/update/delete
+handler, daemon or timer: kopf adds no finalizer to services and writes no progress or
+diff-base annotations."""
 
 from __future__ import annotations
 
@@ -67,22 +69,26 @@ async def start(memo: Any, **_: Any) -> None:
 @kopf.on.event("pods", labels=CHILDREN)
 async def service_pod_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the replica pod under its service and queue the service."""
+    context(memo).handling()
     services(memo).pod_event(event.get("type"), event["object"])
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
 async def service_deployment_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the service's Deployment and queue the service."""
+    context(memo).handling()
     services(memo).deployment_event(event.get("type"), event["object"])
 
 
 @kopf.on.event("", "v1", "services", labels=CHILDREN)
 async def service_front_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the service's ClusterIP Service and queue the service."""
+    context(memo).handling()
     services(memo).front_event(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def service_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Cache the service and queue it (its spec, a scale, its status)."""
+    context(memo).handling()
     services(memo).service_changed(event.get("type"), event["object"])
