@@ -152,7 +152,7 @@ def test_the_queue_exports_controller_runtimes_workqueue_metrics() -> None:
 
 
 def test_worker_counts_come_from_the_environment_and_bad_ones_are_refused() -> None:
-    assert workers_from_env({}) == (4, 8)
+    assert workers_from_env({}) == (32, 8)
     assert workers_from_env({"BIGMODEL_WORKERS": "16", "BIGMODEL_TELEMETRY_WORKERS": "2"}) == (
         16,
         2,
