@@ -9,13 +9,16 @@
   With `--rounds`, both alternate (medians compared), as other work may share the machine.
 - steady: with those N jobs Running (nothing changing), the operator's CPU share of one core
   and its RSS over a window; baseline: the same operator idle before the jobs came.
+- takeover: then (after steady) a standby beside the operator that ran the N jobs, which is
+  then SIGKILLed: until the standby leads and has looked at every job (`scale_restart.py`).
 - restart: then (after steady) a fresh operator in place of the one that ran the N jobs:
   until it is ready and has looked at every job, and its CPU meanwhile (`scale_restart.py`).
 - start: the example trainer, 2 nodes x 2 processes on CPU: from creating the BigModelJob to
   rank 0's first logged step (DDP: every rank finished it), against the same torchrun command
   run by hand on this host; trials alternate, medians compared.
 
-Run: .venv/bin/python benchmarks/scale.py [--jobs 1000] [--scenarios burst,steady,restart,start]
+Run: .venv/bin/python benchmarks/scale.py [--jobs 1000]
+     [--scenarios burst,steady,takeover,restart,start]
      [--rounds 1] [--concurrency 16] [--window 60] [--trials 3] [--state-dir DIR]
      [--py-spy DIR]   (profiles of the operator and the sandbox during the last burst)
 The jobs of burst and steady run on simulated nodes with `spec.metrics.enabled: false`: their
@@ -79,6 +82,15 @@ def report(results: dict[str, Any], jobs: int) -> None:
             print(f"steady state, {jobs} Running jobs, {steady['seconds']:.0f} s window: "
                   f"operator {steady['cpu_share']:.2%} of a core (goal <= 2%), "
                   f"{steady['rss_mb']:.0f} MB RSS (goal <= 150)")  # fmt: skip
+        if "takeover" in op:
+            over = op["takeover"]
+            print(f"takeover of {jobs} Running jobs by a standby (ready after "
+                  f"{over['standby_ready_seconds']:.1f} s, {over['standby_rss_mb']:.0f} MB, "
+                  f"{over['standby_reconciles']:.0f} reconciles while standing by): leads "
+                  f"{over['leading_seconds']:.1f} s after the leader's SIGKILL, every job looked "
+                  f"at {over['looked_after_leading_seconds']:.1f} s later (goal <= 10), "
+                  f"{over['cpu_share']:.0%} of a core meanwhile, "
+                  f"{over['rss_mb']:.0f} MB RSS")  # fmt: skip
         if "restart" in op:
             again = op["restart"]
             print(f"restart over {jobs} Running jobs: ready after {again['ready_seconds']:.1f} s, "
@@ -101,7 +113,7 @@ def main() -> int:
         "--scenarios",
         default="burst,steady,start",
         help="comma-separated: sandbox (the bare client only), burst (sandbox, then the "
-        "operator), steady (after the last burst), restart (after steady), start",
+        "operator), steady (after the last burst), takeover and restart (after steady), start",
     )
     parser.add_argument("--rounds", type=int, default=1, help="bare/operator rounds, alternating")
     parser.add_argument("--concurrency", type=int, default=16, help="client requests in flight")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kubesandbox.testing import RunningSandbox, start_sandbox
-from scale_restart import restarted
+from scale_restart import restarted, taken_over
 from scale_support import (
     NAMESPACE,
     NODES_PER_JOB,
@@ -137,10 +137,12 @@ def through_operator(
     steady: bool,
     profile: Path | None = None,
     restart: bool = False,
+    takeover: bool = False,
 ) -> dict[str, Any]:
     """N BigModelJobs created at once with the operator running: the time until all their
-    pods run, then (with `steady`) the operator's cost once every job is Running, and (with
-    `restart` too) a fresh operator's catching up with them (`scale_restart`)."""
+    pods run, then (with `steady`) the operator's cost once every job is Running, (with
+    `takeover` too) a standby's taking over from it, killed, and (with `restart` too) a
+    fresh operator's catching up with them (`scale_restart`)."""
     with start_sandbox(state, *simulated_nodes(args.jobs)) as sandbox:
         sandbox.kubectl("apply", "-f", str(REPO / "crds"))
         # before the operator: kopf misses a namespace created while it starts (between its
@@ -149,6 +151,9 @@ def through_operator(
         with operator(sandbox, state / "operator.log") as running:
             out = asyncio.run(_through_operator(sandbox, args, running.pid, steady, profile))
             out["liveness"] = {str(code): n for code, n in sorted(running.liveness.items())}
+            if steady and takeover:
+                log = state / "operator-standby.log"
+                out["takeover"] = taken_over(sandbox, args.jobs, running, log)
         if steady and restart:
             out["restart"] = restarted(sandbox, args.jobs, state / "operator-restart.log")
         return out
@@ -166,6 +171,9 @@ def alternate(args: argparse.Namespace, state: Path) -> list[dict[str, Any]]:
             steady = last and "steady" in args.scenarios
             profile = args.py_spy if last else None
             restart = last and "restart" in args.scenarios
-            result["operator"] = through_operator(args, here / "operator", steady, profile, restart)
+            takeover = last and "takeover" in args.scenarios
+            result["operator"] = through_operator(
+                args, here / "operator", steady, profile, restart, takeover
+            )
         rounds.append(result)
     return rounds

@@ -1,9 +1,11 @@
-"""The operator's workers run only on the leader, once the caches are synced; a new leader
-looks at every cached object afresh; a replica that steps down stops its workers."""
+"""The operator's workers run only on the leader, once the caches are synced, in the context
+of kopf's handlers (where kopf can post events); a new leader looks at every cached object
+afresh; a replica that steps down stops its workers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -49,10 +51,13 @@ class FakeKind:
                 await self.changed.wait()
 
 
-def operator(kind: FakeKind) -> OperatorContext:
+def operator(kind: FakeKind, handled: bool = True) -> OperatorContext:
+    """The operator's context running `kind`, once a kopf handler has run (`handled`)."""
     none: Any = None
     shared = OperatorContext(none, none, none, 1.0)
     shared.add(kind)
+    if handled:
+        shared.handling()
     return shared
 
 
@@ -118,3 +123,36 @@ def test_a_stopped_replica_reports_no_queue_stall_to_liveness() -> None:
     shared = operator(kind)
     kind.reconciler.queue.add("ns/a")
     assert shared.health.queues["fake"]() == 0.0
+
+
+POSTING: contextvars.ContextVar[str] = contextvars.ContextVar("posting")
+"""Stands for kopf's event queue, which kopf sets in its handlers' context only."""
+
+
+def test_the_workers_wait_for_a_handler_and_run_in_its_context() -> None:
+    async def scenario() -> tuple[bool, list[str]]:
+        kind = FakeKind(["ns/a"])
+        seen: list[str] = []
+
+        async def reconcile(key: str) -> float | None:
+            seen.append(POSTING.get("unset"))
+            kind.changed.set()
+            return None
+
+        kind.reconciler.reconcile = reconcile
+        shared = operator(kind, handled=False)
+        shared.caches_synced()
+        await shared.lead()
+        before = kind.reconciler.started
+
+        async def handler() -> None:
+            POSTING.set("kopf's queue")
+            shared.handling()
+
+        await asyncio.create_task(handler())
+        async with asyncio.timeout(60):
+            await kind.changed.wait()
+        await shared.step_down()
+        return before, seen
+
+    assert asyncio.run(scenario()) == (False, ["kopf's queue"])

@@ -1,13 +1,14 @@
 """Operator-wide state every controller shares, kept in kopf's memo: the API client, the
 session that scrapes pods, the exported metrics, the telemetry interval, the operator's
-health, the leader elector and each kind's controllers, whose workers run while this replica
-leads and once the caches are synced."""
+health, the leader elector, each kind's controllers, whose workers run while this replica
+leads and once the caches are synced, and the resources whose caches `synced.sync` fills."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import kopf
@@ -21,6 +22,9 @@ from bigmodel.controller.operator_settings import operator_settings
 from bigmodel.controller.workers import Kind
 from bigmodel.telemetry.collect import new_session
 from bigmodel.telemetry.export import OperatorMetrics, default_metrics
+
+if TYPE_CHECKING:
+    from bigmodel.controller.caches import Listing
 
 
 @dataclass
@@ -39,10 +43,17 @@ class OperatorContext:
     """The event loop's tick and the API check feeding `health`."""
     kinds: list[Kind] = field(default_factory=list)
     """Each kind's controllers (queues and workers)."""
+    listings: list[Listing] = field(default_factory=list)
+    """The watched resources, each LISTed once at start into its cache (`synced.sync`)."""
     leading: bool = False
     """Whether this replica leads (its workers may write)."""
     election: asyncio.Task[None] | None = None
     """The leader elector, which calls `lead` and `step_down`."""
+    posting: contextvars.Context | None = None
+    """A copy of the context kopf runs its handlers in, for the workers' tasks: kopf posts
+    events (`kopf.event`) only from a task that carries its event queue in its context,
+    which kopf sets for its handlers and for nothing else (not the startup handlers, nor
+    the tasks they create, such as the elector's)."""
 
     def add(self, kind: Kind) -> None:
         """Run `kind`'s controllers with the others: started with them, judged by liveness."""
@@ -50,8 +61,19 @@ class OperatorContext:
         for controller in kind.controllers:
             self.health.queues[controller.name] = controller.stalled
 
+    def watch(self, *listings: Listing) -> None:
+        """Fill these resources' caches at start, before they count as synced."""
+        self.listings.extend(listings)
+
+    def handling(self) -> None:
+        """Called by every kopf watch-event handler: the first call keeps its context for
+        the workers (see `posting`), which start with it when this replica may run them."""
+        if self.posting is None:
+            self.posting = contextvars.copy_context()
+            self._run()
+
     def caches_synced(self) -> None:
-        """kopf has filled every cache from its first listing: a leader's workers may run."""
+        """Every cache holds every object as of its first LIST: a leader's workers may run."""
         self.health.caches_synced = True
         self._run()
 
@@ -74,16 +96,10 @@ class OperatorContext:
                 await controller.stop()
 
     def _run(self) -> None:
-        if self.leading and self.health.caches_synced:
+        if self.leading and self.health.caches_synced and self.posting is not None:
             for kind in self.kinds:
                 for controller in kind.controllers:
-                    controller.start()
-
-
-def removed(**kwargs: Any) -> bool:
-    """An event filter (`when=`) keeping only the events of objects gone from the cluster:
-    kopf drops them from an index without calling its handler."""
-    return bool(kwargs["type"] == "DELETED")
+                    controller.start(self.posting)
 
 
 def context(memo: Any) -> OperatorContext:
@@ -111,12 +127,8 @@ async def start_operator_context(memo: Any, **_: Any) -> None:
     ]
 
     async def list_one_of_each() -> None:
-        found = [
+        for kind in kinds:
             await kube.request("GET", await kube.path(kind, name=False), params={"limit": "1"})
-            for kind in kinds
-        ]
-        if not any(listed.get("items") for listed in found):
-            health.caches_synced = True  # nothing to reconcile: no cache to wait for
 
     shared.checks = asyncio.create_task(health.run_checks(list_one_of_each))
     memo.context = shared

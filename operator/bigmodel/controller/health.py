@@ -6,9 +6,10 @@ answers, and says so, while the event loop is blocked):
   worker taking any: every worker stuck), or a watch that stopped delivering (the
   operator's own status writes not seen back through it). API errors never fail it:
   restarting every replica during an API outage would help nothing.
-- `/readyz` (readiness) says more: it fails also until kopf has filled the caches from its
-  first listing, and while the API server has not answered the operator's checks for
-  `API_GRACE_SECONDS` (one failed request is not an outage).
+- `/readyz` (readiness) says more: it fails also until the operator has filled its caches
+  from its own first LIST of every watched resource (`caches`), and while the API server
+  has not answered the operator's checks for `API_GRACE_SECONDS` (one failed request is
+  not an outage).
 
 Both answer JSON naming each check, so `curl :8081/healthz` explains a failure.
 """
@@ -126,7 +127,7 @@ class Health:
     api_error: str = ""
     """Why the latest check failed ("" when it succeeded)."""
     caches_synced: bool = False
-    """Whether kopf has filled the caches from its first listing of every watched resource."""
+    """Whether the caches hold every watched object as of the operator's first LIST."""
 
     def liveness(self, now: float | None = None) -> dict[str, str]:
         """Failing checks of liveness, each with why (empty: alive)."""
@@ -155,7 +156,7 @@ class Health:
         if self.tick is None:
             failing["started"] = "the operator is starting"
         if not self.caches_synced:
-            failing["caches"] = "not synced: kopf has not listed every watched resource yet"
+            failing["caches"] = "not synced: not every watched resource is listed yet"
         since = self.api_failing
         if since is not None and now - since > self.api_grace:
             failing["apiServer"] = f"failing for {now - since:.0f}s: {self.api_error}"

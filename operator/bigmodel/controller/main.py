@@ -22,6 +22,11 @@ def run_operator(namespaces: Sequence[str], health_port: int, metrics_port: int)
     from bigmodel.controller import context, kopf_settings  # noqa: F401
     from bigmodel.controller.job import handlers as job_handlers  # noqa: F401
     from bigmodel.controller.service import handlers as service_handlers  # noqa: F401
+    from bigmodel.controller.synced import SYNC_RETRY_SECONDS, sync
+
+    # Registered after every kind's handlers: kopf runs the startup handlers in the order
+    # they were registered, and this one lists what each kind's `start` asked for.
+    kopf.on.startup(id="sync_caches", backoff=SYNC_RETRY_SECONDS)(sync)
 
     settings = OperatorSettings.read(os.environ, namespaces, health_port, metrics_port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

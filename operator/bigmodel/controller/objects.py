@@ -1,12 +1,13 @@
 """The objects of one kind as the queue's workers see them: keys (`namespace/name`), the
-latest body of each from kopf's watch (the cache a reconcile reads), a logger per object."""
+latest body of each from kopf's watch (the cache a reconcile reads), what is observed of
+their children grouped by owner, a logger per object."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import kopf
 
@@ -63,6 +64,43 @@ class Bodies:
 
     def __len__(self) -> int:
         return len(self.bodies)
+
+
+V = TypeVar("V")
+
+
+@dataclass
+class Grouped(Generic[V]):
+    """What is observed of each child object (by its key), grouped by its owner (a job's
+    uid, a service's key): the cache of one watched resource of children."""
+
+    groups: dict[str, dict[str, V]] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
+    """The group of each child, by its key."""
+
+    def put(self, key: str, group: str, value: V) -> None:
+        """Keep what the child `key` of `group` shows now."""
+        if self.owners.get(key, group) != group:
+            self.drop(key)
+        self.groups.setdefault(group, {})[key] = value
+        self.owners[key] = group
+
+    def drop(self, key: str) -> None:
+        """Forget the child `key` (gone, or no longer one of the kind's children)."""
+        group = self.owners.pop(key, None)
+        if group is None:
+            return
+        children = self.groups[group]
+        children.pop(key, None)
+        if not children:
+            del self.groups[group]
+
+    def of(self, group: str) -> list[V]:
+        """What is observed of the children of `group`."""
+        return list(self.groups.get(group, {}).values())
+
+    def __len__(self) -> int:
+        return len(self.owners)
 
 
 class ObjectLogger(logging.LoggerAdapter[logging.Logger]):

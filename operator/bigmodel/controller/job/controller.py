@@ -1,5 +1,5 @@
 """The BigModelJob controller on the shared work queue: `reconcile(key)` looks at one job from
-the caches (its body, its node pods in kopf's index) through the job's `JobReconciler`,
+the caches (its body, its node pods by the job's uid) through the job's `JobReconciler`,
 and `measure(key)` runs one telemetry round of a Running job, on a queue of its own so a
 reconcile never waits for a scrape. Per-job state lives here, by key, while the job does."""
 
@@ -15,11 +15,20 @@ import kopf
 from bigmodel.api import JOB_KIND, JobPhase
 from bigmodel.controller.context import OperatorContext
 from bigmodel.controller.job.nodes import LargestGpuNode
+from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.reconciler import JobReconciler
 from bigmodel.controller.job.telemetry import job_round
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.legacy import Release
-from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
+from bigmodel.controller.objects import (
+    Bodies,
+    Grouped,
+    deleting,
+    key_of,
+    object_key,
+    object_logger,
+    uid_of,
+)
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.controller.workers import Controller
@@ -28,8 +37,14 @@ from bigmodel.manifests.frameworks import Member
 QUEUE = "bigmodeljob"
 TELEMETRY_QUEUE = "bigmodeljob-telemetry"
 
-PodIndex = Mapping[str, Any]
-"""kopf's index of node pods: job uid -> its NodePods."""
+
+def controller_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """uid and key of the BigModelJob that controls a pod, or None."""
+    meta = body.get("metadata", {})
+    for ref in meta.get("ownerReferences") or ():
+        if ref.get("controller") and ref.get("kind") == JOB_KIND:
+            return str(ref.get("uid")), object_key(meta.get("namespace"), ref.get("name"))
+    return None
 
 
 def collecting(body: Mapping[str, Any], phase: str | None) -> bool:
@@ -45,11 +60,12 @@ class JobController:
 
     shared: OperatorContext
     timing: Timing
-    pods: PodIndex
     queue_metrics: WorkQueueMetrics
     workers: int
     telemetry_workers: int
     jobs: Bodies = field(default_factory=Bodies)
+    pods: Grouped[NodePod] = field(default_factory=Grouped)
+    """Node pods by the uid of their job."""
     nodes: LargestGpuNode = field(default_factory=LargestGpuNode)
     removed: dict[str, dict[Member, str | None]] = field(default_factory=dict)
     """By job uid: members whose pods left the cluster since the job's last look, with the
@@ -73,6 +89,8 @@ class JobController:
         deleted or has a new generation (not for its own status writes coming back)."""
         key = self.jobs.observe(event_type, raw)
         meta = raw.get("metadata") or {}
+        if event_type == "DELETED":  # a standby, which never looks, keeps no trace either
+            self.removed.pop(str(meta.get("uid")), None)
         self.shared.health.watches.delivered(str(meta.get("uid")), meta.get("resourceVersion"))
         known = self.reconcilers.get(key)
         if known is None or event_type == "DELETED" or deleting(raw):
@@ -80,14 +98,27 @@ class JobController:
         elif meta.get("generation") != known.generation or meta.get("uid") != known.uid:
             self.controller.queue.add_after(key, self.timing.settle)
 
+    def pod_event(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
+        """A watch event of a node pod: cache it under its job's uid and queue the job (a
+        pod gone from the cluster, with why the cluster stopped it: `pod_removed`)."""
+        owner, pod = controller_of(raw), observe_pod(raw)
+        if event_type == "DELETED" or owner is None or pod is None:
+            self.pods.drop(key_of(raw))
+            if event_type == "DELETED" and owner is not None and pod is not None:
+                self.pod_removed(owner[1], owner[0], pod.member, pod.disruption)
+            return
+        self.pods.put(key_of(raw), owner[0], pod)
+        self.pod_changed(owner[1])
+
     def pod_changed(self, key: str) -> None:
         """A node pod of the job `key` changed: look `settle` seconds later, with the
         changes of its gang's other pods that come meanwhile."""
         self.controller.queue.add_after(key, self.timing.settle)
 
     def pod_removed(self, key: str, uid: str, member: Member, disruption: str | None) -> None:
-        """A node pod of the live job `key` of `uid` left the cluster (kopf drops it from
-        the index silently); the pods of a job gone or being deleted do not matter."""
+        """A node pod of the live job `key` of `uid` left the cluster: a watch may bring its
+        deletion before the job has looked at its last state; the pods of a job gone or
+        being deleted do not matter."""
         raw = self.jobs.get(key)
         if raw is None or deleting(raw) or uid_of(raw) != uid:
             return
@@ -110,7 +141,7 @@ class JobController:
         uid = reconciler.uid
         removed = dict(self.removed.get(uid, {}))
         with self.shared.metrics.reconciling(JOB_KIND):
-            pause = await reconciler.step(list(self.pods.get(uid, ())), removed)
+            pause = await reconciler.step(self.pods.of(uid), removed)
         left = self.removed.get(uid, {})
         for member in removed:
             left.pop(member, None)
@@ -143,7 +174,7 @@ class JobController:
             self.rounds[key] = rounds
         rounds.body = live
         began = time.monotonic()
-        await job_round(rounds, list(self.pods.get(uid_of(live), ())))
+        await job_round(rounds, self.pods.of(uid_of(live)))
         return max(0.0, self.shared.telemetry_interval - (time.monotonic() - began))
 
     def _collecting(self, key: str, raw: kopf.Body) -> bool:

@@ -1,45 +1,67 @@
 """The BigModelService controller on the shared work queue: `reconcile(key)` looks at one
-service from the caches (its body; its Deployment, Service and replica pods in kopf's
-indexes) and, once per telemetry interval, measures its replicas first (and autoscales).
+service from the caches (its body; its Deployment, Service and replica pods by service)
+and, once per telemetry interval, measures its replicas first (and autoscales).
 Per-service state lives here, by key, while the service does."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
 from bigmodel.api import SERVICE_KIND
+from bigmodel.controller.caches import Feed
 from bigmodel.controller.context import OperatorContext
 from bigmodel.controller.legacy import Release
-from bigmodel.controller.objects import Bodies, deleting, object_logger, uid_of
+from bigmodel.controller.objects import (
+    Bodies,
+    Grouped,
+    deleting,
+    key_of,
+    object_key,
+    object_logger,
+    uid_of,
+)
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
 from bigmodel.controller.service.decisions import Seen
 from bigmodel.controller.service.reconciler import ServiceReconciler
+from bigmodel.controller.service.replicas import (
+    ChildView,
+    ReplicaPod,
+    observe_child,
+    observe_replica,
+)
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.controller.workers import Controller
-from bigmodel.manifests.service import RuntimeImages
+from bigmodel.manifests.service import LABEL_SERVICE, RuntimeImages
 
 QUEUE = "bigmodelservice"
 """Longest pause between two looks at a service when nothing changes."""
+V = TypeVar("V")
+
+
+def service_of(body: Mapping[str, Any]) -> str:
+    """The key of the service whose child `body` is (its `bigmodel.dev/service` label)."""
+    meta = body.get("metadata") or {}
+    return object_key(meta.get("namespace"), (meta.get("labels") or {}).get(LABEL_SERVICE))
 
 
 @dataclass
-class Indexes:
-    """kopf's indexes of the services' children, by `namespace/service`."""
+class Children:
+    """The caches of the services' children, by `namespace/service`."""
 
-    deployments: Mapping[str, Any]
-    fronts: Mapping[str, Any]
-    pods: Mapping[str, Any]
+    deployments: Grouped[ChildView] = field(default_factory=Grouped)
+    fronts: Grouped[ChildView] = field(default_factory=Grouped)
+    pods: Grouped[ReplicaPod] = field(default_factory=Grouped)
 
     def seen(self, key: str) -> Seen:
         """What the caches show of the service `key`'s children."""
-        deployment = next(iter(self.deployments.get(key, ())), None)
-        front = next(iter(self.fronts.get(key, ())), None)
-        return Seen(deployment, front, list(self.pods.get(key, ())))
+        deployment = next(iter(self.deployments.of(key)), None)
+        front = next(iter(self.fronts.of(key)), None)
+        return Seen(deployment, front, self.pods.of(key))
 
 
 @dataclass
@@ -58,17 +80,20 @@ class ServiceController:
 
     shared: OperatorContext
     images: RuntimeImages
-    indexes: Indexes
     queue_metrics: WorkQueueMetrics
     workers: int
     resync: float
     """Longest pause between two looks at a service (`BIGMODEL_SERVICE_RESYNC`)."""
     services: Bodies = field(default_factory=Bodies)
+    children: Children = field(default_factory=Children)
     watched: dict[str, Watched] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.release = Release(self.shared.kube)
         self.controller = Controller(QUEUE, self.reconcile, self.workers, self.queue_metrics)
+        self.deployment_event = self._feed(self.children.deployments, observe_child)
+        self.front_event = self._feed(self.children.fronts, observe_child)
+        self.pod_event = self._feed(self.children.pods, observe_replica)
 
     def service_changed(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
         """A watch event of a service (its spec, a scale, its status): cache it, look now."""
@@ -77,9 +102,20 @@ class ServiceController:
         self.shared.health.watches.delivered(uid_of(raw), meta.get("resourceVersion"))
         self.controller.queue.add(key)
 
-    def child_changed(self, key: str) -> None:
-        """A child of the service `key` changed (or left the cluster): look now."""
-        self.controller.queue.add(key)
+    def _feed(self, cache: Grouped[V], observe: Callable[[Mapping[str, Any]], V]) -> Feed:
+        """What takes the watch events of one kind of child into `cache` (what `observe`
+        makes of each) and queues its service: a child that changed or left the cluster
+        means a look now."""
+
+        def take(event_type: str | None, raw: Mapping[str, Any]) -> None:
+            key = service_of(raw)
+            if event_type == "DELETED":
+                cache.drop(key_of(raw))
+            else:
+                cache.put(key_of(raw), key, observe(raw))
+            self.controller.queue.add(key)
+
+        return take
 
     async def reconcile(self, key: str) -> float | None:
         """One look at the service `key` (after a telemetry round when one is due);
@@ -97,8 +133,8 @@ class ServiceController:
         with self.shared.metrics.reconciling(SERVICE_KIND):
             if time.monotonic() - watched.measured >= interval:
                 watched.measured = time.monotonic()
-                await reconciler.measure(self.indexes.seen(key))
-            await reconciler.step(self.indexes.seen(key))
+                await reconciler.measure(self.children.seen(key))
+            await reconciler.step(self.children.seen(key))
         due = interval - (time.monotonic() - watched.measured)
         return max(0.0, min(self.resync, due))
 
