@@ -153,7 +153,7 @@ def child(kind: str, name: str, service: str = "llm") -> dict[str, Any]:
 
 
 def test_a_services_children_are_cached_by_service_and_queue_it() -> None:
-    services = ServiceController(shared(), RuntimeImages(), metrics(), 1)
+    services = ServiceController(shared(), RuntimeImages(), metrics(), 1, 60.0)
     services.deployment_event(None, child("Deployment", "llm"))
     services.front_event(None, child("Service", "llm"))
     services.pod_event("ADDED", child("Pod", "llm-abc"))
@@ -165,7 +165,7 @@ def test_a_services_children_are_cached_by_service_and_queue_it() -> None:
 
 
 def test_a_services_child_gone_leaves_its_cache() -> None:
-    services = ServiceController(shared(), RuntimeImages(), metrics(), 1)
+    services = ServiceController(shared(), RuntimeImages(), metrics(), 1, 60.0)
     services.pod_event(None, child("Pod", "llm-abc"))
     services.deployment_event(None, child("Deployment", "llm"))
     services.pod_event("DELETED", child("Pod", "llm-abc"))

@@ -25,7 +25,7 @@ def test_without_environment_every_setting_has_its_default() -> None:
         8080,
     )
     assert settings.timing == Timing()
-    assert (settings.workers, settings.telemetry_workers) == (4, 8)
+    assert (settings.workers, settings.telemetry_workers) == (32, 8)
     assert (settings.telemetry_interval, settings.service_resync) == (15.0, 60.0)
     assert (settings.api_grace, settings.watch_stall) == (30.0, 120.0)
     assert settings.images == RuntimeImages()
