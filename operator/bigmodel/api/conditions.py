@@ -38,6 +38,9 @@ class ConditionType(StrEnum):
     SCALING_LIMITED = "ScalingLimited"
     # Both kinds (written by telemetry)
     STRAGGLER_DETECTED = "StragglerDetected"
+    COMMUNICATION_SLOW = "CommunicationSlow"
+    """A job's exposed communication well above its best window: every rank is slowed
+    alike, so no node is to blame (and none is replaced)."""
 
 
 class Reason(StrEnum):
@@ -95,6 +98,8 @@ class Reason(StrEnum):
     STRAGGLER_DETECTED = "StragglerDetected"
     STRAGGLER_RECOVERED = "StragglerRecovered"
     STRAGGLERS_CLEARED = "StragglersCleared"
+    STRAGGLER_REPLACED = "StragglerReplaced"
+    REPLACEMENT_MEASURED = "ReplacementMeasured"
 
 
 JOB_CONDITIONS = frozenset(
