@@ -67,6 +67,15 @@ def test_status_lists_t_s_slowest_and_every_node_slowest_first() -> None:
         "serviceQuality": pytest.approx((5 + 2 + 4) / 3),
         "slowestNode": "demo-node-1",
         "stragglers": ["demo-node-1"],
+        "stragglerDetails": [
+            {
+                "name": "demo-node-1",
+                "cause": "Unknown",
+                "detail": "",
+                "excessSeconds": 0.0,
+                "since": "2026-11-28T12:00:00Z",
+            }
+        ],
         "updatedAt": "2026-11-28T12:00:00Z",
         "perNode": [
             {"name": "demo-node-1", "taskSeconds": 0.5},
@@ -81,6 +90,18 @@ def test_status_lists_t_s_slowest_and_every_node_slowest_first() -> None:
         "readable": {"total": "950ms", "quality": "3.67/s"},
     }
     TelemetrySummary.model_validate(status)  # the CRD's own model accepts it
+
+
+def test_a_straggler_keeps_the_start_of_its_streak_until_it_recovers() -> None:
+    times: dict[str, float | None] = {"0": 0.2, "1": 0.5}
+    first = telemetry_summary(summarize(times), times, {"1"}, pods(2), NOW)
+    later = NOW + timedelta(seconds=30)
+    kept = telemetry_summary(summarize(times), times, {"1"}, pods(2), later, first)
+    assert [(d.name, d.since) for d in kept.straggler_details] == [("demo-node-1", NOW)]
+    cleared = telemetry_summary(summarize(times), times, set(), pods(2), later, kept)
+    again = telemetry_summary(summarize(times), times, {"1"}, pods(2), later, cleared)
+    assert cleared.straggler_details == []
+    assert [d.since for d in again.straggler_details] == [later]
 
 
 def test_an_llm_service_lists_ttft_and_tpot_beside_t_i() -> None:
@@ -128,7 +149,13 @@ def test_per_node_lists_the_32_slowest_nodes_slowest_first() -> None:
 def test_no_answer_leaves_t_and_s_out_never_zero() -> None:
     times: dict[str, float | None] = {"0": None}
     status = telemetry_status(summarize(times), times, (), pods(1), NOW)
-    assert status == {"n": 0, "stragglers": [], "updatedAt": "2026-11-28T12:00:00Z", "perNode": []}
+    assert status == {
+        "n": 0,
+        "stragglers": [],
+        "stragglerDetails": [],
+        "updatedAt": "2026-11-28T12:00:00Z",
+        "perNode": [],
+    }
 
 
 def test_a_round_without_answers_keeps_the_last_measurement_and_the_run() -> None:

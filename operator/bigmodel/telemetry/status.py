@@ -20,6 +20,7 @@ from bigmodel.api.telemetry import (
     NodeTelemetry,
     ReadableTelemetry,
     RunTelemetry,
+    StragglerDetail,
     TelemetrySummary,
     TokenTelemetry,
 )
@@ -127,6 +128,19 @@ def token_telemetry(tokens: TokenRound | None) -> TokenTelemetry | None:
     )
 
 
+def straggler_details(
+    stragglers: list[str], previous: TelemetrySummary, now: datetime
+) -> list[StragglerDetail]:
+    """A detail per current straggler (the first MAX_PER_NODE), its `since` kept from the
+    previous round while it stays flagged, else now."""
+    since = {d.name: d.since for d in previous.straggler_details}
+    listed = set(previous.stragglers)
+    return [
+        StragglerDetail(name=pod, since=(since.get(pod) if pod in listed else None) or now)
+        for pod in stragglers[:MAX_PER_NODE]
+    ]
+
+
 def telemetry_summary(
     summary: TaskTimeSummary,
     times: Mapping[str, float | None],
@@ -144,8 +158,9 @@ def telemetry_summary(
     service-wide (kept from an earlier round when this one measured none)."""
     previous = previous or TelemetrySummary()
     stragglers = [_pod(pods, key) for key in ordered(flagged)]
+    details = straggler_details(stragglers, previous, now)
     if summary.n == 0 and previous.total_task_seconds is not None:
-        return previous.model_copy(update={"stragglers": stragglers})
+        return previous.model_copy(update={"stragglers": stragglers, "straggler_details": details})
     answered = {
         key: t for key, t in times.items() if t is not None and key in summary.relative_speed
     }
@@ -165,6 +180,7 @@ def telemetry_summary(
         service_quality=summary.quality,
         slowest_node=_pod(pods, summary.slowest) if summary.slowest is not None else None,
         stragglers=stragglers,
+        straggler_details=details,
         updated_at=now,
         per_node=per_node,
         run=run_telemetry(previous.run, summary),
