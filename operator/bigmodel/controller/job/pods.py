@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bigmodel.controller import podstatus
@@ -44,6 +45,10 @@ class NodePod:
     """The scheduler's message while the pod cannot be placed on a node."""
     start_failure: str | None = None
     """`<waiting reason>: <message>` while the kubelet cannot start a container."""
+    machine: str | None = None
+    """spec.nodeName: the Kubernetes node the pod was scheduled to."""
+    created: datetime | None = None
+    """metadata.creationTimestamp."""
 
     @property
     def active(self) -> bool:
@@ -83,6 +88,14 @@ def _disruption(status: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp of the API (`2026-12-07T04:30:00Z`), None when absent or bad."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
 def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
     """The job pod of a pod body, or None when it carries no role or no valid index label."""
     meta = body.get("metadata") or {}
@@ -104,4 +117,6 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         ip=status.get("podIP") or None,
         unschedulable=podstatus.unschedulable(status),
         start_failure=podstatus.start_failure(status),
+        machine=(body.get("spec") or {}).get("nodeName") or None,
+        created=_timestamp(meta.get("creationTimestamp")),
     )

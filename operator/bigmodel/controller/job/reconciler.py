@@ -37,6 +37,17 @@ from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 FIELD_MANAGER = "bigmodel-job-controller"
 
 
+def written_with_observed(
+    written: BigModelJobStatus, observed: BigModelJobStatus
+) -> BigModelJobStatus:
+    """The status this controller last wrote, with what other managers wrote since as the
+    cache shows it: `telemetry` and the conditions it does not own (StragglerDetected)."""
+    conditions = [c for c in written.conditions if c.type in JOB_CONDITIONS] + [
+        c for c in observed.conditions if c.type not in JOB_CONDITIONS
+    ]
+    return written.model_copy(update={"telemetry": observed.telemetry, "conditions": conditions})
+
+
 class JobReconciler:
     """One job's I/O: observe, decide, apply; remembers its own writes until watched."""
 
@@ -85,7 +96,7 @@ class JobReconciler:
             self._report_invalid(exc)  # a new generation is looked at
             return self.timing.resync
         if self.status is not None:
-            job.status = self.status
+            job.status = written_with_observed(self.status, job.status)
         self.deleted &= {p.uid for p in observed}
         here, now = {p.member for p in observed}, time.monotonic()
         seen = here | set(removed)
@@ -143,8 +154,8 @@ class JobReconciler:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
         await asyncio.gather(*(self._delete_pod(p) for p in plan.delete))
         members = [m for m in plan.create if m not in self.created]
-        if members:
-            await self._create(job, members)
+        if members:  # built with the new status: the machines its pods avoid
+            await self._create(job.model_copy(update={"status": plan.status}), members)
             self.created |= dict.fromkeys(members, time.monotonic())
         if plan.delete_job:
             await self.kube.delete(self.body, self.body["metadata"]["uid"], background=True)
