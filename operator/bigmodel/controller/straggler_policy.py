@@ -118,19 +118,22 @@ def replaced_message(done: StragglerReplacement, detail: str, count: int, limit:
 def quality_after(
     last: StragglerReplacement,
     placed: Mapping[str, Placed],
+    renewed: Sequence[str],
     telemetry: TelemetrySummary,
+    members: int,
     window: timedelta,
-    measured: int,
 ) -> float | None:
-    """S after the replacement `last`: the first S measured by `measured` members a full
-    window after the newest of the pods `placed` was created, once a pod of the replaced
-    one's name was created after it; else None."""
-    replaced = placed.get(last.pod)
-    if replaced is None or replaced.created is None or replaced.created <= last.replaced_at:
+    """S after the replacement `last`: once the pods `renewed` (by name, among `placed`) were
+    all created after it, the first S measured by `members` members a full `window` after
+    the newest pod was created; else None."""
+    fresh = [placed[name].created for name in renewed if name in placed]
+    if not renewed or len(fresh) < len(renewed):
+        return None
+    if any(created is None or created <= last.replaced_at for created in fresh):
         return None
     created = [p.created for p in placed.values() if p.created is not None]
     at = telemetry.updated_at
-    if at is None or telemetry.n < measured or at < max(created) + window:
+    if at is None or telemetry.n < members or at < max(created) + window:
         return None
     return telemetry.service_quality
 
@@ -138,18 +141,19 @@ def quality_after(
 def measured(
     replacements: list[StragglerReplacement],
     placed: Mapping[str, Placed],
+    renewed: Sequence[str],
     telemetry: TelemetrySummary,
     spec: TelemetrySpec,
     members: int,
 ) -> Event | None:
-    """Fill in S after the latest replacement of `replacements` (in place) once measured by
-    the `members` measured members; the ReplacementMeasured event comparing it with S
-    before, or None."""
+    """Fill in S after the latest replacement of `replacements` (in place) once measured
+    (`quality_after`, by `members` measured members); the ReplacementMeasured event
+    comparing it with S before, or None."""
     if not replacements or replacements[-1].service_quality_after is not None:
         return None
     last = replacements[-1]
     window = timedelta(seconds=spec.window_seconds)
-    after = quality_after(last, placed, telemetry, window, members)
+    after = quality_after(last, placed, renewed, telemetry, members, window)
     if after is None:
         return None
     replacements[-1] = last.model_copy(update={"service_quality_after": after})

@@ -88,14 +88,6 @@ def _disruption(status: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _timestamp(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp of the API (`2026-12-07T04:30:00Z`), None when absent or bad."""
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
 def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
     """The job pod of a pod body, or None when it carries no role or no valid index label."""
     meta = body.get("metadata") or {}
@@ -118,5 +110,5 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         unschedulable=podstatus.unschedulable(status),
         start_failure=podstatus.start_failure(status),
         machine=(body.get("spec") or {}).get("nodeName") or None,
-        created=_timestamp(meta.get("creationTimestamp")),
+        created=podstatus.timestamp(meta.get("creationTimestamp")),
     )

@@ -22,7 +22,7 @@ from bigmodel.api import (
     Reason,
     parse_resource,
 )
-from bigmodel.controller.conditions import owned_status
+from bigmodel.controller.conditions import owned_status, with_observed
 from bigmodel.controller.job.decisions import cluster_problems, decide
 from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.plan import Plan, Problem
@@ -35,17 +35,6 @@ from bigmodel.manifests.job import POD_GROUP_API, build_pod, build_pod_group, bu
 from bigmodel.telemetry.export import JOB, TelemetryMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
-
-
-def written_with_observed(
-    written: BigModelJobStatus, observed: BigModelJobStatus
-) -> BigModelJobStatus:
-    """The status this controller last wrote, with what other managers wrote since as the
-    cache shows it: `telemetry` and the conditions it does not own (StragglerDetected)."""
-    conditions = [c for c in written.conditions if c.type in JOB_CONDITIONS] + [
-        c for c in observed.conditions if c.type not in JOB_CONDITIONS
-    ]
-    return written.model_copy(update={"telemetry": observed.telemetry, "conditions": conditions})
 
 
 class JobReconciler:
@@ -96,7 +85,7 @@ class JobReconciler:
             self._report_invalid(exc)  # a new generation is looked at
             return self.timing.resync
         if self.status is not None:
-            job.status = written_with_observed(self.status, job.status)
+            job.status = with_observed(self.status, job.status, JOB_CONDITIONS)
         self.deleted &= {p.uid for p in observed}
         here, now = {p.member for p in observed}, time.monotonic()
         seen = here | set(removed)

@@ -42,7 +42,10 @@ def act_on_stragglers(step: Step) -> None:
     placed = {p.name: Placed(p.machine, p.created) for p in step.pods}
     members = sum(1 for m in step.members if step.roles[m.role].measured)
     replacements = status.straggler_replacements
-    event = straggler_policy.measured(replacements, placed, status.telemetry, spec, members)
+    renewed = [replacements[-1].pod] if replacements else []  # its pod's name comes back
+    event = straggler_policy.measured(
+        replacements, placed, renewed, status.telemetry, spec, members
+    )
     if event is not None:
         step.plan.events.append(event)
     if not straggler_policy.allowed(spec, replacements) or not _ready(step):
