@@ -275,3 +275,15 @@ def test_a_pod_body_tells_its_machine_and_creation_time() -> None:
 def test_a_bad_policy_is_refused_naming_the_field(policy: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidResourceError, match=field):
         straggling_job(policy)
+
+
+def test_the_gang_comes_back_after_the_back_off_saying_why_it_left() -> None:
+    replaced_plan = run(straggling_job())
+    job = straggling_job()
+    job.status = replaced_plan.status
+    for condition in job.status.conditions:  # the back-off has passed
+        condition.last_transition_time = NOW - timedelta(seconds=60)
+    plan = decide(job, [], NOW, TIMING)
+    assert plan.create == [node(0), node(1)] and plan.status.restarts == 0
+    recreated = next(c for c in plan.status.conditions if c.type == "Restarting")
+    assert recreated.message == "straggler replaced: node pods recreated"

@@ -29,7 +29,8 @@ class StragglerPolicySpec(ApiModel):
     action: StragglerAction = StragglerAction.NONE
     """None: report stragglers only. Replace: delete a straggler's pod and recreate it away
     from the machine it ran on (a job's gang restarts from its checkpoint, not counted
-    against backoffLimit; a service rolls its replicas out preferring other machines)."""
+    against backoffLimit, and its pods never go back to that machine; a service's replica is
+    deleted and its pod template prefers other machines from then on)."""
     after: int = Field(2, ge=1, le=100)
     """Windows (`windowSeconds` each) a node must have been flagged in a row before it is
     replaced."""

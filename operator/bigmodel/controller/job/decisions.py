@@ -149,7 +149,10 @@ def _restarting(step: Step, cluster: Sequence[Problem]) -> None:
     if left > 0:
         step.wake(left)
         return
-    message = f"restart {step.status.restarts}: node pods recreated"
+    restarting = find(step.status.conditions, ConditionType.RESTARTING)
+    moved = restarting is not None and restarting.reason == Reason.STRAGGLER_REPLACED
+    which = "straggler replaced" if moved else f"restart {step.status.restarts}"
+    message = f"{which}: node pods recreated"
     step.condition(ConditionType.RESTARTING, False, Reason.GANG_RECREATED, message)
     step.status.phase = JobPhase.PENDING
     _active(step, cluster)
