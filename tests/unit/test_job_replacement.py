@@ -12,6 +12,7 @@ from bigmodel.api import BigModelJob, InvalidResourceError, JobPhase, Reason, pa
 from bigmodel.controller.job.decisions import decide
 from bigmodel.controller.job.plan import Plan
 from bigmodel.controller.job.pods import NodePod, observe_pod
+from bigmodel.controller.job.telemetry import policy_pending
 from bigmodel.controller.job.timing import Timing
 from bigmodel.manifests.frameworks.pytorch import node
 from bigmodel.manifests.job import build_pod
@@ -287,3 +288,11 @@ def test_the_gang_comes_back_after_the_back_off_saying_why_it_left() -> None:
     assert plan.create == [node(0), node(1)] and plan.status.restarts == 0
     recreated = next(c for c in plan.status.conditions if c.type == "Restarting")
     assert recreated.message == "straggler replaced: node pods recreated"
+
+
+def test_a_telemetry_round_asks_for_a_look_only_when_the_policy_has_work() -> None:
+    pending = {"pod": "t-node-1", "machine": "m", "replacedAt": ago(10)}
+    assert policy_pending(straggling_job(), flagged=True)
+    assert not policy_pending(straggling_job(), flagged=False)
+    assert not policy_pending(straggling_job({"action": "None"}), flagged=True)
+    assert policy_pending(straggling_job(stragglerReplacements=[pending]), flagged=False)

@@ -162,3 +162,22 @@ def test_a_replica_body_tells_its_machine_and_creation_time() -> None:
     }
     pod = observe_replica(body)
     assert (pod.machine, pod.created) == ("machine-1", NOW - timedelta(seconds=60))
+
+
+def test_a_replica_created_in_the_second_of_the_replacement_is_a_new_one() -> None:
+    # creationTimestamp has whole seconds: the rollout's first pod often shows the very
+    # second the replacement was recorded in, a fraction of a second "before" it.
+    service = straggling()
+    half_past = NOW + timedelta(milliseconds=500)
+    first = decide(service, settled(service), Scaling(3), IMAGES, half_past)
+    [record] = first.status.straggler_replacements
+    assert record.replaced_at == NOW
+    service.status = first.status
+    telemetry = service.status.telemetry
+    telemetry.stragglers, telemetry.straggler_details = [], []
+    later = NOW + timedelta(seconds=15)
+    telemetry.updated_at = later
+    seen = settled(service)
+    same_second = [replace(p, created=NOW) for p in seen.pods]
+    plan = decide(service, Seen(seen.deployment, None, same_second), Scaling(3), IMAGES, later)
+    assert plan.status.straggler_replacements[0].service_quality_after == 4.0

@@ -97,7 +97,7 @@ def record(
         pod=detail.name,
         machine=machine,
         cause=detail.cause,
-        replaced_at=now,
+        replaced_at=now.replace(microsecond=0),  # as precise as a creationTimestamp
         service_quality_before=telemetry.service_quality,
     )
 
@@ -129,7 +129,7 @@ def quality_after(
     fresh = [placed[name].created for name in renewed if name in placed]
     if not renewed or len(fresh) < len(renewed):
         return None
-    if any(created is None or created <= last.replaced_at for created in fresh):
+    if any(created is None or created < last.replaced_at for created in fresh):
         return None
     created = [p.created for p in placed.values() if p.created is not None]
     at = telemetry.updated_at
