@@ -5,6 +5,7 @@ checkpoint without counting a restart, and S rises."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,23 @@ def slow_machine_spec(checkpoints: Path) -> dict[str, Any]:
 
 
 def test_replace_moves_the_straggler_off_its_machine_and_s_rises(
-    operator: Operator, cluster: Cluster, tmp_path: Path
+    operator: Operator,
+    cluster: Cluster,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     cluster.apply_job("moved", slow_machine_spec(tmp_path / "checkpoints"))
     context = lambda: cluster.kubectl("get", "bmj,pods", "-o", "wide")  # noqa: E731
+    cluster.wait_running_pods(2)
+    machines = {p["spec"]["nodeName"] for p in cluster.pods()}
+    assert machines == {"sandbox-node-0", SLOW_MACHINE}, f"one pod per node expected: {machines}"
 
     def measured() -> dict[str, Any] | None:
         done = cluster.status("moved").get("stragglerReplacements") or []
         return done[0] if done and "serviceQualityAfter" in done[0] else None
 
     replacement = wait_for("S measured after the replacement", measured, 180, context)
+    record_property("replacement", replacement)  # S before and after, in the JUnit XML
     assert replacement["machine"] == SLOW_MACHINE
     assert replacement["cause"] == "Unknown"  # the trainer reports no cause of its own
     assert replacement["serviceQualityAfter"] > replacement["serviceQualityBefore"], replacement
