@@ -1,5 +1,6 @@
 """Whether a pod may go to a node (pure): taints and tolerations, node selector, required
-node affinity. The scheduler and the DaemonSet controller both ask it."""
+node affinity; and how much it prefers the node (preferred node affinity). The scheduler and
+the DaemonSet controller both ask it."""
 
 from __future__ import annotations
 
@@ -76,3 +77,19 @@ def selects(pod_spec: Obj, node: Obj) -> bool:
     labels = node["metadata"].get("labels") or {}
     wanted = pod_spec.get("nodeSelector") or {}
     return all(labels.get(k) == v for k, v in wanted.items()) and _affinity(pod_spec, node)
+
+
+def preference(pod_spec: Obj, node: Obj) -> int:
+    """The summed weights of the pod's preferred node affinity terms the node matches (the
+    score kube-scheduler's NodeAffinity plugin gives before normalizing)."""
+    preferred = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ) or ()
+    labels = node["metadata"].get("labels") or {}
+    fields = {"metadata.name": node["metadata"]["name"]}
+    return sum(
+        int(term.get("weight", 0))
+        for term in preferred
+        if all(_expression(e, labels) for e in term["preference"].get("matchExpressions") or ())
+        and all(_expression(e, fields) for e in term["preference"].get("matchFields") or ())
+    )

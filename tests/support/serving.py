@@ -171,12 +171,14 @@ STRAGGLER_SECONDS = 0.05
 
 def straggler_model(uri: str) -> ServedModel:
     """The checkpoint at `uri`, each forward slowed by STRAGGLER_SECONDS (a weak GPU, a noisy
-    neighbour) while `$BIGMODEL_TEST_STRAGGLER_DIR/$POD_NAME` exists."""
+    neighbour) while `$BIGMODEL_TEST_STRAGGLER_DIR/$POD_NAME` exists, or the mark of its
+    machine, `$BIGMODEL_TEST_STRAGGLER_DIR/$BIGMODEL_NODE_NAME` (when that is set)."""
     served = load_checkpoint(uri)
-    mark = Path(os.environ[STRAGGLER_DIR]) / os.environ["POD_NAME"]
+    names = (os.environ["POD_NAME"], os.environ.get("BIGMODEL_NODE_NAME"))
+    marks = [Path(os.environ[STRAGGLER_DIR]) / name for name in names if name]
 
     def slow_down(*_: Any) -> None:
-        if mark.exists():
+        if any(mark.exists() for mark in marks):
             time.sleep(STRAGGLER_SECONDS)
 
     served.module.register_forward_pre_hook(slow_down)

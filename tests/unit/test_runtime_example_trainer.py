@@ -67,9 +67,19 @@ def test_slowdown_is_read_from_the_environment() -> None:
     assert read_slowdown({}) == Slowdown()
 
 
+def test_a_slowdown_of_a_machine_applies_only_on_that_machine() -> None:
+    env = {"BIGMODEL_SLOWDOWN_SECONDS": "0.5", "BIGMODEL_SLOWDOWN_MACHINE": "node-b"}
+    assert read_slowdown({**env, "BIGMODEL_NODE_NAME": "node-b"}) == Slowdown(0.5)
+    assert read_slowdown({**env, "BIGMODEL_NODE_NAME": "node-a"}) == Slowdown()
+
+
 @pytest.mark.parametrize(
     "env",
-    [{"BIGMODEL_SLOWDOWN_SECONDS": "slow"}, {"BIGMODEL_SLOWDOWN_NODE_RANK": "-1"}],
+    [
+        {"BIGMODEL_SLOWDOWN_SECONDS": "slow"},
+        {"BIGMODEL_SLOWDOWN_NODE_RANK": "-1"},
+        {"BIGMODEL_SLOWDOWN_MACHINE": "node-b"},  # without BIGMODEL_NODE_NAME
+    ],
 )
 def test_bad_slowdown_values_name_the_variable(env: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=next(iter(env))):

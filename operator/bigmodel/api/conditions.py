@@ -101,6 +101,8 @@ class Reason(StrEnum):
     STRAGGLERS_CLEARED = "StragglersCleared"
     SLOW_COMMUNICATION = "SlowCommunication"
     COMMUNICATION_NORMAL = "CommunicationNormal"
+    STRAGGLER_REPLACED = "StragglerReplaced"
+    REPLACEMENT_MEASURED = "ReplacementMeasured"
 
 
 JOB_CONDITIONS = frozenset(

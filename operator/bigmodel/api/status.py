@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from bigmodel.api.common import ApiModel, defaulted, list_map
-from bigmodel.api.telemetry import TelemetrySummary
+from bigmodel.api.telemetry import MAX_REPLACEMENTS, StragglerReplacement, TelemetrySummary
 
 UNOBSERVED = -1
 """status.observedGeneration of a resource the operator has not acted on yet: the CRD
@@ -54,3 +54,8 @@ class ResourceStatus(ApiModel):
     """Latest observations of the resource's state."""
     telemetry: TelemetrySummary = defaulted(TelemetrySummary)
     """Measured task times T_i and their summary T and S."""
+    straggler_replacements: list[StragglerReplacement] = Field(
+        default_factory=list, max_length=MAX_REPLACEMENTS
+    )
+    """Stragglers replaced by `spec.telemetry.stragglerPolicy`, oldest first (never counted
+    as restarts against backoffLimit)."""

@@ -7,10 +7,35 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from bigmodel.api.common import LIST_SET, ApiModel, list_map
+from bigmodel.api.common import LIST_SET, ApiModel, defaulted, list_map
 
 MAX_PER_NODE = 32
 """How many nodes (or replicas) status lists individually; the slowest come first."""
+MAX_REPLACEMENTS = 16
+"""The most stragglers one resource may replace (`stragglerPolicy.maxReplacements`)."""
+
+
+class StragglerAction(StrEnum):
+    """What the operator does about a straggler."""
+
+    NONE = "None"
+    REPLACE = "Replace"
+
+
+class StragglerPolicySpec(ApiModel):
+    """Whether and when the operator moves a straggler off its machine (docs/telemetry.md,
+    "Acting on a straggler", lists the guard rails)."""
+
+    action: StragglerAction = StragglerAction.NONE
+    """None: report stragglers only. Replace: delete a straggler's pod and recreate it away
+    from the machine it ran on (a job's gang restarts from its checkpoint, not counted
+    against backoffLimit, and its pods never go back to that machine; a service's replica is
+    deleted and its pod template prefers other machines from then on)."""
+    after: int = Field(2, ge=1, le=100)
+    """Windows (`windowSeconds` each) a node must have been flagged in a row before it is
+    replaced."""
+    max_replacements: int = Field(1, ge=0, le=MAX_REPLACEMENTS)
+    """The most replacements over the resource's life (0: none)."""
 
 
 class TelemetrySpec(ApiModel):
@@ -22,6 +47,8 @@ class TelemetrySpec(ApiModel):
     slower than the fastest one)."""
     window_seconds: int = Field(60, ge=5, le=3600)
     """Seconds of recent measurements that averages and straggler detection look at."""
+    straggler_policy: StragglerPolicySpec = defaulted(StragglerPolicySpec)
+    """What to do about a straggler (default: report it only)."""
 
 
 class StragglerCause(StrEnum):
@@ -51,6 +78,23 @@ class StragglerDetail(ApiModel):
     """Its task time minus the median of its peers' (E = T_s - T_median), in seconds."""
     since: datetime | None = None
     """When it was first flagged in its current run of flagged windows."""
+
+
+class StragglerReplacement(ApiModel):
+    """One straggler moved off its machine by `stragglerPolicy`, with S before and after."""
+
+    pod: str = Field(max_length=253)
+    """The straggler's pod."""
+    machine: str = Field(max_length=253)
+    """The Kubernetes node it ran on, avoided by the resource's pods from then on."""
+    cause: StragglerCause = StragglerCause.UNKNOWN
+    """Why it was slow, as decided when it was replaced."""
+    replaced_at: datetime
+    """When the operator replaced it."""
+    service_quality_before: float | None = Field(None, ge=0)
+    """S just before the replacement, in tasks per second."""
+    service_quality_after: float | None = Field(None, ge=0)
+    """S first measured a full window after the replacement pods started."""
 
 
 class NodeTelemetry(ApiModel):

@@ -95,6 +95,16 @@ def owned_status(status: ResourceStatus, types: Collection[str]) -> dict[str, An
     return owned
 
 
+def with_observed(written: S, observed: S, types: Collection[str]) -> S:
+    """The status a controller last wrote (its condition `types` and fields), with what
+    other field managers wrote since as the cache shows it: `telemetry` and the other
+    conditions (StragglerDetected)."""
+    conditions = [c for c in written.conditions if c.type in types] + [
+        c for c in observed.conditions if c.type not in types
+    ]
+    return written.model_copy(update={"telemetry": observed.telemetry, "conditions": conditions})
+
+
 class StatusStep(Generic[S]):
     """A resource's status under construction for one look at it: a copy of its status,
     stamped with the generation acted on, whose conditions are set at one `now`."""

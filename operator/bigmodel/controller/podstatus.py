@@ -10,6 +10,7 @@ Two causes a user must act on, as the scheduler and the kubelet report them:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 START_FAILURES = frozenset(
@@ -71,3 +72,11 @@ def quote_pods(named: Sequence[tuple[str, str]], limit: int = QUOTED_PODS) -> st
             listed += f" (and {len(pods) - limit} more)"
         parts.append(f"{listed}: {why}")
     return "; ".join(parts)
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp of the API (`2026-12-07T04:30:00Z`), None when absent or bad."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None

@@ -15,6 +15,7 @@ from bigmodel.manifests.frameworks import Contract, Member, RoleService, contrac
 from bigmodel.manifests.names import service_name
 from bigmodel.manifests.pods import (
     MANAGER,
+    avoiding_machines,
     child_metadata,
     dump,
     env,
@@ -203,9 +204,15 @@ def _group_metadata(job: BigModelJob) -> tuple[dict[str, str], dict[str, str]]:
     return labels, annotations
 
 
+def avoided_machines(job: BigModelJob) -> list[str]:
+    """The nodes the job's pods never go to again: those its stragglers were moved off."""
+    return [r.machine for r in job.status.straggler_replacements]
+
+
 def build_pod(job: BigModelJob, member: Member) -> dict[str, Any]:
     """The pod of `member` (e.g. `<job>-node-<rank>`, `<job>-ps-<i>`), restartPolicy Never
-    (the operator owns restarts), with the pod template overlay merged in."""
+    (the operator owns restarts), with the pod template overlay merged in, and a required
+    node anti-affinity to the machines its stragglers were moved off (`avoided_machines`)."""
     spec, name = job.spec, job.metadata["name"]
     contract = contract_of(spec.framework)
     pod_name = contract.pod_name(job, member)
@@ -232,12 +239,11 @@ def build_pod(job: BigModelJob, member: Member) -> dict[str, Any]:
         "containers": [_main_container(job, contract, member)],
         "volumes": [*dump(spec.volumes), shm_volume(spec)],
     }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": metadata,
-        "spec": merge(pod_spec, overlay.spec),
-    }
+    merged = merge(pod_spec, overlay.spec)
+    avoided = avoided_machines(job)
+    if avoided:
+        merged["affinity"] = avoiding_machines(merged.get("affinity"), avoided, required=True)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": merged}
 
 
 def spec_errors(job: BigModelJob) -> list[str]:

@@ -1,16 +1,18 @@
 """Pod pieces both kinds build the same way (pure): child metadata, resources with GPUs, the
-scheduling fields, /dev/shm, the pod template overlay, and the checks of settings the
-operator owns."""
+scheduling fields, machines to avoid, /dev/shm, the pod template overlay, and the checks of
+settings the operator owns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from bigmodel.api.core import GPU_RESOURCE, PodOptions
 
 MANAGER = "bigmodel-operator"
 """`app.kubernetes.io/managed-by` of every child."""
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+"""The well-known node label holding the node's name."""
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
 # Keys on a resource that belong to tools, not to the user: never copied to children. The
@@ -91,6 +93,33 @@ def scheduling(spec: PodOptions) -> dict[str, Any]:
         "imagePullSecrets": dump(spec.image_pull_secrets),
     }
     return {k: v for k, v in fields.items() if v}
+
+
+def avoiding_machines(
+    affinity: Mapping[str, Any] | None, machines: Sequence[str], required: bool
+) -> dict[str, Any]:
+    """`affinity` with the nodes `machines` (kubernetes.io/hostname) avoided: added to every
+    required node selector term (they are ORed, so each must exclude them) when `required`,
+    else as a preferred term of the largest weight. Unchanged when `machines` is empty."""
+    out = dict(affinity or {})
+    if not machines:
+        return out
+    away = {"key": HOSTNAME_LABEL, "operator": "NotIn", "values": sorted(set(machines))}
+    node = dict(out.get("nodeAffinity") or {})
+    if required:
+        key = "requiredDuringSchedulingIgnoredDuringExecution"
+        terms = (node.get(key) or {}).get("nodeSelectorTerms") or [{}]
+        node[key] = {
+            "nodeSelectorTerms": [
+                {**t, "matchExpressions": [*(t.get("matchExpressions") or ()), away]} for t in terms
+            ]
+        }
+    else:
+        key = "preferredDuringSchedulingIgnoredDuringExecution"
+        preference = {"weight": 100, "preference": {"matchExpressions": [away]}}
+        node[key] = [*(node.get(key) or ()), preference]
+    out["nodeAffinity"] = node
+    return out
 
 
 def shm_volume(spec: PodOptions) -> dict[str, Any]:

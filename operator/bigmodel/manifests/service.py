@@ -20,6 +20,7 @@ from bigmodel import __version__
 from bigmodel.api.service import BigModelService, Probe, ServingRuntime
 from bigmodel.manifests.pods import (
     MANAGER,
+    avoiding_machines,
     child_metadata,
     dump,
     merge,
@@ -215,7 +216,8 @@ def _with_spec_hash(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_pod_template(service: BigModelService, images: RuntimeImages) -> dict[str, Any]:
-    """The replicas' pod template, the overlay merged in, annotated with its own hash."""
+    """The replicas' pod template, the overlay merged in, preferring other machines than
+    those its stragglers were moved off, annotated with its own hash."""
     spec = service.spec
     overlay = spec.pod_template
     labels = {
@@ -235,7 +237,11 @@ def build_pod_template(service: BigModelService, images: RuntimeImages) -> dict[
         "containers": [_server_container(service, images)],
         "volumes": [*dump(spec.volumes), shm_volume(spec)],
     }
-    template = {"metadata": metadata, "spec": merge(pod_spec, overlay.spec)}
+    merged = merge(pod_spec, overlay.spec)
+    avoided = [r.machine for r in service.status.straggler_replacements]
+    if avoided:  # preferred: a Deployment's pods must still schedule when nowhere else fits
+        merged["affinity"] = avoiding_machines(merged.get("affinity"), avoided, required=False)
+    template = {"metadata": metadata, "spec": merged}
     template["metadata"]["annotations"][TEMPLATE_HASH] = content_hash(template)
     return template
 

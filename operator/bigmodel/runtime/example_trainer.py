@@ -11,10 +11,13 @@ rank's data + forward + backward up to the gradient all-reduce, not the wait for
 ranks (`stop_at_gradient_sync`), so a slow node stands out. A deliberate straggler for
 telemetry tests: `BIGMODEL_SLOWDOWN_SECONDS` sleeps inside each step, on node
 `BIGMODEL_SLOWDOWN_NODE_RANK` only (default: every node), for steps before
-`BIGMODEL_SLOWDOWN_UNTIL_STEP` only (default: all). It marks the parts of each step for the
-operator to name a straggler's cause (input wait, compute, exposed communication), and
-`--inject` (repeatable) adds one cause on purpose: `input-wait:RANK:SECONDS`,
-`compute:RANK:FACTOR`, `communication:SECONDS:FROM_STEP` (`bigmodel.runtime.inject`).
+`BIGMODEL_SLOWDOWN_UNTIL_STEP` only (default: all); with `BIGMODEL_SLOWDOWN_MACHINE`, only
+on that Kubernetes node (the pod's `BIGMODEL_NODE_NAME`, e.g. from the downward API's
+`spec.nodeName`): a slow machine rather than a slow rank, which moving the pod cures. It
+marks the parts of each step for the operator to name a straggler's cause (input wait,
+compute, exposed communication), and `--inject` (repeatable) adds one cause on purpose:
+`input-wait:RANK:SECONDS`, `compute:RANK:FACTOR`, `communication:SECONDS:FROM_STEP`
+(`bigmodel.runtime.inject`).
 """
 
 from __future__ import annotations
@@ -97,8 +100,14 @@ class Slowdown:
         )
 
 
+MACHINE_ENV = "BIGMODEL_NODE_NAME"
+"""The Kubernetes node the pod runs on (set it from the downward API's `spec.nodeName`)."""
+
+
 def read_slowdown(env: Mapping[str, str]) -> Slowdown:
-    """Parse the BIGMODEL_SLOWDOWN_* variables; a bad value raises ValueError naming it."""
+    """Parse the BIGMODEL_SLOWDOWN_* variables; a bad value raises ValueError naming it. A
+    slowdown of another machine than this pod's (`BIGMODEL_SLOWDOWN_MACHINE` against
+    `BIGMODEL_NODE_NAME`) is none."""
 
     def number(name: str, kind: type[float] | type[int]) -> Any:
         raw = env.get(name, "")
@@ -110,8 +119,13 @@ def read_slowdown(env: Mapping[str, str]) -> Slowdown:
             raise ValueError(f"{name}={raw!r}: must be >= 0")
         return value
 
+    machine = env.get("BIGMODEL_SLOWDOWN_MACHINE", "")
+    if machine and not env.get(MACHINE_ENV):
+        raise ValueError(f"BIGMODEL_SLOWDOWN_MACHINE={machine!r}: {MACHINE_ENV} is not set")
+    seconds = number("BIGMODEL_SLOWDOWN_SECONDS", float) or 0.0
+    elsewhere = bool(machine) and env[MACHINE_ENV] != machine
     return Slowdown(
-        seconds=number("BIGMODEL_SLOWDOWN_SECONDS", float) or 0.0,
+        seconds=0.0 if elsewhere else seconds,
         node_rank=number("BIGMODEL_SLOWDOWN_NODE_RANK", int),
         until_step=number("BIGMODEL_SLOWDOWN_UNTIL_STEP", int),
     )

@@ -96,14 +96,19 @@ def unschedulable_message(total: int, failures: Iterable[list[str]]) -> str:
 
 
 def schedule(pod: Obj, nodes: list[Obj], used: Mapping[str, Resources]) -> Decision:
-    """The fitting node with the fewest pods (then by name), or why none fits."""
-    failures = {
-        n["metadata"]["name"]: fit_failures(pod, n, used.get(n["metadata"]["name"], {}))
-        for n in nodes
-    }
+    """The fitting node the pod prefers most (preferred node affinity), then with the fewest
+    pods, then by name; or why none fits."""
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    failures = {name: fit_failures(pod, n, used.get(name, {})) for name, n in by_name.items()}
     fits = [name for name, reasons in failures.items() if not reasons]
+    spec = pod.get("spec") or {}
+
+    def rank(name: str) -> tuple[int, Decimal, str]:
+        pods = used.get(name, {}).get("pods", Decimal(0))
+        return -placement.preference(spec, by_name[name]), pods, name
+
     if fits:
-        return Decision(min(fits, key=lambda n: (used.get(n, {}).get("pods", Decimal(0)), n)))
+        return Decision(min(fits, key=rank))
     return Decision(None, unschedulable_message(len(nodes), failures.values()))
 
 

@@ -131,6 +131,17 @@ def test_schedule_picks_the_least_loaded_fitting_node() -> None:
     assert schedule(pod(containers=gpus(1)), nodes, used).node == "b"
 
 
+def test_schedule_prefers_the_nodes_of_preferred_node_affinity_before_the_least_loaded() -> None:
+    away = {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["b"]}
+    preferred = [{"weight": 100, "preference": {"matchExpressions": [away]}}]
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}
+    nodes = [node(n, labels={"kubernetes.io/hostname": n}) for n in ("a", "b")]
+    used = {"a": {"pods": Decimal(3)}}
+    assert schedule(pod(), nodes, used).node == "b"
+    assert schedule(pod(affinity=affinity), nodes, used).node == "a"
+    assert schedule(pod(affinity=affinity), nodes[1:], used).node == "b"  # only a preference
+
+
 def test_schedule_explains_why_nothing_fits() -> None:
     decision = schedule(pod(containers=gpus(4)), [node("a"), node("b")], {})
     assert decision.node is None

@@ -174,7 +174,8 @@ class JobController:
             self.rounds[key] = rounds
         rounds.body = live
         began = time.monotonic()
-        await job_round(rounds, self.pods.of(uid_of(live)))
+        if await job_round(rounds, self.pods.of(uid_of(live))):
+            self.controller.queue.add_after(key, self.timing.settle)  # its straggler policy
         return max(0.0, self.shared.telemetry_interval - (time.monotonic() - began))
 
     def _collecting(self, key: str, raw: kopf.Body) -> bool:

@@ -9,7 +9,8 @@ phase, restart count and condition times are in `status`, the rest is in the pod
   `Timing.restart_backoff`.
 - Elastic: a failed node pod is replaced in place; below `minNodes` running for longer than
   `Timing.elastic_grace`, the gang restarts.
-- Every restart and replacement counts against `runPolicy.backoffLimit`.
+- Every restart and replacement counts against `runPolicy.backoffLimit`, except a
+  straggler's replacement by `spec.telemetry.stragglerPolicy` (`replacement`).
 - The job's framework (`manifests.frameworks`) names its pods by role and index, and says
   which roles decide: success when every pod of a deciding role succeeded (pytorch: node
   0, whose torchrun agent hosts the rendezvous; tensorflow: every worker), none of the pods
@@ -40,6 +41,7 @@ from bigmodel.api import (
 from bigmodel.controller.conditions import Event, find, transitions, true_of
 from bigmodel.controller.job.plan import Plan, Problem, Step
 from bigmodel.controller.job.pods import NodePod
+from bigmodel.controller.job.replacement import act_on_stragglers
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.job.waiting import report_waiting
 from bigmodel.controller.kstatus import job_kstatus
@@ -133,12 +135,10 @@ def _restart(step: Step, why: str) -> None:
         _finish(step, False, Reason.BACKOFF_LIMIT_EXCEEDED, f"{why}; backoffLimit {limit} reached")
         return
     step.status.restarts += 1
-    step.status.phase = JobPhase.RESTARTING
     delay = step.timing.backoff(step.status.restarts)
-    message = f"{why}; restart {step.status.restarts} of {limit} in {delay:g}s"
-    step.condition(ConditionType.RUNNING, False, Reason.RESTARTING, message)
-    step.condition(ConditionType.RESTARTING, True, Reason.GANG_RESTART, message)
-    step.delete(step.pods)
+    step.restart_gang(
+        Reason.GANG_RESTART, f"{why}; restart {step.status.restarts} of {limit} in {delay:g}s"
+    )
 
 
 def _restarting(step: Step, cluster: Sequence[Problem]) -> None:
@@ -150,7 +150,10 @@ def _restarting(step: Step, cluster: Sequence[Problem]) -> None:
     if left > 0:
         step.wake(left)
         return
-    message = f"restart {step.status.restarts}: node pods recreated"
+    restarting = find(step.status.conditions, ConditionType.RESTARTING)
+    moved = restarting is not None and restarting.reason == Reason.STRAGGLER_REPLACED
+    which = "straggler replaced" if moved else f"restart {step.status.restarts}"
+    message = f"{which}: node pods recreated"
     step.condition(ConditionType.RESTARTING, False, Reason.GANG_RECREATED, message)
     step.status.phase = JobPhase.PENDING
     _active(step, cluster)
@@ -356,6 +359,7 @@ def decide(
         _restarting(step, cluster)
     else:
         _active(step, cluster)
+        act_on_stragglers(step)
     report_waiting(step)
     _spec_applied(step)
     changes = transitions(

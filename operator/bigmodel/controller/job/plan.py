@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from bigmodel.api import BigModelJob, BigModelJobStatus, ConditionType, PodPhase, Reason
+from bigmodel.api import (
+    BigModelJob,
+    BigModelJobStatus,
+    ConditionType,
+    JobPhase,
+    PodPhase,
+    Reason,
+)
 from bigmodel.api.job import NodeCounts
 from bigmodel.controller.conditions import Event, StatusStep, find
 from bigmodel.controller.job.pods import NodePod
@@ -74,6 +81,14 @@ class Step(StatusStep[BigModelJobStatus]):
 
     def delete(self, pods: Sequence[NodePod]) -> None:
         self.plan.delete += [p for p in pods if p not in self.plan.delete]
+
+    def restart_gang(self, reason: Reason, message: str) -> None:
+        """Phase Restarting: every node pod deleted, recreated once they are gone and the
+        back-off has passed (whoever counts the restart)."""
+        self.status.phase = JobPhase.RESTARTING
+        self.condition(ConditionType.RUNNING, False, Reason.RESTARTING, message)
+        self.condition(ConditionType.RESTARTING, True, reason, message)
+        self.delete(self.pods)
 
 
 def counts(pods: Sequence[NodePod]) -> NodeCounts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bigmodel.api import PodPhase
@@ -37,6 +38,10 @@ class NodePod:
     """The scheduler's message while the pod cannot be placed on a node."""
     start_failure: str | None = None
     """`<waiting reason>: <message>` while the kubelet cannot start a container."""
+    machine: str | None = None
+    """spec.nodeName: the Kubernetes node the pod was scheduled to."""
+    created: datetime | None = None
+    """metadata.creationTimestamp."""
 
     @property
     def active(self) -> bool:
@@ -97,4 +102,6 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         ip=status.get("podIP") or None,
         unschedulable=podstatus.unschedulable(status),
         start_failure=podstatus.start_failure(status),
+        machine=(body.get("spec") or {}).get("nodeName") or None,
+        created=podstatus.timestamp(meta.get("creationTimestamp")),
     )

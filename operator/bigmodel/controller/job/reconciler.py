@@ -23,7 +23,7 @@ from bigmodel.api import (
     Reason,
     parse_resource,
 )
-from bigmodel.controller.conditions import owned_status
+from bigmodel.controller.conditions import owned_status, with_observed
 from bigmodel.controller.job.decisions import cluster_problems, decide
 from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.plan import Plan, Problem
@@ -86,7 +86,7 @@ class JobReconciler:
             self._report_invalid(exc)  # a new generation is looked at
             return self.timing.resync
         if self.status is not None:
-            job.status = self.status
+            job.status = with_observed(self.status, job.status, JOB_CONDITIONS)
         self.deleted &= {p.uid for p in observed}
         here, now = {p.member for p in observed}, time.monotonic()
         seen = here | set(removed)
@@ -144,8 +144,8 @@ class JobReconciler:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
         await asyncio.gather(*(self._delete_pod(p) for p in plan.delete))
         members = [m for m in plan.create if m not in self.created]
-        if members:
-            await self._create(job, members)
+        if members:  # built with the new status: the machines its pods avoid
+            await self._create(job.model_copy(update={"status": plan.status}), members)
             self.created |= dict.fromkeys(members, time.monotonic())
         if plan.delete_job:
             await self.kube.delete(self.body, self.body["metadata"]["uid"], background=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bigmodel.api import BigModelJob, InvalidResourceError, PodPhase, parse_resource
+from bigmodel.api.telemetry import StragglerAction
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.telemetry import TelemetryRounds
 from bigmodel.manifests.frameworks import Measure, contract_of
@@ -38,12 +39,23 @@ def job_targets(job: BigModelJob, pods: Iterable[NodePod]) -> list[Target]:
     return [node_target(index, p.name, p.ip or "", port) for index, p in sorted(live.items())]
 
 
-async def job_round(rounds: TelemetryRounds, pods: Iterable[NodePod]) -> None:
-    """One round over the job's running node pods (call it while the job is Running)."""
+def policy_pending(job: BigModelJob, flagged: bool) -> bool:
+    """Whether the job's stragglerPolicy has something to look at after a round: a flagged
+    straggler to replace, or S after its latest replacement to record."""
+    if job.spec.telemetry.straggler_policy.action is not StragglerAction.REPLACE:
+        return False
+    replacements = job.status.straggler_replacements
+    return flagged or bool(replacements and replacements[-1].service_quality_after is None)
+
+
+async def job_round(rounds: TelemetryRounds, pods: Iterable[NodePod]) -> bool:
+    """One round over the job's running node pods (call it while the job is Running);
+    True when the job's straggler policy should look at its outcome."""
     try:
         job = parse_resource(BigModelJob, rounds.body)
     except InvalidResourceError:  # the job's reconcile reports it
-        return
+        return False
     targets = job_targets(job, pods)
     reading = READINGS[contract_of(job.spec.framework).measure]
-    await rounds.safe_step(targets, job.spec.telemetry, reading)
+    obs = await rounds.safe_step(targets, job.spec.telemetry, reading)
+    return obs is not None and policy_pending(job, bool(obs.state.stragglers.flagged))

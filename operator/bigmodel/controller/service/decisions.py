@@ -8,6 +8,8 @@ decision), and applies the plan: the children to apply, the status, the events.
   (every desired replica runs the current spec and is ready), Failed (the spec is invalid,
   every replica of the current spec failed to load the model, or the rollout passed its
   progress deadline). Failed is not final: a fixed spec rolls out and becomes Ready.
+- A straggling replica is moved off its machine under `spec.telemetry.stragglerPolicy`
+  (`replacement`).
 - The children are applied again only when what the spec builds differs from what they
   carry (a hash of the manifest) or the replica count differs: changing the count never
   touches the pod template, so it never restarts a replica.
@@ -26,6 +28,7 @@ from bigmodel.controller.conditions import Event, StatusStep, transitions
 from bigmodel.controller.kstatus import service_kstatus
 from bigmodel.controller.podstatus import quote_pods
 from bigmodel.controller.service.autoscaler import ScaleDecision
+from bigmodel.controller.service.replacement import act_on_stragglers
 from bigmodel.controller.service.replicas import ChildView, ReplicaPod
 from bigmodel.manifests.service import (
     SPEC_HASH,
@@ -78,6 +81,8 @@ class Plan:
     deployment: dict[str, Any] | None = None
     front: dict[str, Any] | None = None
     events: list[Event] = field(default_factory=list)
+    delete: list[ReplicaPod] = field(default_factory=list)
+    """Replica pods to delete (a straggler moved off its machine), after the children."""
 
 
 class _Step(StatusStep[BigModelServiceStatus]):
@@ -124,6 +129,10 @@ def _outdated(child: ChildView | None, manifest: dict[str, Any], replicas: int |
         return True
     built = manifest["metadata"]["annotations"][SPEC_HASH]
     return child.spec_hash != built or (replicas is not None and child.replicas != replicas)
+
+
+def _template_hash(deployment: dict[str, Any]) -> str:
+    return str(deployment["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH])
 
 
 def _waiting_for(pods: Sequence[ReplicaPod]) -> str:
@@ -257,12 +266,19 @@ def decide(
         _invalid(step, errors)
     else:
         deployment = build_deployment(service, scaling.desired, images)
+        template = _template_hash(deployment)
+        seen_now = (seen.deployment, seen.pods)
+        moved = act_on_stragglers(service, status, seen_now, scaling.desired, template, now)
+        step.plan.delete, step.plan.events = moved.delete, moved.events
+        if moved.delete:  # the new template prefers other machines
+            moving = service.model_copy(update={"status": status})
+            deployment = build_deployment(moving, scaling.desired, images)
+            template = _template_hash(deployment)
         front = build_service(service)
         if _outdated(seen.deployment, deployment, scaling.desired):
             step.plan.deployment = deployment
         if _outdated(seen.front, front, None):
             step.plan.front = front
-        template = deployment["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH]
         _lifecycle(step, seen, scaling.desired, template)
         _autoscaling(step, scaling)
     before = service.status.desired_replicas
@@ -274,6 +290,6 @@ def decide(
         QUIET_WHEN_FALSE,
     )
     unique = list(dict.fromkeys(changes))  # a failure both conditions report: one event
-    step.plan.events = _scale_event(before, scaling) + unique
+    step.plan.events = _scale_event(before, scaling) + unique + step.plan.events
     status.conditions = service_kstatus(status, step.generation, now)
     return step.plan

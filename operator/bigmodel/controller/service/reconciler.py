@@ -18,7 +18,7 @@ from bigmodel.api import (
     Reason,
     parse_resource,
 )
-from bigmodel.controller.conditions import owned_status
+from bigmodel.controller.conditions import owned_status, with_observed
 from bigmodel.controller.k8s import ApiError, Kube
 from bigmodel.controller.service.autoscaler import (
     Recommendation,
@@ -80,7 +80,7 @@ class ServiceReconciler:
                 )
             return None
         if self.status is not None:
-            service.status = self.status
+            service.status = with_observed(self.status, service.status, SERVICE_CONDITIONS)
         return service
 
     def scaling(self, service: BigModelService) -> Scaling:
@@ -153,6 +153,9 @@ class ServiceReconciler:
         self.status = plan.status
         for event in plan.events:
             kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
+        for pod in plan.delete:
+            meta = {"name": pod.name, "namespace": self.body["metadata"]["namespace"]}
+            await self.kube.delete({"apiVersion": "v1", "kind": "Pod", "metadata": meta}, pod.uid)
 
     async def _apply_child(self, child: dict[str, Any]) -> None:
         # append_owner_reference, not adopt: adopt would also copy every label of the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bigmodel.api import PodPhase
@@ -34,6 +35,10 @@ class ReplicaPod:
     """Why the server container waits (CrashLoopBackOff, ImagePullBackOff, ...)."""
     unschedulable: str | None = None
     """The scheduler's message while the pod cannot be placed."""
+    machine: str | None = None
+    """spec.nodeName: the Kubernetes node the pod was scheduled to."""
+    created: datetime | None = None
+    """metadata.creationTimestamp."""
 
     @property
     def crashed(self) -> bool:
@@ -65,6 +70,8 @@ def observe_replica(body: Mapping[str, Any]) -> ReplicaPod:
         message=str((terminated or {}).get("message") or "").strip(),
         waiting=podstatus.waiting_reason(server),
         unschedulable=podstatus.unschedulable(status),
+        machine=(body.get("spec") or {}).get("nodeName") or None,
+        created=podstatus.timestamp(meta.get("creationTimestamp")),
     )
 
 
