@@ -28,7 +28,7 @@ from support.harness import Cluster, Operator
 pytestmark = pytest.mark.integration
 
 FAKE_NVML = Path(__file__).parent.parent / "support" / "fakenvml"
-MARKER_ENV = "BIGMODEL_SANDBOX_PROCESS"
+MARKER_ENV = "KUBESANDBOX_PROCESS"
 
 
 @pytest.fixture
