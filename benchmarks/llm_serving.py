@@ -16,6 +16,8 @@ to the last stream's end; TTFT is the time from sending a request to its first c
 thread each (`--torch-threads`), started one at a time, so they never compete.
 
     python benchmarks/llm_serving.py            # CPU; see benchmarks/README.md for figures
+    python benchmarks/llm_serving.py --device cuda --dtype bfloat16 \
+        --hidden-size 2048 --layers 16 --heads 32   # a ~1B model on a GPU
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ QUESTIONS = (
 )
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
@@ -60,7 +62,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--startup-seconds", type=float, default=240)
-    return parser.parse_args()
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where all three run the model"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="the model's weights and compute dtype in all three",
+    )
+    return parser.parse_args(argv)
 
 
 def free_port() -> int:
@@ -162,18 +173,22 @@ def raw_generate(directory: Path, streams: int, args: argparse.Namespace) -> dic
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(directory, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(directory).eval()
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, args.dtype))
+    model = model.to(args.device).eval()
     texts = [
         tokenizer.apply_chat_template([{"role": "user", "content": QUESTIONS[i % 4]}],
                                       tokenize=False, add_generation_prompt=True)
         for i in range(streams)
     ]  # fmt: skip
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    batch = batch.to(args.device)
     tokens, seconds = 0, 0.0
     for _ in range(args.rounds):
         started = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(**batch, max_new_tokens=args.tokens, do_sample=False)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
         seconds += time.perf_counter() - started
         new = out[:, batch["input_ids"].shape[1] :]
         tokens += int((new != tokenizer.pad_token_id).sum())
@@ -198,7 +213,13 @@ async def main() -> None:
 
     params = sum(t.numel() for t in load_file(str(directory / "model.safetensors")).values())
     results: dict[str, Any] = {
-        "model": {"params": params, "hidden": config.hidden_size, "layers": args.layers},
+        "model": {
+            "params": params,
+            "hidden": config.hidden_size,
+            "layers": args.layers,
+            "device": args.device,
+            "dtype": args.dtype,
+        },
         "machine": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -210,7 +231,8 @@ async def main() -> None:
     directory_text = str(directory)
     ours = [
         sys.executable, "-m", "bigmodel.serving", "--model-name", "bench", "--model-uri",
-        directory_text, "--device", "cpu", "--torch-threads", str(args.torch_threads),
+        directory_text, "--device", args.device, "--dtype", args.dtype,
+        "--torch-threads", str(args.torch_threads),
         "--max-batch-size", str(max(args.streams, 1)), "--termination-message-path", "",
         "--log-level", "WARNING", "--port",
     ]  # fmt: skip
@@ -220,7 +242,8 @@ async def main() -> None:
         results["peer_skipped"] = "no `transformers` command: pip install 'transformers[serving]'"
     else:
         runs.append(("transformers-serve", directory_text, [
-            peer, "serve", directory_text, "--continuous-batching", "--device", "cpu",
+            peer, "serve", directory_text, "--continuous-batching", "--device", args.device,
+            "--dtype", args.dtype,
             "--host", "127.0.0.1", "--log-level", "warning", "--port",
         ], "/health"))  # fmt: skip
     async with aiohttp.ClientSession() as session:

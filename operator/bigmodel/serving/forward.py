@@ -65,7 +65,9 @@ class ForwardRunner:
         windowed = [work for work in works if work not in cached]
         if cached and decoder is not None:
             rows = [row for work in cached for row in work.cached_rows()]
-            self._advance(cached, [len(work.cached_rows()) for work in cached], decoder.step(rows))
+            logits = decoder.step(rows)  # none for rows still prefilling
+            counts = [sum(not row.prefilling for row in work.cached_rows()) for work in cached]
+            self._advance(cached, counts, logits)
         if windowed:
             self._run_windows(windowed)
         return time.perf_counter() - started

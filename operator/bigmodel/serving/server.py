@@ -89,7 +89,11 @@ def load_model(config: ServerConfig) -> ForwardRunner:
     if config.model_factory:
         served = load_factory(config.model_factory, config.model_uri)
     elif is_hf_uri(config.model_uri):
-        served = load_hf(config.model_uri, trust_remote_code=config.trust_remote_code)
+        served = load_hf(
+            config.model_uri,
+            trust_remote_code=config.trust_remote_code,
+            prefill_chunk_tokens=config.prefill_chunk_tokens,
+        )
     else:
         served = load_checkpoint(config.model_uri)
     runner = ForwardRunner(place(served, device, config.dtype), device)
