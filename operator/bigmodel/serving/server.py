@@ -172,7 +172,9 @@ def activate(state: ServerState, runner: ForwardRunner, worker: DeviceWorker) ->
     """Serve `runner`'s model through a new batcher on `worker`: the state turns ready."""
     config = state.config
     batcher: Batcher[ModelWork] = Batcher(
-        lambda works: worker.call(lambda: runner.run(works)),
+        lambda works: worker.call(
+            lambda: runner.run_while(works, lambda seconds: batcher.continues(works, seconds))
+        ),
         state.metrics,
         max_batch_size=config.max_batch_size,
         max_queue_delay=config.max_queue_delay_ms / 1000,
