@@ -14,9 +14,10 @@ Output tokens/s is the tokens generated (usage) over the wall time from the firs
 to the last stream's end; TTFT is the time from sending a request to its first content chunk
 (p50 and p99 over `--rounds` rounds of all streams). Servers and the script use one torch
 thread each (`--torch-threads`), started one at a time, so they never compete. With
-`--repeats N` every system runs N times, interleaved (a loaded machine then disturbs each
-alike), and medians are reported; `--baseline-operator DIR` adds the server from another
-checkout (e.g. the commit before a change) to the interleaving.
+`--repeats N` every system runs N times, interleaved, each repeat in an order rotated by
+one (a loaded machine then disturbs each alike), and medians are reported;
+`--baseline-operator DIR` adds the server from another checkout (e.g. the commit before a
+change) to the interleaving.
 
     python benchmarks/llm_serving.py            # CPU; see benchmarks/README.md for figures
     python benchmarks/llm_serving.py --device cuda --dtype bfloat16 \
@@ -300,18 +301,23 @@ async def main() -> None:
             "--dtype", args.dtype, "--host", "127.0.0.1", "--log-level", "warning", "--port",
         ], "/health", OPERATOR))  # fmt: skip
     collected: dict[str, list[dict[str, float]]] = {}
+    systems: list[tuple[str, str, list[str], str, Path] | None] = [*runs, None]  # None: raw
     async with aiohttp.ClientSession() as session:
-        for _ in range(args.repeats):  # systems interleaved, one server at a time
-            for name, model, command, health, operator in runs:
+        for repeat in range(args.repeats):  # one server at a time; each repeat starts later
+            shift = repeat % len(systems)  # in the order, so no system always runs last
+            for system in systems[shift:] + systems[:shift]:
+                if system is None:
+                    for streams in (1, args.streams):
+                        raw = raw_generate(directory, streams, args)
+                        collected.setdefault(f"raw generate x{streams}", []).append(raw)
+                    continue
+                name, model, command, health, operator = system
                 figures = await measure(session, name, model, command, health, args, operator)
                 if "error" in figures:
                     results[f"{name} error"] = figures["error"]
                     continue
                 for load, values in figures.items():
                     collected.setdefault(f"{name} {load}", []).append(values)
-            for streams in (1, args.streams):
-                raw = raw_generate(directory, streams, args)
-                collected.setdefault(f"raw generate x{streams}", []).append(raw)
     results["machine"]["load_after"] = os.getloadavg()
     results["runs"] = collected
     for key, values in collected.items():
