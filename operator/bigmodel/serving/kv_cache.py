@@ -51,7 +51,7 @@ def _layers(cache: Any) -> list[LayerCache]:
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
-def cached_length(row: CachedRow) -> int:
+def _cached_length(row: CachedRow) -> int:
     """Tokens of the row whose keys and values its cache holds."""
     return 0 if row.cache is None else row.cache[0][0].shape[2]
 
@@ -144,7 +144,7 @@ class CachedDecoder:
 
     def _prefill_more(self, row: CachedRow, take: int) -> torch.Tensor | None:
         """The row's next chunk against its cache; its logits if that ends its prompt."""
-        start = cached_length(row)
+        start = _cached_length(row)
         tokens = (row.prompt + row.generated)[start : start + take]
         positions = torch.arange(start, start + take, device=self.device).unsqueeze(0)
         assert row.cache is not None
@@ -196,7 +196,7 @@ class CachedDecoder:
 
 def _pending(row: CachedRow) -> int:
     """The row's tokens not yet in its cache (1 for a decoding row: its newest token)."""
-    return len(row.prompt) + len(row.generated) - cached_length(row)
+    return len(row.prompt) + len(row.generated) - _cached_length(row)
 
 
 def _left_padded(rows: Sequence[LayerCache], longest: int) -> LayerCache:
