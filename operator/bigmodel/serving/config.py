@@ -16,8 +16,8 @@ from typing import Any
 ENV_PREFIX = "BIGMODEL_SERVING_"
 TERMINATION_LOG = Path("/dev/termination-log")
 DEFAULT_PREFILL_CHUNK_TOKENS = 512
-"""Prompt tokens prefilled per step: a few decode steps' worth of work on a CPU, yet enough
-that the chat prompts of a burst of requests still prefill together in one step."""
+"""Prompt tokens prefilled per step: the chat prompts of a burst of requests still prefill
+together in one step, a prompt of thousands of tokens over several (docs/serving.md)."""
 
 
 class UsageError(Exception):
