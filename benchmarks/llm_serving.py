@@ -13,9 +13,15 @@ with the same chat prompts:
 Output tokens/s is the tokens generated (usage) over the wall time from the first request
 to the last stream's end; TTFT is the time from sending a request to its first content chunk
 (p50 and p99 over `--rounds` rounds of all streams). Servers and the script use one torch
-thread each (`--torch-threads`), started one at a time, so they never compete.
+thread each (`--torch-threads`), started one at a time, so they never compete. With
+`--repeats N` every system runs N times, interleaved, each repeat in an order rotated by
+one (a loaded machine then disturbs each alike), and medians are reported;
+`--baseline-operator DIR` adds the server from another checkout (e.g. the commit before a
+change) to the interleaving.
 
     python benchmarks/llm_serving.py            # CPU; see benchmarks/README.md for figures
+    python benchmarks/llm_serving.py --device cuda --dtype bfloat16 \
+        --hidden-size 2048 --layers 16 --heads 32   # a ~1B model on a GPU
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ QUESTIONS = (
 )
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
@@ -60,7 +66,30 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--startup-seconds", type=float, default=240)
-    return parser.parse_args()
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where all three run the model"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="the model's weights and compute dtype in all three",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run every system this many times, interleaved; medians reported",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="skip `transformers serve`")
+    parser.add_argument(
+        "--baseline-operator",
+        type=Path,
+        default=None,
+        help="also serve from another checkout's operator/ directory (e.g. "
+        "the commit before a change), interleaved with this one",
+    )
+    return parser.parse_args(argv)
 
 
 def free_port() -> int:
@@ -75,10 +104,12 @@ def free_port() -> int:
 class Server:
     """A server process answering OpenAI chat completions at `url`."""
 
-    def __init__(self, name: str, model: str, command: list[str], port: int) -> None:
+    def __init__(
+        self, name: str, model: str, command: list[str], port: int, operator: Path = OPERATOR
+    ) -> None:
         self.name, self.model, self.port = name, model, port
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": str(OPERATOR), "HF_HUB_OFFLINE": "1",
+        env = {**os.environ, "PYTHONPATH": str(operator), "HF_HUB_OFFLINE": "1",
                "OMP_NUM_THREADS": "1"}  # fmt: skip
         handle, path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log")
         self.log = path
@@ -162,22 +193,56 @@ def raw_generate(directory: Path, streams: int, args: argparse.Namespace) -> dic
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(directory, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(directory).eval()
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=getattr(torch, args.dtype))
+    model = model.to(args.device).eval()
     texts = [
         tokenizer.apply_chat_template([{"role": "user", "content": QUESTIONS[i % 4]}],
                                       tokenize=False, add_generation_prompt=True)
         for i in range(streams)
     ]  # fmt: skip
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    batch = batch.to(args.device)
     tokens, seconds = 0, 0.0
     for _ in range(args.rounds):
         started = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(**batch, max_new_tokens=args.tokens, do_sample=False)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
         seconds += time.perf_counter() - started
         new = out[:, batch["input_ids"].shape[1] :]
         tokens += int((new != tokenizer.pad_token_id).sum())
     return {"tokens_per_s": tokens / seconds, "tokens": tokens}
+
+
+def summary(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over the repeats."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+async def measure(
+    session: aiohttp.ClientSession,
+    name: str,
+    model: str,
+    command: list[str],
+    health: str,
+    args: argparse.Namespace,
+    operator: Path,
+) -> dict[str, Any]:
+    """One server started, loaded with 1 and `--streams` streams, stopped."""
+    port = free_port()
+    server = Server(name, model, [*command, str(port)], port, operator)
+    figures: dict[str, Any] = {}
+    try:
+        await server.wait_ready(session, health, args.startup_seconds)
+        for streams in (1, args.streams):
+            figures[f"x{streams}"] = await serve_load(server, streams, args)
+            print(name, streams, figures[f"x{streams}"], flush=True)
+    except Exception as error:  # a peer that cannot run is reported, not fatal
+        figures["error"] = f"{type(error).__name__}: {error}"
+    finally:
+        server.stop()
+    return figures
 
 
 async def main() -> None:
@@ -198,57 +263,77 @@ async def main() -> None:
 
     params = sum(t.numel() for t in load_file(str(directory / "model.safetensors")).values())
     results: dict[str, Any] = {
-        "model": {"params": params, "hidden": config.hidden_size, "layers": args.layers},
+        "model": {
+            "params": params,
+            "hidden": config.hidden_size,
+            "layers": args.layers,
+            "device": args.device,
+            "dtype": args.dtype,
+        },
         "machine": {
             "python": platform.python_version(),
             "torch": torch.__version__,
             "cpus": os.cpu_count(),
-            "load": os.getloadavg()[0],
+            "load_before": os.getloadavg(),
         },
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     directory_text = str(directory)
     ours = [
         sys.executable, "-m", "bigmodel.serving", "--model-name", "bench", "--model-uri",
-        directory_text, "--device", "cpu", "--torch-threads", str(args.torch_threads),
+        directory_text, "--device", args.device, "--dtype", args.dtype,
+        "--torch-threads", str(args.torch_threads),
         "--max-batch-size", str(max(args.streams, 1)), "--termination-message-path", "",
         "--log-level", "WARNING", "--port",
     ]  # fmt: skip
-    runs = [("bigmodel", "bench", ours, "/v2/health/ready")]
+    runs = [("bigmodel", "bench", ours, "/v2/health/ready", OPERATOR)]
+    if args.baseline_operator is not None:
+        runs.append(("bigmodel-baseline", "bench", ours, "/v2/health/ready",
+                     args.baseline_operator.resolve()))  # fmt: skip
     peer = shutil.which("transformers", path=str(Path(sys.executable).parent))
-    if peer is None:
+    if args.no_peer:
+        results["peer_skipped"] = "--no-peer"
+    elif peer is None:
         results["peer_skipped"] = "no `transformers` command: pip install 'transformers[serving]'"
     else:
         runs.append(("transformers-serve", directory_text, [
-            peer, "serve", directory_text, "--continuous-batching", "--device", "cpu",
-            "--host", "127.0.0.1", "--log-level", "warning", "--port",
-        ], "/health"))  # fmt: skip
+            peer, "serve", directory_text, "--continuous-batching", "--device", args.device,
+            "--dtype", args.dtype, "--host", "127.0.0.1", "--log-level", "warning", "--port",
+        ], "/health", OPERATOR))  # fmt: skip
+    collected: dict[str, list[dict[str, float]]] = {}
+    systems: list[tuple[str, str, list[str], str, Path] | None] = [*runs, None]  # None: raw
     async with aiohttp.ClientSession() as session:
-        for name, model, command, health in runs:  # one server at a time
-            port = free_port()
-            server = Server(name, model, [*command, str(port)], port)
-            try:
-                await server.wait_ready(session, health, args.startup_seconds)
-                for streams in (1, args.streams):
-                    results[f"{name} x{streams}"] = await serve_load(server, streams, args)
-                    print(name, streams, results[f"{name} x{streams}"], flush=True)
-            except Exception as error:  # a peer that cannot run is reported, not fatal
-                results[f"{name} error"] = f"{type(error).__name__}: {error}"
-            finally:
-                server.stop()
-    for streams in (1, args.streams):
-        results[f"raw generate x{streams}"] = raw_generate(directory, streams, args)
+        for repeat in range(args.repeats):  # one server at a time; each repeat starts later
+            shift = repeat % len(systems)  # in the order, so no system always runs last
+            for system in systems[shift:] + systems[:shift]:
+                if system is None:
+                    for streams in (1, args.streams):
+                        raw = raw_generate(directory, streams, args)
+                        collected.setdefault(f"raw generate x{streams}", []).append(raw)
+                    continue
+                name, model, command, health, operator = system
+                figures = await measure(session, name, model, command, health, args, operator)
+                if "error" in figures:
+                    results[f"{name} error"] = figures["error"]
+                    continue
+                for load, values in figures.items():
+                    collected.setdefault(f"{name} {load}", []).append(values)
+    results["machine"]["load_after"] = os.getloadavg()
+    results["runs"] = collected
+    for key, values in collected.items():
+        results[key] = summary(values)
     print(json.dumps(results, indent=2))
-    ours16 = results.get(f"bigmodel x{args.streams}", {})
-    peer16 = results.get(f"transformers-serve x{args.streams}")
     raw16 = results[f"raw generate x{args.streams}"]
-    if ours16:
-        print(f"bigmodel / raw generate at {args.streams} streams: "
-              f"{ours16['tokens_per_s'] / raw16['tokens_per_s']:.2f} (goal >= 0.8)")  # fmt: skip
-    if ours16 and peer16:
-        print(f"bigmodel / transformers serve at {args.streams} streams: "
-              f"{ours16['tokens_per_s'] / peer16['tokens_per_s']:.2f} (goal >= 1.5); TTFT p99 "
-              f"{ours16['ttft_p99_ms']:.0f} vs {peer16['ttft_p99_ms']:.0f} ms")  # fmt: skip
+    for name in ("bigmodel", "bigmodel-baseline"):
+        ours16 = results.get(f"{name} x{args.streams}")
+        if ours16:
+            ratio = ours16["tokens_per_s"] / raw16["tokens_per_s"]
+            print(f"{name} / raw generate at {args.streams} streams: {ratio:.2f} (goal >= 0.8)")
+        peer16 = results.get(f"transformers-serve x{args.streams}")
+        if ours16 and peer16:
+            print(f"{name} / transformers serve at {args.streams} streams: "
+                  f"{ours16['tokens_per_s'] / peer16['tokens_per_s']:.2f} (goal >= 1.5); TTFT "
+                  f"p99 {ours16['ttft_p99_ms']:.0f} vs {peer16['ttft_p99_ms']:.0f} ms")  # fmt: skip
     shutil.rmtree(workdir, ignore_errors=True)
 
 

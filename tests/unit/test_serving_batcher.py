@@ -270,3 +270,62 @@ async def test_a_work_that_failed_alone_fails_alone() -> None:
             await bad
         await good
     assert h.recorder.batches == [["bad", "good"]]
+
+
+class Counted(Rows):
+    """Rows that count how often the event loop heard of their steps."""
+
+    reported = 0
+
+    def stepped(self) -> None:
+        self.reported += 1
+
+
+async def test_the_worker_runs_a_generations_steps_back_to_back_while_nothing_changes() -> None:
+    handoffs: list[list[str]] = []
+
+    def steps(works: Sequence[Counted]) -> float:
+        """The device worker's side: steps while the batcher lets it continue."""
+        handoffs.append([work.name for work in works])
+        while True:
+            for work in works:
+                work.steps -= 1
+                work.done = work.steps == 0
+            if not batcher.continues(works, 0.001):
+                return 0.001
+
+    batcher: Batcher[Counted] = Batcher(
+        lambda works: asyncio.to_thread(steps, works),
+        ServingMetrics(),
+        max_batch_size=4,
+        max_queue_delay=0.0,
+        max_queue_size=10,
+    )
+    scheduling = asyncio.create_task(batcher.run())
+    try:
+        work = Counted("a", steps=5)
+        await asyncio.wait_for(batcher.submit(work), 10)
+    finally:
+        scheduling.cancel()
+    assert handoffs == [["a"]], "five steps, one hand-off from the event loop"
+    assert work.reported == 5, "every step still reported on the loop (a stream sends each token)"
+
+
+async def test_a_queued_or_a_withdrawn_work_ends_the_back_to_back_steps() -> None:
+    async with harness(max_batch_size=1) as h:
+        await asyncio.sleep(0)  # the batcher's loop starts
+        running = Rows("a", steps=3)
+        running.future = asyncio.get_running_loop().create_future()
+        assert await asyncio.to_thread(h.batcher.continues, [running], 0.001)
+        running.future.cancel()  # its client went away
+        assert not await asyncio.to_thread(h.batcher.continues, [running], 0.001)
+
+        h.recorder.hold()
+        h.submit(Rows("b"))
+        await h.started(1)
+        h.submit(Rows("c"))  # waits: the batch is full
+        await until(lambda: h.batcher.queued == 1)
+        steady = Rows("d", steps=3)
+        steady.future = asyncio.get_running_loop().create_future()
+        assert not await asyncio.to_thread(h.batcher.continues, [steady], 0.001)
+        await h.finish()

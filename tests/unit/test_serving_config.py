@@ -28,6 +28,7 @@ def test_defaults_suit_a_single_replica_on_port_8000() -> None:
     )
     assert config.max_batch_size == 32 and config.max_queue_delay_ms == 2.0
     assert config.request_metrics is True
+    assert config.prefill_chunk_tokens == 512
 
 
 def test_every_flag_can_come_from_its_environment_variable() -> None:
@@ -68,6 +69,7 @@ def test_every_setting_is_a_flag_whose_help_names_its_variable() -> None:
         (["--model-name", "m"], {}, "--model-uri is required"),
         ([*REQUIRED, "--max-batch-size", "0"], {}, "--max-batch-size: must be between 1"),
         ([*REQUIRED, "--device", "tpu"], {}, "expected one of auto, cpu, cuda"),
+        ([*REQUIRED, "--prefill-chunk-tokens", "0"], {}, "--prefill-chunk-tokens: must be >= 1"),
         ([*REQUIRED, "--port", "http"], {}, "expected an integer"),
         (REQUIRED, {"BIGMODEL_SERVING_MAX_QUEUE_SIZE": "many"}, "BIGMODEL_SERVING_MAX_QUEUE_SIZE"),
         (REQUIRED, {"BIGMODEL_SERVING_REQUEST_METRICS": "maybe"}, "expected true or false"),

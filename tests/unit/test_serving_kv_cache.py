@@ -1,4 +1,5 @@
-"""Generation with a KV cache: exactly the tokens a full recompute gives, whatever the batch."""
+"""Generation with a KV cache: exactly the tokens a full recompute gives, whatever the batch
+and however the prompts are cut into prefill chunks."""
 
 from __future__ import annotations
 
@@ -15,9 +16,18 @@ pytest.importorskip("transformers", reason="needs the llm extra: pip install -e 
 PROMPTS = ("The operator turns", "Hello", "A model server answers chat completions")
 
 
+CHUNK = 8
+"""The chunked decoder's prefill budget: a long prompt takes several steps."""
+
+
 @pytest.fixture(scope="module")
 def served() -> ServedModel:
     return load_hf(str(tiny_lm_dir()))
+
+
+@pytest.fixture(scope="module")
+def chunked() -> ServedModel:
+    return load_hf(str(tiny_lm_dir()), prefill_chunk_tokens=CHUNK)
 
 
 def recomputed(served: ServedModel, prompt: list[int], count: int) -> list[int]:
@@ -31,16 +41,23 @@ def recomputed(served: ServedModel, prompt: list[int], count: int) -> list[int]:
     return out
 
 
-def greedy_steps(served: ServedModel, rows: list[Row], joins: dict[int, Row], steps: int) -> None:
-    """Run `steps` decoder steps; `joins[step]` joins the batch before that step."""
+def greedy_steps(
+    served: ServedModel, rows: list[Row], joins: dict[int, Row], steps: int
+) -> list[list[Row]]:
+    """Run `steps` decoder steps; `joins[step]` joins the batch before that step. Returns
+    each step's rows that got a token (not those still prefilling)."""
     assert served.decoder is not None
     active: list[Row] = []
+    tokened: list[list[Row]] = []
     for step in range(steps):
         if step in joins:
             active.append(joins[step])
         logits = served.decoder.step(active)
-        for row, row_logits in zip(active, logits, strict=True):
+        ready = [row for row in active if not row.prefilling]
+        for row, row_logits in zip(ready, logits, strict=True):
             row.generated.append(int(row_logits.argmax()))
+        tokened.append(ready)
+    return tokened
 
 
 def encoded(served: ServedModel, text: str) -> list[int]:
@@ -77,3 +94,66 @@ def test_each_rows_cache_holds_exactly_its_own_tokens_but_the_newest(served: Ser
     for row in rows:
         assert row.cache is not None
         assert row.cache[0][0].shape[2] == len(row.prompt) + len(row.generated) - 1
+
+
+def long_prompt(served: ServedModel, length: int) -> list[int]:
+    """`length` tokens of ordinary text."""
+    ids = encoded(served, " ".join(PROMPTS) * 4)
+    assert len(ids) >= length
+    return ids[:length]
+
+
+def test_a_chunked_prefill_generates_what_full_recomputation_gives(chunked: ServedModel) -> None:
+    rows = [Row(long_prompt(chunked, length)) for length in (3 * CHUNK + 1, 2 * CHUNK, 5)]
+    greedy_steps(chunked, rows, {0: rows[0], 1: rows[1], 2: rows[2]}, 14)
+    for row in rows:
+        assert row.generated, "every row finished its prefill and generated"
+        assert row.generated == recomputed(chunked, row.prompt, len(row.generated))
+
+
+def test_a_long_prompt_arriving_never_delays_a_running_stream_by_a_step(
+    chunked: ServedModel,
+) -> None:
+    running = Row(encoded(chunked, PROMPTS[0]))
+    newcomer = Row(long_prompt(chunked, 5 * CHUNK))
+    tokened = greedy_steps(chunked, [running, newcomer], {0: running, 2: newcomer}, 10)
+    assert all(running in rows for rows in tokened), "a token every step"
+    # The newcomer's prompt takes 5 steps of CHUNK tokens; its first token comes with the 5th.
+    assert [newcomer in rows for rows in tokened] == [False] * 6 + [True] * 4
+    assert running.generated == recomputed(chunked, running.prompt, 10)
+    assert newcomer.generated == recomputed(chunked, newcomer.prompt, 4)
+
+
+def test_a_step_prefills_at_most_its_chunk_of_prompt_tokens_and_each_token_once(
+    chunked: ServedModel,
+) -> None:
+    decoder = chunked.decoder
+    assert decoder is not None
+    forwarded: list[int] = []
+
+    def count(module: object, args: object, kwargs: dict[str, torch.Tensor]) -> None:
+        forwarded.append(kwargs["input_ids"].numel())
+
+    running = [Row(encoded(chunked, text)) for text in PROMPTS[:2]]
+    newcomers = [Row(long_prompt(chunked, 3 * CHUNK - 2)) for _ in range(2)]
+    active = list(running)
+    prefilled: list[int] = []
+    hook = decoder.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        for step in range(12):
+            if step == 2:
+                active += newcomers
+            decoding = sum(1 for row in active if row.generated)
+            forwarded.clear()
+            logits = decoder.step(active)
+            ready = [row for row in active if not row.prefilling]
+            for row, row_logits in zip(ready, logits, strict=True):
+                row.generated.append(int(row_logits.argmax()))
+            if step >= 2:
+                prefilled.append(sum(forwarded) - decoding)
+    finally:
+        hook.remove()
+    assert max(prefilled) <= CHUNK
+    assert sum(prefilled) == 2 * (3 * CHUNK - 2)
+    for row in active:
+        assert row.generated == recomputed(chunked, row.prompt, len(row.generated))

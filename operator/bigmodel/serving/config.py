@@ -15,6 +15,9 @@ from typing import Any
 
 ENV_PREFIX = "BIGMODEL_SERVING_"
 TERMINATION_LOG = Path("/dev/termination-log")
+DEFAULT_PREFILL_CHUNK_TOKENS = 512
+"""Prompt tokens prefilled per step: the chat prompts of a burst of requests still prefill
+together in one step, a prompt of thousands of tokens over several (docs/serving.md)."""
 
 
 class UsageError(Exception):
@@ -39,6 +42,7 @@ class ServerConfig:
     max_queue_size: int
     max_body_bytes: int
     max_completion_tokens: int
+    prefill_chunk_tokens: int
     drain_seconds: float
     termination_message_path: Path | None
     request_metrics: bool
@@ -115,6 +119,9 @@ _FLAGS: tuple[tuple[str, Callable[[str], Any], Any, str], ...] = (
      "503 + Retry-After"),
     ("--max-body-bytes", _bounded(int, 1024), 16 * 2**20, "largest request body (413 above)"),
     ("--max-completion-tokens", _bounded(int, 1), 1024, "largest max_tokens of a completion"),
+    ("--prefill-chunk-tokens", _bounded(int, 1), DEFAULT_PREFILL_CHUNK_TOKENS, "most prompt "
+     "tokens prefilled per decode step (KV-cache models): a longer prompt is prefilled over "
+     "several steps, so running streams wait at most one such chunk between two tokens"),
     ("--drain-seconds", _bounded(float, 0), 25.0, "on SIGTERM, how long in-flight requests may "
      "take before the server exits anyway (keep it under the pod's grace period)"),
     ("--termination-message-path", str, None, "file where a failure's one-line reason is "

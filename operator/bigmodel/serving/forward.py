@@ -7,7 +7,7 @@ model's causality: padding after a row's last token cannot change that position'
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -65,10 +65,19 @@ class ForwardRunner:
         windowed = [work for work in works if work not in cached]
         if cached and decoder is not None:
             rows = [row for work in cached for row in work.cached_rows()]
-            self._advance(cached, [len(work.cached_rows()) for work in cached], decoder.step(rows))
+            logits = decoder.step(rows)  # none for rows still prefilling
+            counts = [sum(not row.prefilling for row in work.cached_rows()) for work in cached]
+            self._advance(cached, counts, logits)
         if windowed:
             self._run_windows(windowed)
         return time.perf_counter() - started
+
+    def run_while(self, works: Sequence[ModelWork], again: Callable[[float], bool]) -> float:
+        """Steps over `works` while `again(seconds of the step)` says so; the last one's seconds."""
+        while True:
+            seconds = self.run(works)
+            if not again(seconds):
+                return seconds
 
     def _run_windows(self, works: Sequence[ModelWork]) -> None:
         rows: list[torch.Tensor] = []

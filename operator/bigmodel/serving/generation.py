@@ -1,9 +1,10 @@
 """Text generation, one token per batch step, for `/v1/completions`.
 
 A `Generation` is one request's prompts. Each step the batcher gives it one forward row per
-unfinished prompt: with a key/value cache (Hugging Face models), the row's newest token;
-without one (TinyLM), the prompt plus the tokens generated so far, truncated to the model's
-context length. It samples the next token on the device worker, then stops a row at
+unfinished prompt: with a key/value cache (Hugging Face models), the row's newest token, or
+a chunk of its prompt while it is prefilled (no token for it that step); without one
+(TinyLM), the prompt plus the tokens generated so far, truncated to the model's context
+length. It samples the next token on the device worker, then stops a row at
 `max_tokens`, at a stop sequence or at the model's end-of-sequence token. Back on the event
 loop after each step it notes when its first and last tokens came (time to first token, time
 per output token) and wakes whoever streams it.
@@ -48,6 +49,8 @@ class Row:
     finish_reason: str | None = None
     cache: list[LayerCache] | None = None
     """Keys and values of its tokens but the newest, with a KV-cache decoder."""
+    prefilling: bool = False
+    """Its prompt is still being prefilled in chunks: the last step gave it no token."""
 
 
 def sample(
@@ -151,8 +154,11 @@ class Generation(ModelWork):
         ]
 
     def advance(self, logits: torch.Tensor) -> None:
-        """Append one sampled token to each unfinished row; finish rows that are done."""
-        rows = self._unfinished()
+        """Append one sampled token to each unfinished row past its prefill; finish rows that
+        are done."""
+        rows = [row for row in self._unfinished() if not row.prefilling]
+        if not rows:
+            return
         tokens = sample(logits, self.sampling.temperature, self.sampling.top_p, self.generator)
         for row, token in zip(rows, tokens, strict=True):
             self._append(row, token)

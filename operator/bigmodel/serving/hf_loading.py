@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bigmodel.serving.config import DEFAULT_PREFILL_CHUNK_TOKENS
 from bigmodel.serving.kv_cache import CachedDecoder
 from bigmodel.serving.loading import ModelLoadError
 from bigmodel.serving.model import ServedModel
@@ -106,8 +107,14 @@ def _first_id(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def load_hf(uri: str, *, trust_remote_code: bool = False) -> ServedModel:
-    """The Hugging Face model at `uri`: its module, tokenizer and a KV-cache decoder."""
+def load_hf(
+    uri: str,
+    *,
+    trust_remote_code: bool = False,
+    prefill_chunk_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS,
+) -> ServedModel:
+    """The Hugging Face model at `uri`: its module, tokenizer and a KV-cache decoder that
+    prefills at most `prefill_chunk_tokens` prompt tokens per step."""
     path = resolve_hf(uri)
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"--model-uri {uri!r}: {path} has no config.json")
@@ -142,5 +149,5 @@ def load_hf(uri: str, *, trust_remote_code: bool = False) -> ServedModel:
         tokenizer=HFTokenizer(tokenizer),
         eos_token_id=eos if eos is not None else _first_id(tokenizer.eos_token_id),
         source=str(path),
-        decoder=CachedDecoder(model),
+        decoder=CachedDecoder(model, prefill_chunk_tokens),
     )

@@ -89,7 +89,11 @@ def load_model(config: ServerConfig) -> ForwardRunner:
     if config.model_factory:
         served = load_factory(config.model_factory, config.model_uri)
     elif is_hf_uri(config.model_uri):
-        served = load_hf(config.model_uri, trust_remote_code=config.trust_remote_code)
+        served = load_hf(
+            config.model_uri,
+            trust_remote_code=config.trust_remote_code,
+            prefill_chunk_tokens=config.prefill_chunk_tokens,
+        )
     else:
         served = load_checkpoint(config.model_uri)
     runner = ForwardRunner(place(served, device, config.dtype), device)
@@ -168,7 +172,9 @@ def activate(state: ServerState, runner: ForwardRunner, worker: DeviceWorker) ->
     """Serve `runner`'s model through a new batcher on `worker`: the state turns ready."""
     config = state.config
     batcher: Batcher[ModelWork] = Batcher(
-        lambda works: worker.call(lambda: runner.run(works)),
+        lambda works: worker.call(
+            lambda: runner.run_while(works, lambda seconds: batcher.continues(works, seconds))
+        ),
         state.metrics,
         max_batch_size=config.max_batch_size,
         max_queue_delay=config.max_queue_delay_ms / 1000,
