@@ -34,6 +34,12 @@ lint: $(STAMP)  ## ruff, mypy, import contracts (layers), no test-only product c
 	@! grep -rnE '"(BigModelJob|BigModelService|bigmodeljobs|bigmodelservices|Pending|Running|Succeeded|Failed|Unknown)"' \
 	  operator/bigmodel/controller operator/bigmodel/telemetry operator/bigmodel/manifests --include='*.py' \
 	  || { echo "a kind, plural or pod phase spelled as a string (above): use bigmodel.api's names"; exit 1; }
+	@# the operator's settings are read once (OperatorSettings.read in main.py and leader.py);
+	@# elsewhere only the standard KUBECONFIG and POD_NAME are read from the environment
+	@! grep -rnE 'os\.environ|getenv' operator/bigmodel/controller operator/bigmodel/telemetry \
+	  operator/bigmodel/manifests operator/bigmodel/api --include='*.py' \
+	  | grep -vE 'OperatorSettings\.read\(os\.environ|"(KUBECONFIG|POD_NAME)"|def new_identity\(' \
+	  || { echo "the environment read outside OperatorSettings (above): add a setting"; exit 1; }
 	@# the sandbox is a product of its own: only its deprecated names (legacy.py) spell ours
 	@! grep -rIli bigmodel operator/kubesandbox --include='*.py' --include='*.c' --include='*.toml' \
 	  --exclude=legacy.py --exclude=test_legacy.py || { echo "the sandbox mentions bigmodel (above)"; exit 1; }
