@@ -96,7 +96,9 @@ def test_replace_moves_the_straggler_off_its_machine_and_s_rises(
     record_property("replacement", replacement)  # S before and after, in the JUnit XML
     record_property("mean S before, after", (statistics.mean(before), statistics.mean(after)))
     assert replacement["machine"] == SLOW_MACHINE
-    assert replacement["cause"] == "Unknown"  # the trainer reports no cause of its own
+    # the slowdown sleeps in the step's compute: never an input or network cause (Unknown, or
+    # HostCpu when this busy host's scheduler kept that node waiting more than its peer)
+    assert replacement["cause"] in {"Unknown", "HostCpu"}, replacement
     assert replacement["serviceQualityAfter"] > 0 and replacement["serviceQualityBefore"] > 0
     assert statistics.mean(after) > statistics.mean(before), (before, after)
 

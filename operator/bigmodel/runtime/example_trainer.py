@@ -9,15 +9,15 @@ sizes (`config`) and character `vocabulary`, so `bigmodel.serving` can serve it 
 it loads with `torch.load(weights_only=True)`. The step time it reports (T_i) is this
 rank's data + forward + backward up to the gradient all-reduce, not the wait for the other
 ranks (`stop_at_gradient_sync`), so a slow node stands out. A deliberate straggler for
-telemetry tests: `BIGMODEL_SLOWDOWN_SECONDS` sleeps inside each step, on node
-`BIGMODEL_SLOWDOWN_NODE_RANK` only (default: every node), for steps before
-`BIGMODEL_SLOWDOWN_UNTIL_STEP` only (default: all); with `BIGMODEL_SLOWDOWN_MACHINE`, only
-on that Kubernetes node (the pod's `BIGMODEL_NODE_NAME`, e.g. from the downward API's
-`spec.nodeName`): a slow machine rather than a slow rank, which moving the pod cures. It
-marks the parts of each step for the operator to name a straggler's cause (input wait,
-compute, exposed communication), and `--inject` (repeatable) adds one cause on purpose:
-`input-wait:RANK:SECONDS`, `compute:RANK:FACTOR`, `communication:SECONDS:FROM_STEP`
-(`bigmodel.runtime.inject`).
+telemetry tests: `BIGMODEL_SLOWDOWN_SECONDS` sleeps inside each step (in its compute part,
+so a straggler's cause is Unknown), on node `BIGMODEL_SLOWDOWN_NODE_RANK` only (default:
+every node), for steps before `BIGMODEL_SLOWDOWN_UNTIL_STEP` only (default: all); with
+`BIGMODEL_SLOWDOWN_MACHINE`, only on that Kubernetes node (the pod's `BIGMODEL_NODE_NAME`,
+e.g. from the downward API's `spec.nodeName`): a slow machine rather than a slow rank,
+which moving the pod cures. It marks the parts of each step for the operator to name a
+straggler's cause (input wait, compute, exposed communication), and `--inject`
+(repeatable) adds one cause on purpose: `input-wait:RANK:SECONDS`, `compute:RANK:FACTOR`,
+`communication:SECONDS:FROM_STEP` (`bigmodel.runtime.inject`).
 """
 
 from __future__ import annotations
@@ -227,13 +227,13 @@ def train(args: argparse.Namespace, slowdown: Slowdown) -> None:
     for step in range(first, args.steps):
         current[0] = step
         timer.start()  # stopped by the DDP hook when this rank's backward is done
-        if slowdown.applies(node_rank, step):
-            time.sleep(slowdown.seconds)
         time.sleep(input_wait)
         inputs, targets = (
             t.to(device) for t in corpus.batch(args.batch_size, args.seq_len, step * world + rank)
         )
         timer.input_ready()
+        if slowdown.applies(node_rank, step):
+            time.sleep(slowdown.seconds)  # a slow node or machine: part of the step's compute
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
             with torch.no_grad():
                 for _ in range(extra_forwards):
