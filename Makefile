@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 LINT_PATHS := operator tests $(wildcard benchmarks)
 
-.PHONY: help venv test test-frameworks lint format crds clean demo
+.PHONY: help venv test test-frameworks test-scenarios lint format crds clean demo
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow, Dask, S
 	# dask 2026.8, pyspark 4.3); Spark also needs Java 17 (.ci/run installs it)
 	$(BIN)/pip install -q -e '.[tensorflow,dask,spark]'
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m frameworks $(PYTEST_ARGS)
+
+test-scenarios: $(STAMP)  ## the long straggler scenarios (causes, replacement) under real torchrun
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m scenarios $(PYTEST_ARGS)
 
 crds: $(STAMP)  ## regenerate crds/, the chart's crds/ and docs/api-reference.md from the models
 	$(BIN)/bigmodel crds --out crds --reference docs/api-reference.md

@@ -16,7 +16,8 @@ from kubesandbox.testing import wait_for
 from support.examples import example as load_example
 from support.harness import Cluster, Operator
 
-pytestmark = pytest.mark.integration
+# minutes each under real torchrun: `make test-scenarios` runs them, apart from `make test`
+pytestmark = [pytest.mark.integration, pytest.mark.scenarios]
 
 SLOW_MACHINE = "sandbox-node-1"
 

@@ -17,7 +17,8 @@ from support.harness import Operator
 from support.services import TESTS, Services, example_spec, steady_load
 from support.serving import STRAGGLER_DIR
 
-pytestmark = pytest.mark.integration
+# minutes each under real torchrun: `make test-scenarios` runs them, apart from `make test`
+pytestmark = [pytest.mark.integration, pytest.mark.scenarios]
 
 
 @pytest.fixture

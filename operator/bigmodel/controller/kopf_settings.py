@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from bigmodel.controller.k8s import kopf_session, load_client_config
+from bigmodel.controller.operator_settings import operator_settings
 
 REPORTING_COMPONENT = "bigmodel-operator"
 
@@ -23,7 +24,7 @@ WATCHED_RESOURCES = 5
 async def login(memo: Any, **_: Any) -> kopf.AiohttpSession:
     """Log kopf in exactly as our own client (KUBECONFIG first when set, then in-cluster),
     with room for one watch per resource and namespace besides its requests."""
-    namespaces = len(getattr(memo, "namespaces", None) or ()) or 1
+    namespaces = len(operator_settings(memo).namespaces) or 1
     return kopf_session(load_client_config(), WATCHED_RESOURCES * namespaces)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from bigmodel.controller.caches import fill
 from bigmodel.controller.context import context
+from bigmodel.controller.operator_settings import operator_settings
 
 SYNC_RETRY_SECONDS = 2.0
 """kopf retries `sync` this long after a failed LIST (its default back-off is 60 s)."""
@@ -24,7 +25,8 @@ async def sync(memo: Any, **_: Any) -> None:
     """Fill the caches from one LIST of each watched resource, then mark them synced."""
     shared = context(memo)
     began = time.monotonic()
-    count = await fill(shared.kube, shared.listings, getattr(memo, "namespaces", None) or ())
+    namespaces = operator_settings(memo).namespaces
+    count = await fill(shared.kube, shared.listings, namespaces)
     log.info(
         "caches synced: %d objects of %d resources listed in %.1fs",
         count,
