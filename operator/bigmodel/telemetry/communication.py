@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bigmodel.api import Condition, ConditionStatus, ConditionType, Reason
 from bigmodel.telemetry.evidence import NodeEvidence
+from bigmodel.telemetry.status import kept_condition
 
 SLOW_FACTOR = 2.0
 """Exposed communication at least twice the job's best round's..."""
@@ -76,12 +77,6 @@ def communication_condition(
     else:
         status, reason = ConditionStatus.FALSE, Reason.COMMUNICATION_NORMAL
         message = f"{figures[0].upper()}{figures[1:]} (slow: {rule})"
-    unchanged = previous is not None and previous.status is status
-    return Condition(
-        type=ConditionType.COMMUNICATION_SLOW,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=previous.last_transition_time if unchanged and previous else now,
-        observed_generation=generation,
+    return kept_condition(
+        ConditionType.COMMUNICATION_SLOW, status, reason, message, previous, now, generation
     )

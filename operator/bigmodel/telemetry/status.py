@@ -250,9 +250,24 @@ def straggler_condition(
     else:
         status, reason = ConditionStatus.FALSE, Reason.NO_STRAGGLERS
         message = f"No {unit} {rule}"
+    return kept_condition(
+        ConditionType.STRAGGLER_DETECTED, status, reason, message, previous, now, generation
+    )
+
+
+def kept_condition(
+    kind: ConditionType,
+    status: ConditionStatus,
+    reason: Reason,
+    message: str,
+    previous: Condition | None,
+    now: datetime,
+    generation: int | None,
+) -> Condition:
+    """A condition telemetry writes, its lastTransitionTime kept while its status holds."""
     unchanged = previous is not None and previous.status is status
     return Condition(
-        type=ConditionType.STRAGGLER_DETECTED,
+        type=kind,
         status=status,
         reason=reason,
         message=message,
