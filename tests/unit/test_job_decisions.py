@@ -197,9 +197,9 @@ def test_never_policy_fails_on_the_first_exit() -> None:
     )
 
 
-@pytest.mark.parametrize("deleting", [True, False])
-def test_a_node_deleted_while_the_gang_runs_restarts_it(deleting: bool) -> None:
-    pods = [node_pod(0), node_pod(1, deleting=True)] if deleting else [node_pod(0)]
+@pytest.mark.parametrize("leaving", [True, False])
+def test_a_node_deleted_while_the_gang_runs_restarts_it(leaving: bool) -> None:
+    pods = [node_pod(0), node_pod(1, leaving=True)] if leaving else [node_pod(0)]
     plan = run(make_job(phase="Running"), pods)
     assert plan.status.phase is JobPhase.RESTARTING
     assert "train-node-1 was deleted" in message(plan, "Restarting")
@@ -216,7 +216,7 @@ def test_a_node_pod_the_cluster_stopped_and_deleted_is_named_with_the_reason() -
 
 def test_restarting_deletes_leftovers_and_waits_for_them() -> None:
     job = make_job(phase="Restarting", restarts=1, conditions=[cond("Restarting", True, "X", 99)])
-    plan = run(job, [node_pod(0), node_pod(1, deleting=True)])
+    plan = run(job, [node_pod(0), node_pod(1, leaving=True)])
     assert deleted(plan) == ["train-node-0"]
     assert (plan.status.phase, plan.create) == (JobPhase.RESTARTING, [])
 
@@ -444,7 +444,7 @@ def test_start_failures_clear_once_the_containers_start() -> None:
 
 def test_pods_being_deleted_do_not_count_as_waiting() -> None:
     job = make_job(phase="Restarting", restarts=1)
-    plan = run(job, [node_pod(0, "Pending", unschedulable=UNFIT, deleting=True)])
+    plan = run(job, [node_pod(0, "Pending", unschedulable=UNFIT, leaving=True)])
     assert find(plan.status.conditions, "PodsUnschedulable") is None
 
 

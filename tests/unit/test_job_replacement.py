@@ -122,7 +122,7 @@ def test_a_straggler_without_a_detail_counts_as_unknown() -> None:
         ("pod too new", straggling_job(), [pod(0), pod(1, created=25)]),
         ("a pod not running", straggling_job(), [pod(0, "Pending"), pod(1)]),
         ("a pod missing", straggling_job(), [pod(1)]),
-        ("a pod leaving", straggling_job(), [pod(0), pod(1), pod(2, deleting=True)]),
+        ("a pod leaving", straggling_job(), [pod(0), pod(1), pod(2, leaving=True)]),
         ("machine unknown", straggling_job(), [pod(0), pod(1, machine=None)]),
         ("restarting", straggling_job(phase="Restarting"), None),
         (

@@ -32,14 +32,14 @@ class Api:
         return {"items": [{"metadata": {"uid": uid}} for uid in sorted(self.uids)]}
 
 
-def pod(uid: str, deleting: bool = True) -> NodePod:
-    return NodePod(f"job-node-{uid}", uid, node(0), PodPhase.RUNNING, deleting=deleting)
+def pod(uid: str, leaving: bool = True) -> NodePod:
+    return NodePod(f"job-node-{uid}", uid, node(0), PodPhase.RUNNING, leaving=leaving)
 
 
 async def test_a_pod_leaving_too_long_is_dropped_once_the_api_has_it_no_more() -> None:
     api, clock = Api("b"), Clock()
     vanished = VanishedPods(api, "ns", "job", clock)  # type: ignore[arg-type]
-    pods = [pod("a"), pod("b"), pod("c", deleting=False)]
+    pods = [pod("a"), pod("b"), pod("c", leaving=False)]
     assert await vanished.drop(pods) == pods  # just started leaving: not looked up
     clock.now = LEAVING_CHECK_SECONDS
     assert await vanished.drop(pods) == pods[1:]  # "a" is gone, "b" still terminates
@@ -61,7 +61,7 @@ async def test_running_pods_are_never_looked_up() -> None:
     api, clock = Api(), Clock()
     vanished = VanishedPods(api, "ns", "job", clock)  # type: ignore[arg-type]
     clock.now = 100
-    pods = [pod("a", deleting=False)]
+    pods = [pod("a", leaving=False)]
     assert await vanished.drop(pods) == pods
     assert api.lists == 0
 
@@ -72,7 +72,7 @@ async def test_the_job_looks_again_when_a_leaving_pod_is_due_for_a_lookup() -> N
     vanished = VanishedPods(api, "ns", "job", clock)  # type: ignore[arg-type]
     assert vanished.next_look() is None
     clock.now = 3.0
-    await vanished.drop([pod("a"), pod("b"), pod("c", deleting=False)])
+    await vanished.drop([pod("a"), pod("b"), pod("c", leaving=False)])
     assert vanished.next_look() == LEAVING_CHECK_SECONDS
     clock.now = 3.0 + LEAVING_CHECK_SECONDS
     await vanished.drop([pod("a"), pod("b")])  # a is gone; b is looked up again 10 s later

@@ -63,8 +63,8 @@ class Step(StatusStep[BigModelJobStatus]):
         self.roles = {r.name: r for r in self.contract.roles(job.spec)}
         self.members = self.contract.members(job.spec)
         """Every pod the job has when complete, role by role."""
-        self.pods = [p for p in pods if not p.deleting]
-        self.leaving = [p for p in pods if p.deleting]
+        self.pods = [p for p in pods if not p.leaving]
+        self.leaving = [p for p in pods if p.leaving]
         self.status.nodes = counts(self.pods)
         self.plan = Plan(status=self.status)
 

@@ -19,14 +19,15 @@ _DISRUPTED_REASONS = ("Evicted", "NodeLost", "Shutdown", "NodeShutdown", "Termin
 
 @dataclass(frozen=True)
 class NodePod:
-    """One pod of a job as observed: enough to decide, small enough to keep in the index."""
+    """One pod of a job as observed: enough to decide, small enough to keep in the cache."""
 
     name: str
     uid: str
     member: Member
     """Its role and index within the role (for pytorch, the node rank)."""
     phase: str
-    deleting: bool = False
+    leaving: bool = False
+    """Its deletion was requested (a deletionTimestamp) and the cache still has it."""
     exit_code: int | None = None
     disruption: str | None = None
     """Why the cluster stopped the pod (eviction, preemption, node lost), or None."""
@@ -45,13 +46,13 @@ class NodePod:
 
     @property
     def active(self) -> bool:
-        """Pending or Running, and not being deleted."""
-        return not self.deleting and self.phase in (PodPhase.PENDING, PodPhase.RUNNING)
+        """Pending or Running, and not leaving."""
+        return not self.leaving and self.phase in (PodPhase.PENDING, PodPhase.RUNNING)
 
     @property
     def failed(self) -> bool:
         """Ended without success, or stopped by the cluster."""
-        return not self.deleting and (
+        return not self.leaving and (
             self.phase in (PodPhase.FAILED, PodPhase.UNKNOWN) or self.disruption is not None
         )
 
@@ -95,7 +96,7 @@ def observe_pod(body: Mapping[str, Any]) -> NodePod | None:
         uid=meta.get("uid", ""),
         member=Member(role, int(rank)),
         phase=status.get("phase") or PodPhase.PENDING,
-        deleting=bool(meta.get("deletionTimestamp")),
+        leaving=bool(meta.get("deletionTimestamp")),
         exit_code=_exit_code(status),
         disruption=_disruption(status),
         generation=int(generation) if generation.isdigit() else 1,

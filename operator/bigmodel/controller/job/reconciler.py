@@ -95,7 +95,7 @@ class JobReconciler:
         self.created = {
             r: t for r, t in self.created.items() if r not in seen and now - t < self.timing.resync
         }
-        pods = [replace(p, deleting=True) if p.uid in self.deleted else p for p in observed]
+        pods = [replace(p, leaving=True) if p.uid in self.deleted else p for p in observed]
         pods = await self.vanished.drop(pods)
         problems, refused = list(self.problems), len(self.problems)
         if job.status.phase is None and not pods:

@@ -26,14 +26,14 @@ READINGS: dict[Measure, Reading] = {
 
 def job_targets(job: BigModelJob, pods: Iterable[NodePod]) -> list[Target]:
     """One target per measured pod (keyed by its index: for pytorch the node rank, for
-    tensorflow the worker index): Running, not being deleted, with an IP. A pod that cannot
+    tensorflow the worker index): Running, not leaving, with an IP. A pod that cannot
     be scraped yet is not part of the round."""
     spec = job.spec
     measured = {r.name for r in contract_of(spec.framework).roles(spec) if r.measured}
     live = {
         p.member.index: p
         for p in pods
-        if p.member.role in measured and p.phase == PodPhase.RUNNING and not p.deleting and p.ip
+        if p.member.role in measured and p.phase == PodPhase.RUNNING and not p.leaving and p.ip
     }
     port = spec.metrics.port
     return [node_target(index, p.name, p.ip or "", port) for index, p in sorted(live.items())]

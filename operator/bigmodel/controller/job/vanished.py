@@ -40,7 +40,7 @@ class VanishedPods:
         now = self.clock()
         uids = {p.uid for p in pods}
         self.gone &= uids
-        self._since = {p.uid: self._since.get(p.uid, now) for p in pods if p.deleting}
+        self._since = {p.uid: self._since.get(p.uid, now) for p in pods if p.leaving}
         overdue = {
             uid
             for uid, since in self._since.items()
