@@ -207,7 +207,7 @@ def test_a_node_deleted_while_the_gang_runs_restarts_it(leaving: bool) -> None:
 
 def test_a_node_pod_the_cluster_stopped_and_deleted_is_named_with_the_reason() -> None:
     job = make_job(phase="Running")
-    plan = decide(job, [node_pod(0)], NOW, TIMING, gone={node(1): "DeletionByTaintManager"})
+    plan = decide(job, [node_pod(0)], NOW, TIMING, reasons={node(1): "DeletionByTaintManager"})
     assert plan.status.phase is JobPhase.RESTARTING
     assert "train-node-1 was stopped by the cluster (DeletionByTaintManager)" in message(
         plan, "Restarting"

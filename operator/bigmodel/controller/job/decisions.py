@@ -275,12 +275,12 @@ def _active(step: Step, cluster: Sequence[Problem]) -> None:
     blocked = {p.member for p in step.leaving}
     missing = [m for m in step.members if m not in by_member and m not in blocked]
     if spec.elastic is None and status.phase is JobPhase.RUNNING:
-        gone = blocked.union(missing) - by_member.keys()
+        absent = blocked.union(missing) - by_member.keys()
         lost = [
-            m for m in step.members if m in gone and roles[m.role].on_failure is OnFailure.RESTART
+            m for m in step.members if m in absent and roles[m.role].on_failure is OnFailure.RESTART
         ]
         failed += [NodePod(step.contract.pod_name(step.job, m), "", m, PodPhase.FAILED,
-                           disruption=step.gone.get(m, DELETED)) for m in lost]  # fmt: skip
+                           disruption=step.reasons.get(m, DELETED)) for m in lost]  # fmt: skip
         missing = [m for m in missing if roles[m.role].on_failure is not OnFailure.RESTART]
     if failed and _permanent(step, failed):
         return
@@ -342,12 +342,12 @@ def decide(
     now: datetime,
     timing: Timing,
     cluster: Sequence[Problem] = (),
-    gone: Mapping[Member, str] = MappingProxyType({}),
+    reasons: Mapping[Member, str] = MappingProxyType({}),
 ) -> Plan:
     """The next step of a job given its observed pods; `cluster` lists what keeps the
-    cluster from running it (checked only when pods are to be created); `gone`: why the
-    cluster stopped a member's pod that has left it since (its last state's disruption)."""
-    step = Step(job, pods, now, timing, gone)
+    cluster from running it (checked only when pods are to be created); `reasons`: why the
+    cluster stopped the last pod of a member that has none now (`departures`)."""
+    step = Step(job, pods, now, timing, reasons)
     phase = step.status.phase
     if phase in TERMINAL:
         _finished(step)

@@ -55,10 +55,10 @@ class Step(StatusStep[BigModelJobStatus]):
         pods: Sequence[NodePod],
         now: datetime,
         timing: Timing,
-        gone: Mapping[Member, str] = MappingProxyType({}),
+        reasons: Mapping[Member, str] = MappingProxyType({}),
     ) -> None:
         super().__init__(job.status, job.metadata.get("generation"), now)
-        self.job, self.spec, self.timing, self.gone = job, job.spec, timing, gone
+        self.job, self.spec, self.timing, self.reasons = job, job.spec, timing, reasons
         self.contract = contract_of(job.spec.framework)
         self.roles = {r.name: r for r in self.contract.roles(job.spec)}
         self.members = self.contract.members(job.spec)
