@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from bigmodel.controller.caches import Listing, fill, label_selector
 from bigmodel.controller.context import OperatorContext
 from bigmodel.controller.job.controller import JobController
+from bigmodel.controller.job.departures import Departures
 from bigmodel.controller.job.timing import Timing
 from bigmodel.controller.objects import Grouped
 from bigmodel.controller.queuemetrics import WorkQueueMetrics
@@ -131,7 +132,7 @@ def test_a_node_pod_gone_leaves_the_cache_and_is_remembered_for_its_live_job() -
     jobs.pod_event(None, node_pod("train-node-1", "uid-1", rank=1))
     jobs.pod_event("DELETED", node_pod("train-node-1", "uid-1", rank=1))
     assert jobs.pods.of("uid-1") == []
-    assert jobs.removed == {"uid-1": {Member("node", 1): None}}
+    assert jobs.departures == {"uid-1": Departures(gone={Member("node", 1): None})}
 
 
 def test_a_pod_that_is_no_node_pod_any_more_leaves_the_cache() -> None:
@@ -174,10 +175,10 @@ def test_a_services_child_gone_leaves_its_cache() -> None:
     assert (seen.deployment, seen.pods) == (None, [])
 
 
-def test_a_deleted_job_leaves_no_trace_of_its_removed_pods() -> None:
+def test_a_deleted_job_leaves_no_trace_of_its_gone_pods() -> None:
     jobs = JobController(shared(), Timing(), metrics(), 1, 1)
     job = {"metadata": {"name": "train", "namespace": "ns", "uid": "uid-1"}}
     jobs.job_changed(None, job)
     jobs.pod_event("DELETED", node_pod("train-node-0", "uid-1"))
     jobs.job_changed("DELETED", job)
-    assert (jobs.removed, jobs.jobs.get("ns/train")) == ({}, None)
+    assert (jobs.departures, jobs.jobs.get("ns/train")) == ({}, None)

@@ -17,7 +17,7 @@ The caches are synced when it returns: readiness passes and a leader's workers s
 One gap is left, the same as after any re-list of kopf's watches (a `410 Gone`): an object
 deleted between this LIST and kopf's own listing stays in the cache, since kopf never saw it
 to report its deletion. The job controller looks up node pods that stay "leaving"
-(`job/vanished.py`); a reconcile of a job or service that is gone fails on its writes
+(`job/departures.py`); a reconcile of a job or service that is gone fails on its writes
 (404) and is retried with back-off.
 """
 

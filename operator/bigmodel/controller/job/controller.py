@@ -1,7 +1,8 @@
 """The BigModelJob controller on the shared work queue: `reconcile(key)` looks at one job from
 the caches (its body, its node pods by the job's uid) through the job's `JobReconciler`,
 and `measure(key)` runs one telemetry round of a Running job, on a queue of its own so a
-reconcile never waits for a scrape. Per-job state lives here, by key, while the job does."""
+reconcile never waits for a scrape. Per-job state lives here, by key (its node pods'
+departures by the job's uid), while the job does."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import kopf
 
 from bigmodel.api import JOB_KIND, JobPhase
 from bigmodel.controller.context import OperatorContext
+from bigmodel.controller.job.departures import Departures
 from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.pods import NodePod, observe_pod
 from bigmodel.controller.job.reconciler import JobReconciler
@@ -67,9 +69,8 @@ class JobController:
     pods: Grouped[NodePod] = field(default_factory=Grouped)
     """Node pods by the uid of their job."""
     nodes: LargestGpuNode = field(default_factory=LargestGpuNode)
-    removed: dict[str, dict[Member, str | None]] = field(default_factory=dict)
-    """By job uid: members whose pods left the cluster since the job's last look, with the
-    disruption their last state showed (why the cluster stopped them; None: none)."""
+    departures: dict[str, Departures] = field(default_factory=dict)
+    """By job uid: its node pods leaving or gone, with why the cluster stopped them."""
     reconcilers: dict[str, JobReconciler] = field(default_factory=dict)
     rounds: dict[str, TelemetryRounds] = field(default_factory=dict)
     measured: set[str] = field(default_factory=set)
@@ -90,7 +91,7 @@ class JobController:
         key = self.jobs.observe(event_type, raw)
         meta = raw.get("metadata") or {}
         if event_type == "DELETED":  # a standby, which never looks, keeps no trace either
-            self.removed.pop(str(meta.get("uid")), None)
+            self.departures.pop(str(meta.get("uid")), None)
         self.shared.health.watches.delivered(str(meta.get("uid")), meta.get("resourceVersion"))
         known = self.reconcilers.get(key)
         if known is None or event_type == "DELETED" or deleting(raw):
@@ -100,12 +101,12 @@ class JobController:
 
     def pod_event(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
         """A watch event of a node pod: cache it under its job's uid and queue the job (a
-        pod gone from the cluster, with why the cluster stopped it: `pod_removed`)."""
+        pod gone from the cluster, with why the cluster stopped it: `pod_gone`)."""
         owner, pod = controller_of(raw), observe_pod(raw)
         if event_type == "DELETED" or owner is None or pod is None:
             self.pods.drop(key_of(raw))
             if event_type == "DELETED" and owner is not None and pod is not None:
-                self.pod_removed(owner[1], owner[0], pod.member, pod.disruption)
+                self.pod_gone(owner[1], owner[0], pod.member, pod.disruption)
             return
         self.pods.put(key_of(raw), owner[0], pod)
         self.pod_changed(owner[1])
@@ -115,14 +116,14 @@ class JobController:
         changes of its gang's other pods that come meanwhile."""
         self.controller.queue.add_after(key, self.timing.settle)
 
-    def pod_removed(self, key: str, uid: str, member: Member, disruption: str | None) -> None:
-        """A node pod of the live job `key` of `uid` left the cluster: a watch may bring its
-        deletion before the job has looked at its last state; the pods of a job gone or
-        being deleted do not matter."""
+    def pod_gone(self, key: str, uid: str, member: Member, reason: str | None) -> None:
+        """A node pod of the live job `key` of `uid` is gone, stopped by the cluster for
+        `reason` (its disruption): a watch may bring its DELETED event before the job has
+        looked at its last state; the pods of a job gone or being deleted do not matter."""
         raw = self.jobs.get(key)
         if raw is None or deleting(raw) or uid_of(raw) != uid:
             return
-        self.removed.setdefault(uid, {})[member] = disruption
+        self.departures.setdefault(uid, Departures()).went(member, reason)
         self.pod_changed(key)
 
     # --- the queues' work ---
@@ -138,15 +139,8 @@ class JobController:
             return None
         reconciler = self._reconciler(key, raw)
         await self.release(raw)
-        uid = reconciler.uid
-        removed = dict(self.removed.get(uid, {}))
         with self.shared.metrics.reconciling(JOB_KIND):
-            pause = await reconciler.step(self.pods.of(uid), removed)
-        left = self.removed.get(uid, {})
-        for member in removed:
-            left.pop(member, None)
-        if not left:
-            self.removed.pop(uid, None)
+            pause = await reconciler.step(self.pods.of(reconciler.uid))
         if pause is not None and self._collecting(key, raw) and key not in self.measured:
             self.measured.add(key)  # the first round too: give the trainer time to start
             self.telemetry.queue.add_after(key, self.shared.telemetry_interval)
@@ -198,8 +192,9 @@ class JobController:
             reconciler = None
         if reconciler is None:
             shared = self.shared
+            departures = self.departures.setdefault(uid, Departures())
             reconciler = JobReconciler(
-                shared.kube, self.timing, self.nodes, raw, object_logger("job", key),
+                shared.kube, self.timing, self.nodes, raw, departures, object_logger("job", key),
                 shared.metrics,
             )  # fmt: skip
             self.reconcilers[key] = reconciler
@@ -212,7 +207,7 @@ class JobController:
         reconciler = self.reconcilers.pop(key, None)
         if reconciler is None:
             return
-        self.removed.pop(reconciler.uid, None)
+        self.departures.pop(reconciler.uid, None)
         self.release.forget(reconciler.uid)
         self.shared.health.watches.forget(reconciler.uid)
         namespace, _, name = key.partition("/")

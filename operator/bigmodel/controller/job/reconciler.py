@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -25,14 +23,20 @@ from bigmodel.api import (
 )
 from bigmodel.controller.conditions import owned_status, with_observed
 from bigmodel.controller.job.decisions import cluster_problems, decide
+from bigmodel.controller.job.departures import Departures
 from bigmodel.controller.job.nodes import LargestGpuNode
 from bigmodel.controller.job.plan import Plan, Problem
 from bigmodel.controller.job.pods import NodePod
 from bigmodel.controller.job.timing import Timing
-from bigmodel.controller.job.vanished import VanishedPods
-from bigmodel.controller.k8s import ApiError, Kube
+from bigmodel.controller.k8s import ApiError, Kube, resource_path
 from bigmodel.manifests.frameworks import Member
-from bigmodel.manifests.job import POD_GROUP_API, build_pod, build_pod_group, build_services
+from bigmodel.manifests.job import (
+    LABEL_JOB,
+    POD_GROUP_API,
+    build_pod,
+    build_pod_group,
+    build_services,
+)
 from bigmodel.telemetry.export import OperatorMetrics, default_metrics
 
 FIELD_MANAGER = "bigmodel-job-controller"
@@ -47,37 +51,29 @@ class JobReconciler:
         timing: Timing,
         nodes: LargestGpuNode,
         body: kopf.Body,
+        departures: Departures,
         logger: logging.Logger | logging.LoggerAdapter[Any],
         metrics: OperatorMetrics | None = None,
     ) -> None:
         self.kube, self.timing, self.nodes, self.body = kube, timing, nodes, body
+        self.departures = departures
+        """Its node pods leaving or gone (the job controller notes those gone from the watch)."""
         self.logger = logger
         self.metrics = metrics or default_metrics()
         self.status: BigModelJobStatus | None = None
         """The status last written: newer than the body's until the watch delivers it."""
-        self.deleted: set[str] = set()
-        """uids of pods deleted by this controller, whose deletion the index may not show yet."""
         self.created: dict[Member, float] = {}
-        """Members whose pods this controller created (monotonic time) that the index does not show
+        """Members whose pods this controller created (monotonic time) that the cache does not show
         yet: not created again while the operator catches up with the watch (under a burst,
-        for many seconds), unless the pod is removed or a resync passes."""
+        for many seconds), unless the pod is gone or a resync passes."""
         self.problems: list[Problem] = []
         """Children the API refused as invalid."""
-        self.gone: dict[Member, str] = {}
-        """Members without a pod whose last pod the cluster stopped, and why (its disruption)."""
         self.invalid_body = False
         self.generation: int | None = None
         """The job's generation at the latest look: only a newer one needs another."""
-        meta = body["metadata"]
-        self.vanished = VanishedPods(kube, meta["namespace"], meta["name"])
 
-    async def step(
-        self,
-        observed: Sequence[NodePod],
-        removed: Mapping[Member, str | None] = MappingProxyType({}),
-    ) -> float | None:
-        """One look at the job given its pods in the index and the members whose pods left the
-        cluster since the last look (with the disruption their last state showed); returns
+    async def step(self, cached: Sequence[NodePod]) -> float | None:
+        """One look at the job given its pods in the cache (and its departures); returns
         seconds until the next, None once deleted."""
         self.generation = self.body["metadata"].get("generation")
         try:
@@ -87,26 +83,24 @@ class JobReconciler:
             return self.timing.resync
         if self.status is not None:
             job.status = with_observed(self.status, job.status, JOB_CONDITIONS)
-        self.deleted &= {p.uid for p in observed}
-        here, now = {p.member for p in observed}, time.monotonic()
-        seen = here | set(removed)
-        reasons: dict[Member, str | None] = {**self.gone, **removed}
-        self.gone = {r: why for r, why in reasons.items() if why and r not in here}
+        departures, now = self.departures, time.monotonic()
+        seen = {p.member for p in cached} | departures.look(cached, now)
         self.created = {
             r: t for r, t in self.created.items() if r not in seen and now - t < self.timing.resync
         }
-        pods = [replace(p, leaving=True) if p.uid in self.deleted else p for p in observed]
-        pods = await self.vanished.drop(pods)
+        if due := departures.due(now):
+            departures.found(due, await self._listed())
+        pods = departures.seen(cached)
         problems, refused = list(self.problems), len(self.problems)
         if job.status.phase is None and not pods:
             problems += await self._cluster_problems(job)
-        plan = decide(job, pods, datetime.now(UTC), self.timing, problems, self.gone)
+        plan = decide(job, pods, datetime.now(UTC), self.timing, problems, departures.reasons)
         await self._apply(job, plan)
         if plan.delete_job:
             return None
         if len(self.problems) > refused:
             return 0.0  # a child was refused: fail the job now, no event will come
-        timers = (plan.wake_in, self.vanished.next_look(), self.timing.resync)
+        timers = (plan.wake_in, departures.next_lookup(time.monotonic()), self.timing.resync)
         return min(t for t in timers if t is not None)
 
     @property
@@ -163,8 +157,14 @@ class JobReconciler:
     async def _delete_pod(self, pod: NodePod) -> None:
         meta = {"name": pod.name, "namespace": self.body["metadata"]["namespace"]}
         await self.kube.delete({"apiVersion": "v1", "kind": "Pod", "metadata": meta}, pod.uid)
-        self.deleted.add(pod.uid)
-        self.vanished.leaving(pod.uid)
+        self.departures.requested(pod.uid, time.monotonic())
+
+    async def _listed(self) -> set[str]:
+        """uids of the job's pods the API has now (a lookup of those leaving too long)."""
+        path = resource_path("v1", "pods", self.body["metadata"]["namespace"])
+        selector = f"{LABEL_JOB}={self.body['metadata']['name']}"
+        listed = await self.kube.request("GET", path, params={"labelSelector": selector})
+        return {item["metadata"]["uid"] for item in listed.get("items") or ()}
 
     async def _create(self, job: BigModelJob, members: Sequence[Member]) -> None:
         """Create the Services and PodGroup, then the pods, all owned by the job and each

@@ -20,7 +20,7 @@ from bigmodel.controller.straggler_policy import Placed
 
 def _ready(step: Step) -> bool:
     """Whether the job may replace a pod now: Running with every pod present and running,
-    nothing being deleted or created, and no job-wide slowness."""
+    no pod leaving, none deleted or created by this look, and no job-wide slowness."""
     status = step.status
     slow_network = find(status.conditions, ConditionType.COMMUNICATION_SLOW)
     return (
