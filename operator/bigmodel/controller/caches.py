@@ -62,7 +62,15 @@ def label_selector(labels: Mapping[str, Any]) -> str:
     return ",".join(terms)
 
 
-async def list_objects(kube: Kube, listing: Listing, namespace: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Listed:
+    """One LIST: its objects and the resourceVersion a watch resumes from."""
+
+    items: list[dict[str, Any]]
+    version: str | None
+
+
+async def list_objects(kube: Kube, listing: Listing, namespace: str | None) -> Listed:
     """Every object of `listing`'s resource in `namespace` (None: all), page by page, each
     with its `apiVersion` and `kind` (a LIST names them once, for its items, as kopf's
     listing fills them in)."""
@@ -74,10 +82,10 @@ async def list_objects(kube: Kube, listing: Listing, namespace: str | None) -> l
         kind = str(page.get("kind") or "").removesuffix("List")
         for item in page.get("items") or ():
             found.append({"apiVersion": listing.api_version, "kind": kind, **item})
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return found
-        params = {**params, "continue": token}
+        meta = page.get("metadata") or {}
+        if not meta.get("continue"):
+            return Listed(found, meta.get("resourceVersion"))
+        params = {**params, "continue": meta["continue"]}
 
 
 async def fill(kube: Kube, listings: Sequence[Listing], namespaces: Sequence[str]) -> int:
@@ -86,7 +94,7 @@ async def fill(kube: Kube, listings: Sequence[Listing], namespaces: Sequence[str
     count = 0
     for listing in listings:
         for namespace in namespaces or (None,):
-            for obj in await list_objects(kube, listing, namespace):
+            for obj in (await list_objects(kube, listing, namespace)).items:
                 listing.feed(None, obj)
                 count += 1
     return count
