@@ -5,6 +5,7 @@ connection fails, and a LIST again after a 410 Gone that forgets what vanished m
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -211,3 +212,15 @@ def test_informers_without_namespaces_watch_the_whole_cluster() -> None:
         return [path for path, _ in kube.watched]
 
     assert set(asyncio.run(scenario())) == {"/api/v1/pods"}
+
+
+def test_a_watch_expired_right_after_its_list_waits_before_listing_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(informer_module, "RETRY_SECONDS", 0.2)
+    kube = ScriptedKube([[], [], []], [[GONE], [GONE]])
+    listing, _ = recording()
+    began = time.monotonic()
+    run(kube, listing)
+    assert len(kube.listed) == 3
+    assert time.monotonic() - began >= 0.4  # no busy loop of LISTs (only a lower bound)

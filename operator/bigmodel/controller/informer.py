@@ -14,9 +14,10 @@ What a watch needs to stay complete is kept:
   (`k8s.WATCH_CLIENT_TIMEOUT`); either way the watch resumes from the last resourceVersion
   seen, which bookmarks keep recent;
 - a `410 Gone` (the history no longer reaches back: as an HTTP status or as an ERROR
-  event) means a LIST again; objects the cache held that the new LIST lacks are fed as
-  deleted, with the metadata last seen (kopf's relists never told of those: the gap
-  `job/vanished.py` covers, which stays);
+  event) means a LIST again (after `RETRY_SECONDS` when the last LIST was that recent);
+  objects the cache held that the new LIST lacks are fed as deleted, with the metadata
+  last seen (kopf's relists never told of those: the gap `job/vanished.py` covers, which
+  stays);
 - a failed request is retried after `RETRY_SECONDS`, from the last version when there is
   one.
 `Informers.listed` returns once every informer has done its first LIST: with the LIST of
@@ -27,19 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bigmodel.controller.caches import Listing, label_selector, list_objects
-from bigmodel.controller.k8s import API_FAILURES, ApiError, Kube, resource_path
+from bigmodel.controller.k8s import API_FAILURES, GONE, ApiError, Kube, resource_path
 from bigmodel.controller.objects import key_of
 
 WATCH_TIMEOUT = 300
 """Seconds the server keeps one watch open (`timeoutSeconds`) before it is resumed."""
 RETRY_SECONDS = 2.0
 """Pause before a failed LIST or watch is tried again."""
-GONE = 410
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class Informer:
     """The resourceVersion to resume the watch from (None: LIST first)."""
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
     """By key: what was last seen of each object the feed holds (`last_seen`)."""
+    listed_at: float = -math.inf
+    """When the latest LIST was fed (monotonic)."""
 
     async def run(self) -> None:
         """LIST, watch, resume, LIST again after a 410; runs until cancelled."""
@@ -85,6 +89,8 @@ class Informer:
                 await self.follow()
             except Gone:
                 self.version = None
+                if time.monotonic() - self.listed_at < RETRY_SECONDS:
+                    await asyncio.sleep(RETRY_SECONDS)  # expired again at once: no busy loop
             except API_FAILURES as exc:
                 log.warning("%s: %s; retrying in %gs", self, exc, RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)
@@ -103,7 +109,7 @@ class Informer:
         for key, gone in before.items():
             if key not in self.known:
                 self.listing.feed("DELETED", gone)
-        self.version = found.version
+        self.version, self.listed_at = found.version, time.monotonic()
         if not self.listed.is_set():
             self.count = len(found.items)
             self.listed.set()

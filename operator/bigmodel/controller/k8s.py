@@ -23,6 +23,8 @@ USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
 _GONE = (404, 409)
 """A delete's answers when the object is gone already (409: a newer one has its name)."""
+GONE = 410
+"""A watch's answer when its resourceVersion is older than the history kept: list again."""
 CONNECTIONS = 32
 """Requests in flight to the API server at most, per client (ours, and kopf's besides its
 watches): more would cost memory the process keeps and a TLS handshake each, for nothing
@@ -185,38 +187,45 @@ class Kube:
     async def watch(self, path: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
         """The events of a watch on the collection `path` (`params`: `resourceVersion`,
         `labelSelector`, ...), each `{"type": ..., "object": ...}` as the API sends it, until
-        the server ends the stream; a refused watch raises ApiError. Lines are split from
-        the stream's chunks as they come, whatever their length (aiohttp's readline refuses
-        lines over 128 KiB)."""
+        the server ends the stream; a refused watch raises ApiError. Counted as errors: a
+        refusal other than `410 Gone` (an expired version, which the caller lists again
+        for) and a failure to connect; a stream cut once it ran is a watch's ordinary end.
+        Lines are split from the stream's chunks as they come, whatever their length
+        (aiohttp's readline refuses lines over 128 KiB)."""
         if self._streams is None:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=10, sock_read=WATCH_CLIENT_TIMEOUT
             )
             connector = aiohttp.TCPConnector(limit=0, ssl=tls(self.client_config))
             self._streams = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        url = self.client_config.host + path
         try:
-            async with self._streams.get(
-                url, params={**params, "watch": "true"}, headers=self._headers(JSON)
-            ) as response:
-                if response.status >= 400:
-                    text = await response.text()
-                    self._count("WATCH", str(response.status))
-                    result = json.loads(text) if text.startswith("{") else {}
-                    raise ApiError(response.status, str(result.get("message") or text[:200]))
-                rest = b""
-                async for chunk in response.content.iter_any():
-                    lines = (rest + chunk).split(b"\n")
-                    rest = lines.pop()
-                    for line in lines:
-                        if line.strip():
-                            yield json.loads(line)
+            response = await self._streams.get(
+                self.client_config.host + path,
+                params={**params, "watch": "true"},
+                headers=self._headers(JSON),
+            )
         except TimeoutError:
-            self._count("WATCH", "timeout")
+            self._count("GET", "timeout")
             raise
         except aiohttp.ClientError:
-            self._count("WATCH", "connection")
+            self._count("GET", "connection")
             raise
+        try:
+            if response.status >= 400:
+                text = await response.text()
+                if response.status != GONE:
+                    self._count("GET", str(response.status))
+                result = json.loads(text) if text.startswith("{") else {}
+                raise ApiError(response.status, str(result.get("message") or text[:200]))
+            rest = b""
+            async for chunk in response.content.iter_any():
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release()
 
     def _count(self, method: str, code: str) -> None:
         if self.metrics is not None:
