@@ -2,23 +2,26 @@
 
 Each kind keeps plain dicts, by `namespace/name`, of the objects it watches (its own
 resources and their children, bodies trimmed), filled by kopf event handlers
-(`@kopf.on.event`): one event, one dict update and a key queued, whatever the other objects
-are doing. kopf's indexes (`@kopf.index`) are not used: kopf makes every object of an
+(`@kopf.on.event`) for the two kinds and by the operator's own informers for the children
+(`informer`): one event, one dict update and a key queued, whatever the other objects are
+doing. kopf's indexes (`@kopf.index`) are not used: kopf makes every object of an
 indexed resource wait until all indexes are filled, and each object indexed wakes every
 waiting one, a start quadratic in the objects (125 s for a fresh operator over 300 jobs).
 
 Completeness: kopf runs the startup handlers before it starts any watch, and `synced.sync`,
-the last of them, LISTs every watched resource (what each kind registered with
+the last of them, LISTs every resource kopf watches (what each kind registered with
 `OperatorContext.watch`) and feeds each object to the cache through the same function as a
-watch event. So when kopf's watches begin, the caches already hold every object as of that
-LIST; each watch then starts from its own, later, listing and brings every change after it.
-The caches are synced when it returns: readiness passes and a leader's workers start.
+watch event, and waits for each informer's first LIST (`OperatorContext.inform`). So when
+kopf's watches begin, the caches already hold every object as of that LIST; each watch
+then starts from its own, later, listing and brings every change after it. The caches are
+synced when it returns: readiness passes and a leader's workers start.
 
-One gap is left, the same as after any re-list of kopf's watches (a `410 Gone`): an object
-deleted between this LIST and kopf's own listing stays in the cache, since kopf never saw it
-to report its deletion. The job controller looks up node pods that stay "leaving"
-(`job/vanished.py`); a reconcile of a job or service that is gone fails on its writes
-(404) and is retried with back-off.
+One gap is left for the kinds kopf watches, the same as after any re-list of kopf's
+watches (a `410 Gone`): an object deleted between this LIST and kopf's own listing stays in
+the cache, since kopf never saw it to report its deletion; a reconcile of a job or service
+that is gone fails on its writes (404) and is retried with back-off. The informers feed
+what vanished between two of their LISTs as deleted; the job controller still looks up
+node pods that stay "leaving" (`job/vanished.py`).
 """
 
 from __future__ import annotations
