@@ -21,6 +21,8 @@ Run: .venv/bin/python benchmarks/scale.py [--jobs 1000]
      [--scenarios burst,steady,takeover,restart,start]
      [--rounds 1] [--concurrency 16] [--window 60] [--trials 3] [--state-dir DIR]
      [--py-spy DIR]   (profiles of the operator and the sandbox during the last burst)
+     [--baseline-operator CHECKOUT/operator]   (another checkout's operator's burst too,
+                      in every round: before/after in one run, under the same load)
 The jobs of burst and steady run on simulated nodes with `spec.metrics.enabled: false`: their
 pods' addresses answer nothing, so there is nothing to scrape (`telemetry_collection.py`
 measures scraping). The last line printed is the results as JSON.
@@ -77,6 +79,17 @@ def report(results: dict[str, Any], jobs: int) -> None:
         idle = op["idle"]
         print(f"  idle operator: {idle['cpu_share']:.2%} of a core, {idle['rss_mb']:.0f} MB")
         results["burst_ratio"] = ratio
+        if "baseline" in rounds[-1]:
+            base = _median(rounds, "baseline", "all_running_seconds")
+            results["baseline_burst_ratio"] = base_ratio = ratio * base / through
+            each = [r["baseline"]["all_running_seconds"] / r["bare"]["all_running_seconds"]
+                    for r in rounds]  # fmt: skip
+            last = rounds[-1]["baseline"]
+            print(f"  baseline operator: {base:.1f} s, {base_ratio:.2f}x the bare client "
+                  f"(rounds: {', '.join(f'{r:.2f}' for r in each)}); this operator / "
+                  f"baseline {through / base:.2f}; CPU during the last burst: baseline "
+                  f"{last['operator_cpu_seconds']:.1f} s, sandbox "
+                  f"{last['sandbox_cpu_seconds']:.1f} s")  # fmt: skip
         if "steady" in op:
             steady = op["steady"]
             print(f"steady state, {jobs} Running jobs, {steady['seconds']:.0f} s window: "
@@ -123,6 +136,12 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=3, help="start-latency trials of each")
     parser.add_argument("--state-dir", type=Path, help="keep logs here (default: temporary)")
     parser.add_argument("--py-spy", type=Path, help="profile the last burst into this directory")
+    parser.add_argument(
+        "--baseline-operator",
+        type=Path,
+        help="the operator/ directory of another checkout: its burst runs in every round "
+        "too, between the bare client's and this checkout's, against the same sandbox code",
+    )
     args = parser.parse_args()
     args.scenarios = set(args.scenarios.split(","))
     # pods run `torchrun`, `python`: the venv's, as `make` puts it first on PATH

@@ -138,17 +138,19 @@ def through_operator(
     profile: Path | None = None,
     restart: bool = False,
     takeover: bool = False,
+    source: Path | None = None,
 ) -> dict[str, Any]:
-    """N BigModelJobs created at once with the operator running: the time until all their
-    pods run, then (with `steady`) the operator's cost once every job is Running, (with
-    `takeover` too) a standby's taking over from it, killed, and (with `restart` too) a
-    fresh operator's catching up with them (`scale_restart`)."""
+    """N BigModelJobs created at once with the operator running (`source`: another
+    checkout's, see `operator`): the time until all their pods run, then (with `steady`)
+    the operator's cost once every job is Running, (with `takeover` too) a standby's taking
+    over from it, killed, and (with `restart` too) a fresh operator's catching up with them
+    (`scale_restart`)."""
     with start_sandbox(state, *simulated_nodes(args.jobs)) as sandbox:
         sandbox.kubectl("apply", "-f", str(REPO / "crds"))
         # before the operator: kopf misses a namespace created while it starts (between its
         # first listing of namespaces and the watch that follows)
         sandbox.kubectl("create", "namespace", NAMESPACE)
-        with operator(sandbox, state / "operator.log") as running:
+        with operator(sandbox, state / "operator.log", source) as running:
             out = asyncio.run(_through_operator(sandbox, args, running.pid, steady, profile))
             out["liveness"] = {str(code): n for code, n in sorted(running.liveness.items())}
             if steady and takeover:
@@ -160,12 +162,16 @@ def through_operator(
 
 
 def alternate(args: argparse.Namespace, state: Path) -> list[dict[str, Any]]:
-    """`args.rounds` rounds of the bare client then the operator (the steady state in the
-    last round only): alternating, so that both see the same machine load."""
+    """`args.rounds` rounds of the bare client, then the baseline operator's burst (with
+    `--baseline-operator`), then the operator (the steady state in the last round only):
+    alternating, so that all see the same machine load."""
     rounds = []
     for i in range(args.rounds):
         here = state / f"round-{i}"
         result = {"bare": bare(args, here / "bare")}
+        if args.baseline_operator is not None and args.scenarios & {"burst", "steady"}:
+            source = args.baseline_operator
+            result["baseline"] = through_operator(args, here / "baseline", False, source=source)
         if args.scenarios & {"burst", "steady"}:
             last = i == args.rounds - 1
             steady = last and "steady" in args.scenarios

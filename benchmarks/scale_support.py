@@ -241,15 +241,21 @@ class RunningOperator:
 
 
 @contextlib.contextmanager
-def operator(sandbox: RunningSandbox, log: Path) -> Iterator[RunningOperator]:
+def operator(
+    sandbox: RunningSandbox, log: Path, source: Path | None = None
+) -> Iterator[RunningOperator]:
     """`bigmodel run --namespace bench` (the image's entry point) until the block ends, its
-    /healthz probed every half second (it must never fail, however loaded)."""
+    /healthz probed every half second (it must never fail, however loaded); `source`: the
+    `operator/` directory of another checkout to run instead (first on PYTHONPATH)."""
     health, metrics = free_port(), free_port()
     command = [str(BIN / "bigmodel"), "run", "--namespace", NAMESPACE]
     command += ["--health-port", str(health), "--metrics-port", str(metrics)]
+    env = sandbox.env()
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     started = time.monotonic()
     with log.open("ab") as out:
-        proc = subprocess.Popen(command, env=sandbox.env(), stdout=out, stderr=out)
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     try:
         wait_for("the operator's /readyz", lambda: answers_ok(health, "/readyz"), timeout=600)
         ready = time.monotonic() - started

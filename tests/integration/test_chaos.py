@@ -111,9 +111,9 @@ def test_a_lost_node_restarts_the_gang_once_on_the_nodes_left(
 def test_a_gang_restart_is_not_stuck_on_pods_whose_deletion_the_watch_missed(
     sandbox: RunningSandbox, namespace: str, tmp_path: Path
 ) -> None:
-    # Every watch of pods by kopf ends at once with 410 Gone: kopf lists them again and
-    # again, and its index never hears of a pod deleted in between.
-    gone = f"gone:resources=pods,namespaces={namespace},user_agents=kopf/"
+    # Every watch of pods by the operator's informers ends at once with 410 Gone: they list
+    # them again and again, and may miss a pod deleted in between.
+    gone = f"gone:resources=pods,namespaces={namespace},user_agents=bigmodel-operator/"
     view = JobsView(sandbox, namespace)
     operator = Operator(sandbox, namespace, tmp_path / "operator.log", CHAOS_TIMERS)
     jobs = ScriptedJobs(view, (SCRIPTS[2],))  # restarts once, then succeeds

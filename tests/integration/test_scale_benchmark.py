@@ -33,6 +33,14 @@ def test_the_burst_and_steady_state_scenarios_print_their_ratios(tmp_path: Path)
     assert operator["steady"]["cpu_share"] >= 0
 
 
+def test_a_baseline_operators_burst_runs_in_the_same_rounds(tmp_path: Path) -> None:
+    operator_dir = SCRIPT.parents[1] / "operator"
+    results = _run(tmp_path, "--jobs", "2", "--scenarios", "burst", "--rounds", "2",
+                   "--idle-window", "1", "--baseline-operator", str(operator_dir))  # fmt: skip
+    assert all(r["baseline"]["all_running_seconds"] > 0 for r in results["rounds"])
+    assert results["baseline_burst_ratio"] > 0 and results["burst_ratio"] > 0
+
+
 def test_the_start_latency_scenario_prints_its_ratio(tmp_path: Path) -> None:
     results = _run(tmp_path, "--scenarios", "start", "--trials", "1")
     assert len(results["start"]["hand"]) == len(results["start"]["operator"]) == 1

@@ -3,6 +3,7 @@ as in client-go), and the failed requests it counts."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from bigmodel.controller import k8s
 from bigmodel.controller.k8s import (
     CONNECTIONS,
     ApiError,
@@ -136,3 +138,68 @@ def test_kopfs_session_has_room_for_a_watch_of_every_resource_it_handles() -> No
     kinds = (registry._watching, registry._spawning, registry._indexing, registry._changing)
     watched = {selector for kind in kinds for selector in kind.get_all_selectors()}
     assert len(watched) == kopf_settings.WATCHED_RESOURCES
+
+
+async def test_the_authorization_header_is_read_once_per_refresh_period(
+    refusing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(refusing)
+    config.api_key = {"authorization": "t1"}
+    config.api_key_prefix = {"authorization": "Bearer"}
+    asked: list[int] = []
+    config.refresh_api_key_hook = lambda _: asked.append(1)
+    kube = Kube(config)
+    try:
+        await kube.request("GET", "/api/v1")
+        await kube.request("GET", "/api/v1")
+        assert len(asked) == 1
+        monkeypatch.setattr(k8s, "AUTH_REFRESH_SECONDS", 0.0)
+        config.api_key = {"authorization": "t2"}  # a rotated token
+        assert kube._headers(k8s.JSON)["Authorization"] == "Bearer t2"
+        assert len(asked) == 2
+    finally:
+        await kube.close()
+
+
+@pytest.fixture
+async def watching() -> AsyncIterator[str]:
+    """An API server whose pod watch sends two events, the second a line longer than
+    aiohttp's readline allows, split across chunks; a watch from version "old" gets 410."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if request.query.get("resourceVersion") == "old":
+            return web.json_response({"message": "too old resource version"}, status=410)
+        assert request.query["watch"] == "true"
+        response = web.StreamResponse()
+        await response.prepare(request)
+        big = {"metadata": {"name": "b", "annotations": {"x": "y" * 300_000}}}
+        lines = [
+            {"type": "ADDED", "object": {"metadata": {"name": "a"}}},
+            {"type": "ADDED", "object": big},
+        ]
+        data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        for start in range(0, len(data), 50_000):
+            await response.write(data[start : start + 50_000])
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/pods", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_a_watch_yields_each_event_whatever_its_length(watching: str) -> None:
+    kube = Kube(_config(watching))
+    try:
+        events = [e async for e in kube.watch("/api/v1/pods", {"resourceVersion": "1"})]
+        assert [e["object"]["metadata"]["name"] for e in events] == ["a", "b"]
+        with pytest.raises(ApiError) as refused:
+            async for _ in kube.watch("/api/v1/pods", {"resourceVersion": "old"}):
+                pass
+        assert refused.value.status == 410
+    finally:
+        await kube.close()

@@ -2,23 +2,26 @@
 
 Each kind keeps plain dicts, by `namespace/name`, of the objects it watches (its own
 resources and their children, bodies trimmed), filled by kopf event handlers
-(`@kopf.on.event`): one event, one dict update and a key queued, whatever the other objects
-are doing. kopf's indexes (`@kopf.index`) are not used: kopf makes every object of an
+(`@kopf.on.event`) for the two kinds and by the operator's own informers for the children
+(`informer`): one event, one dict update and a key queued, whatever the other objects are
+doing. kopf's indexes (`@kopf.index`) are not used: kopf makes every object of an
 indexed resource wait until all indexes are filled, and each object indexed wakes every
 waiting one, a start quadratic in the objects (125 s for a fresh operator over 300 jobs).
 
 Completeness: kopf runs the startup handlers before it starts any watch, and `synced.sync`,
-the last of them, LISTs every watched resource (what each kind registered with
+the last of them, LISTs every resource kopf watches (what each kind registered with
 `OperatorContext.watch`) and feeds each object to the cache through the same function as a
-watch event. So when kopf's watches begin, the caches already hold every object as of that
-LIST; each watch then starts from its own, later, listing and brings every change after it.
-The caches are synced when it returns: readiness passes and a leader's workers start.
+watch event, and waits for each informer's first LIST (`OperatorContext.inform`). So when
+kopf's watches begin, the caches already hold every object as of that LIST; each watch
+then starts from its own, later, listing and brings every change after it. The caches are
+synced when it returns: readiness passes and a leader's workers start.
 
-One gap is left, the same as after any re-list of kopf's watches (a `410 Gone`): an object
-deleted between this LIST and kopf's own listing stays in the cache, since kopf never saw it
-to report its deletion. The job controller looks up node pods that stay "leaving"
-(`job/departures.py`); a reconcile of a job or service that is gone fails on its writes
-(404) and is retried with back-off.
+One gap is left for the kinds kopf watches, the same as after any re-list of kopf's
+watches (a `410 Gone`): an object deleted between this LIST and kopf's own listing stays in
+the cache, since kopf never saw it to report its deletion; a reconcile of a job or service
+that is gone fails on its writes (404) and is retried with back-off. The informers feed
+what vanished between two of their LISTs as deleted; the job controller still looks up
+node pods that stay "leaving" (`job/departures.py`).
 """
 
 from __future__ import annotations
@@ -62,7 +65,15 @@ def label_selector(labels: Mapping[str, Any]) -> str:
     return ",".join(terms)
 
 
-async def list_objects(kube: Kube, listing: Listing, namespace: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Listed:
+    """One LIST: its objects and the resourceVersion a watch resumes from."""
+
+    items: list[dict[str, Any]]
+    version: str | None
+
+
+async def list_objects(kube: Kube, listing: Listing, namespace: str | None) -> Listed:
     """Every object of `listing`'s resource in `namespace` (None: all), page by page, each
     with its `apiVersion` and `kind` (a LIST names them once, for its items, as kopf's
     listing fills them in)."""
@@ -74,10 +85,10 @@ async def list_objects(kube: Kube, listing: Listing, namespace: str | None) -> l
         kind = str(page.get("kind") or "").removesuffix("List")
         for item in page.get("items") or ():
             found.append({"apiVersion": listing.api_version, "kind": kind, **item})
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return found
-        params = {**params, "continue": token}
+        meta = page.get("metadata") or {}
+        if not meta.get("continue"):
+            return Listed(found, meta.get("resourceVersion"))
+        params = {**params, "continue": meta["continue"]}
 
 
 async def fill(kube: Kube, listings: Sequence[Listing], namespaces: Sequence[str]) -> int:
@@ -86,7 +97,7 @@ async def fill(kube: Kube, listings: Sequence[Listing], namespaces: Sequence[str
     count = 0
     for listing in listings:
         for namespace in namespaces or (None,):
-            for obj in await list_objects(kube, listing, namespace):
+            for obj in (await list_objects(kube, listing, namespace)).items:
                 listing.feed(None, obj)
                 count += 1
     return count

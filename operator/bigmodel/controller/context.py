@@ -1,7 +1,8 @@
 """Operator-wide state every controller shares, kept in kopf's memo: the API client, the
 session that scrapes pods, the exported metrics, the telemetry interval, the operator's
 health, the leader elector, each kind's controllers, whose workers run while this replica
-leads and once the caches are synced, and the resources whose caches `synced.sync` fills."""
+leads and once the caches are synced, the resources kopf watches (whose caches `synced.sync`
+fills at start) and the informers of those the operator watches itself (`informer`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import kopf
 from bigmodel.api import API_VERSION, JOB_KIND, SERVICE_KIND
 from bigmodel.controller.election import new_identity
 from bigmodel.controller.health import Health
+from bigmodel.controller.informer import Informers
 from bigmodel.controller.k8s import Kube, load_client_config
 from bigmodel.controller.leader import LeaderElector
 from bigmodel.controller.operator_settings import operator_settings
@@ -44,7 +46,10 @@ class OperatorContext:
     kinds: list[Kind] = field(default_factory=list)
     """Each kind's controllers (queues and workers)."""
     listings: list[Listing] = field(default_factory=list)
-    """The watched resources, each LISTed once at start into its cache (`synced.sync`)."""
+    """The resources kopf watches, each LISTed once at start into its cache (`synced.sync`)."""
+    informed: list[Listing] = field(default_factory=list)
+    """The resources the operator watches itself (`informer`), started by `synced.sync`."""
+    informers: Informers = field(default_factory=Informers)
     leading: bool = False
     """Whether this replica leads (its workers may write)."""
     election: asyncio.Task[None] | None = None
@@ -62,8 +67,14 @@ class OperatorContext:
             self.health.queues[controller.name] = controller.stalled
 
     def watch(self, *listings: Listing) -> None:
-        """Fill these resources' caches at start, before they count as synced."""
+        """Fill these resources' caches at start, before they count as synced (kopf's
+        event handlers keep them from then on)."""
         self.listings.extend(listings)
+
+    def inform(self, *listings: Listing) -> None:
+        """Watch these resources with informers of the operator's own (not kopf), which
+        fill their caches; the caches count as synced once each has listed."""
+        self.informed.extend(listings)
 
     def handling(self) -> None:
         """Called by every kopf watch-event handler: the first call keeps its context for
@@ -146,5 +157,6 @@ async def stop(memo: Any, **_: Any) -> None:
         await asyncio.gather(shared.election, return_exceptions=True)
     if shared.checks is not None:
         shared.checks.cancel()
+    await shared.informers.stop()
     await shared.kube.close()
     await shared.scraper.close()

@@ -7,7 +7,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any
 
 import aiohttp
@@ -23,10 +23,20 @@ USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
 _GONE = (404, 409)
 """A delete's answers when the object is gone already (409: a newer one has its name)."""
+GONE = 410
+"""A watch's answer when its resourceVersion is older than the history kept: list again."""
 CONNECTIONS = 32
 """Requests in flight to the API server at most, per client (ours, and kopf's besides its
 watches): more would cost memory the process keeps and a TLS handshake each, for nothing
 the API server can serve faster."""
+AUTH_REFRESH_SECONDS = 60.0
+"""How long the `Authorization` header is reused before the configuration is asked again
+(it may re-read a rotated token): asking on every request ran the `kubernetes` package's
+refresh hook each time, 5% of the operator's CPU in a burst of new jobs."""
+WATCH_CLIENT_TIMEOUT = 330.0
+"""A watch stream that brings nothing for this long is given up (and resumed): the server
+ends each watch after its `timeoutSeconds` (300) and sends bookmarks meanwhile, so a
+silent stream has stalled (kopf's `client_timeout`, the same)."""
 DISCOVERY_REFRESH_SECONDS = 60.0
 """Shortest pause between two discoveries of one apiVersion (a kind or API not found)."""
 
@@ -120,12 +130,20 @@ class Kube:
         """Called with the object each status write returns (the health checks expect the
         watch to bring it back)."""
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
+        """The watch streams' session: one long-lived connection each, outside the
+        CONNECTIONS that requests share (a watch would hold one of them for minutes)."""
+        self._auth: tuple[float, dict[str, str]] | None = None
+        """When the `Authorization` header was read, and the header."""
         self._discovered: dict[str, tuple[float, dict[str, str]]] = {}
         """Per apiVersion: when it was discovered, and the plural of each kind."""
 
     def _headers(self, content_type: str) -> dict[str, str]:
+        now = time.monotonic()
+        if self._auth is None or now - self._auth[0] > AUTH_REFRESH_SECONDS:
+            self._auth = (now, authorization(self.client_config))
         headers = {"Content-Type": content_type, "Accept": JSON, "User-Agent": USER_AGENT}
-        return headers | authorization(self.client_config)
+        return headers | self._auth[1]
 
     async def request(
         self,
@@ -165,6 +183,49 @@ class Kube:
                 self._count(method, str(response.status))
             raise ApiError(response.status, str(result.get("message") or text[:200]))
         return result
+
+    async def watch(self, path: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of a watch on the collection `path` (`params`: `resourceVersion`,
+        `labelSelector`, ...), each `{"type": ..., "object": ...}` as the API sends it, until
+        the server ends the stream; a refused watch raises ApiError. Counted as errors: a
+        refusal other than `410 Gone` (an expired version, which the caller lists again
+        for) and a failure to connect; a stream cut once it ran is a watch's ordinary end.
+        Lines are split from the stream's chunks as they come, whatever their length
+        (aiohttp's readline refuses lines over 128 KiB)."""
+        if self._streams is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=WATCH_CLIENT_TIMEOUT
+            )
+            connector = aiohttp.TCPConnector(limit=0, ssl=tls(self.client_config))
+            self._streams = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        try:
+            response = await self._streams.get(
+                self.client_config.host + path,
+                params={**params, "watch": "true"},
+                headers=self._headers(JSON),
+            )
+        except TimeoutError:
+            self._count("GET", "timeout")
+            raise
+        except aiohttp.ClientError:
+            self._count("GET", "connection")
+            raise
+        try:
+            if response.status >= 400:
+                text = await response.text()
+                if response.status != GONE:
+                    self._count("GET", str(response.status))
+                result = json.loads(text) if text.startswith("{") else {}
+                raise ApiError(response.status, str(result.get("message") or text[:200]))
+            rest = b""
+            async for chunk in response.content.iter_any():
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.release()
 
     def _count(self, method: str, code: str) -> None:
         if self.metrics is not None:
@@ -265,6 +326,7 @@ class Kube:
         return plurals
 
     async def close(self) -> None:
-        """Close the session."""
-        if self._session is not None:
-            await self._session.close()
+        """Close the sessions."""
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()

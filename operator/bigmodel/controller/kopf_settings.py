@@ -16,8 +16,9 @@ from bigmodel.controller.operator_settings import operator_settings
 REPORTING_COMPONENT = "bigmodel-operator"
 
 
-WATCHED_RESOURCES = 5
-"""Resources kopf watches: both kinds, their pods, Deployments and Services."""
+WATCHED_RESOURCES = 2
+"""Resources kopf watches: both kinds (their children are watched by the operator's own
+informers, `informer`, with a session of their own)."""
 
 
 @kopf.on.login()

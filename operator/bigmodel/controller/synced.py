@@ -1,4 +1,5 @@
-"""The startup handler that fills every cache from one LIST of each watched resource and
+"""The startup handler that fills every cache, from one LIST of each resource kopf watches
+and from the first LIST of each informer (the operator's own watches, which it starts), and
 then marks the caches synced (readiness; a leader's workers start): see `caches`.
 
 kopf runs startup handlers in the order they were registered, and starts its watches only
@@ -22,15 +23,19 @@ log = logging.getLogger(__name__)
 
 
 async def sync(memo: Any, **_: Any) -> None:
-    """Fill the caches from one LIST of each watched resource, then mark them synced."""
+    """Start the informers, fill the caches from one LIST of each resource kopf watches,
+    wait for the informers' first LISTs, then mark the caches synced. kopf runs it again
+    after a failure: the informers, started once, keep retrying on their own."""
     shared = context(memo)
     began = time.monotonic()
     namespaces = operator_settings(memo).namespaces
+    shared.informers.start(shared.kube, shared.informed, namespaces)
     count = await fill(shared.kube, shared.listings, namespaces)
+    count += await shared.informers.listed()
     log.info(
         "caches synced: %d objects of %d resources listed in %.1fs",
         count,
-        len(shared.listings),
+        len(shared.listings) + len(shared.informed),
         time.monotonic() - began,
     )
     shared.caches_synced()

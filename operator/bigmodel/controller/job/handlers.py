@@ -1,13 +1,15 @@
 """kopf handlers of BigModelJob (thin): they only keep the caches and queue the key of the
 job that changed; the job controller's workers do the rest (`controller`).
 
-- `job_pod_events`: every watch event of a node pod, cached by the uid of its job; a change
-  or a removal queues the job.
 - `job_events`: every watch event of a job, cached; a new job, a new generation (a spec
   change) or a deletion queues it.
+- Node pods are watched by an informer of the operator's own (`informer`, with a
+  server-side label selector), not kopf: every event of a node pod is cached by the uid of
+  its job, and a change or a removal queues the job.
 
-Both resources are LISTed once at start into the same caches (`synced.sync`), so a job is
-never reconciled from half-listed caches, and no object waits for any other to be queued.
+Jobs are LISTed once at start into their cache (`synced.sync`), and the caches count as
+synced once the pods' informer has listed too, so a job is never reconciled from
+half-listed caches, and no object waits for any other to be queued.
 Each handler also hands kopf's handler context to the workers (`OperatorContext.handling`:
 kopf posts events only from it). No create/update/delete handler, daemon or timer: kopf
 adds no finalizer to jobs and writes no progress or diff-base annotations.
@@ -50,17 +52,8 @@ async def start_job_controller(memo: Any, **_: Any) -> None:
     )  # fmt: skip
     memo.jobs = controller
     context(memo).add(controller)
-    context(memo).watch(
-        Listing(API_VERSION, JOB_PLURAL, {}, controller.job_changed),
-        Listing("v1", "pods", NODE_PODS, controller.pod_event),
-    )
-
-
-@kopf.on.event("pods", labels=NODE_PODS)
-async def job_pod_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-    """Cache the node pod under its job and queue the job."""
-    context(memo).handling()
-    jobs(memo).pod_event(event.get("type"), event["object"])
+    context(memo).watch(Listing(API_VERSION, JOB_PLURAL, {}, controller.job_changed))
+    context(memo).inform(Listing("v1", "pods", NODE_PODS, controller.pod_event))
 
 
 @kopf.on.event(GROUP, VERSION, JOB_PLURAL)

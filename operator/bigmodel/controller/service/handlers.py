@@ -1,11 +1,12 @@
-"""kopf handlers of BigModelService (thin): the watch events of its replica pods, of the
-children it applied and of the services themselves, each cached and queueing the service
-that changed for the service controller's workers (`controller`). Every resource is LISTed
-once at start into the same caches (`synced.sync`); no object waits for any other to be
-queued. Each handler also hands kopf's handler context to the workers
-(`OperatorContext.handling`: kopf posts events only from it). No create/update/delete
-handler, daemon or timer: kopf adds no finalizer to services and writes no progress or
-diff-base annotations."""
+"""kopf handlers of BigModelService (thin): the watch events of the services, each cached and
+queueing the service that changed for the service controller's workers (`controller`). Its
+replica pods and the children it applied (Deployment, Service) are watched by informers of
+the operator's own (`informer`, with server-side label selectors), not kopf, into the same
+caches, each event queueing its service. Every resource is LISTed once at start
+(`synced.sync`); no object waits for any other to be queued. The handler also hands kopf's
+handler context to the workers (`OperatorContext.handling`: kopf posts events only from
+it). No create/update/delete handler, daemon or timer: kopf adds no finalizer to services
+and writes no progress or diff-base annotations."""
 
 from __future__ import annotations
 
@@ -46,33 +47,12 @@ async def start_service_controller(memo: Any, **_: Any) -> None:
     )  # fmt: skip
     memo.services = controller
     context(memo).add(controller)
-    context(memo).watch(
-        Listing(API_VERSION, SERVICE_PLURAL, {}, controller.service_changed),
+    context(memo).watch(Listing(API_VERSION, SERVICE_PLURAL, {}, controller.service_changed))
+    context(memo).inform(
         Listing("v1", "pods", CHILDREN, controller.pod_event),
         Listing("apps/v1", "deployments", CHILDREN, controller.deployment_event),
         Listing("v1", "services", CHILDREN, controller.front_event),
     )
-
-
-@kopf.on.event("pods", labels=CHILDREN)
-async def service_pod_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-    """Cache the replica pod under its service and queue the service."""
-    context(memo).handling()
-    services(memo).pod_event(event.get("type"), event["object"])
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
-async def service_deployment_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-    """Cache the service's Deployment and queue the service."""
-    context(memo).handling()
-    services(memo).deployment_event(event.get("type"), event["object"])
-
-
-@kopf.on.event("", "v1", "services", labels=CHILDREN)
-async def service_front_events(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-    """Cache the service's ClusterIP Service and queue the service."""
-    context(memo).handling()
-    services(memo).front_event(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, SERVICE_PLURAL)
