@@ -164,9 +164,8 @@ def test_an_object_that_vanished_between_two_lists_is_fed_as_deleted() -> None:
     kube = ScriptedKube([both, [pod("train-node-0", "90")]], [[GONE]])
     informer = run(kube, listing)
     assert [p.name for p in jobs.pods.of("uid-1")] == ["train-node-0"]
-    assert jobs.departures == {
-        "uid-1": Departures(gone={Member("node", 1): None})
-    }  # the job looks again
+    gone = Departures(gone={Member("node", 1): None})
+    assert jobs.departures == {"uid-1": gone}  # the job looks again
     assert list(informer.known) == ["ns/train-node-0"]
     assert "managedFields" not in informer.known["ns/train-node-0"]["metadata"]
 
