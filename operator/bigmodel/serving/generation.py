@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bigmodel.serving.forward import ModelWork
-from bigmodel.serving.kv_cache import CachedRow, LayerCache
+from bigmodel.serving.kv_slots import CachedRow, LayerCache
 from bigmodel.serving.metrics import ServingMetrics
 from bigmodel.serving.model import Tokenizer
 
@@ -47,8 +47,10 @@ class Row:
     generated: list[int] = field(default_factory=list)
     text: str = ""
     finish_reason: str | None = None
+    cached: int = 0
+    """Its tokens whose keys and values a KV-cache decoder holds (all but the newest)."""
     cache: list[LayerCache] | None = None
-    """Keys and values of its tokens but the newest, with a KV-cache decoder."""
+    """Keys and values of its prompt while a KV-cache decoder prefills it."""
     prefilling: bool = False
     """Its prompt is still being prefilled in chunks: the last step gave it no token."""
 
