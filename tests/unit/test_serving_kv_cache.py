@@ -3,12 +3,15 @@ and however the prompts are cut into prefill chunks."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from bigmodel.serving.forward import ForwardRunner
 from bigmodel.serving.generation import Generation, Row, Sampling
 from bigmodel.serving.hf_loading import load_hf
+from bigmodel.serving.kv_cache import CachedDecoder
 from bigmodel.serving.model import ServedModel
 from support.llm import tiny_lm_dir
 
@@ -197,3 +200,17 @@ def test_a_finished_generation_frees_its_slot_in_the_step_that_ends_it() -> None
         runner.run([long])
     assert (slots.rows, slots.keys) == ([], []), "no buffers are kept once nothing decodes"
     assert long.items[0].generated == recomputed(served, long.items[0].prompt, 9)
+
+
+def test_eager_attention_gets_additive_masks_and_generates_exactly() -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir(), attn_implementation="eager")
+    decoder = CachedDecoder(model.eval(), prefill_chunk_tokens=512)
+    served = load_hf(str(tiny_lm_dir()))
+    rows = [Row(encoded(served, text)) for text in PROMPTS]
+    greedy_steps(
+        dataclasses.replace(served, decoder=decoder), rows, {0: rows[0], 2: rows[1], 3: rows[2]}, 8
+    )
+    for row in rows:
+        assert row.generated == recomputed(served, row.prompt, len(row.generated))
