@@ -169,17 +169,21 @@ class _SlotLayer:
         self, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor, width: int
     ) -> None:
         self.keys, self.values = keys, values
-        self._positions = positions
-        self._rows = torch.arange(len(positions), device=positions.device)
+        self._rows = len(positions)
         self._width = width
+        # Where each (row, head)'s new position lies in the buffer seen as [-1, dim]: one
+        # index_copy_ writes them all (an indexed assignment costs twice as much).
+        _, heads, columns, _ = keys.shape
+        first = torch.arange(self._rows * heads, device=keys.device).view(self._rows, heads)
+        self._at = (first * columns + positions.unsqueeze(1)).view(-1)
 
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write each row's one new position in place; the rows' keys and values so far."""
-        self.keys[self._rows, :, self._positions] = key_states[:, :, 0]
-        self.values[self._rows, :, self._positions] = value_states[:, :, 0]
-        rows = len(self._positions)
+        for buffer, new in ((self.keys, key_states), (self.values, value_states)):
+            buffer.view(-1, buffer.shape[3]).index_copy_(0, self._at, new.reshape(-1, new.shape[3]))
+        rows = self._rows
         return self.keys[:rows, :, : self._width], self.values[:rows, :, : self._width]
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
