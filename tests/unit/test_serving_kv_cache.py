@@ -3,11 +3,15 @@ and however the prompts are cut into prefill chunks."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from bigmodel.serving.generation import Row
+from bigmodel.serving.forward import ForwardRunner
+from bigmodel.serving.generation import Generation, Row, Sampling
 from bigmodel.serving.hf_loading import load_hf
+from bigmodel.serving.kv_cache import CachedDecoder
 from bigmodel.serving.model import ServedModel
 from support.llm import tiny_lm_dir
 
@@ -88,12 +92,16 @@ def test_a_row_leaving_the_batch_does_not_change_the_others(served: ServedModel)
     assert stays.generated == recomputed(served, stays.prompt, 8)
 
 
-def test_each_rows_cache_holds_exactly_its_own_tokens_but_the_newest(served: ServedModel) -> None:
+def test_each_rows_slot_holds_exactly_its_own_tokens_but_the_newest(served: ServedModel) -> None:
+    assert served.decoder is not None
+    slots = served.decoder.slots
     rows = [Row(encoded(served, text)) for text in PROMPTS]
     greedy_steps(served, rows, {0: rows[0], 2: rows[1], 4: rows[2]}, 6)
     for row in rows:
-        assert row.cache is not None
-        assert row.cache[0][0].shape[2] == len(row.prompt) + len(row.generated) - 1
+        slot = slots.slot(row)
+        assert slot is not None
+        assert row.cache is None, "its prefilled cache moved into the slot"
+        assert row.cached == slots.lengths[slot] == len(row.prompt) + len(row.generated) - 1
 
 
 def long_prompt(served: ServedModel, length: int) -> list[int]:
@@ -157,3 +165,52 @@ def test_a_step_prefills_at_most_its_chunk_of_prompt_tokens_and_each_token_once(
     assert sum(prefilled) == 2 * (3 * CHUNK - 2)
     for row in active:
         assert row.generated == recomputed(chunked, row.prompt, len(row.generated))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rows_of_different_lengths_generate_exactly_in_each_dtype(dtype: torch.dtype) -> None:
+    served = load_hf(str(tiny_lm_dir()))
+    served.module.to(dtype=dtype)
+    assert served.decoder is not None
+    rows = [Row(encoded(served, text)) for text in PROMPTS]
+    greedy_steps(served, rows, {0: rows[0], 1: rows[1], 4: rows[2]}, 10)
+    assert served.decoder.slots.keys[0].dtype == dtype
+    for row in rows:
+        assert row.generated == recomputed(served, row.prompt, len(row.generated))
+
+
+def test_a_finished_generation_frees_its_slot_in_the_step_that_ends_it() -> None:
+    served = load_hf(str(tiny_lm_dir()))
+    assert served.decoder is not None and served.tokenizer is not None
+    runner = ForwardRunner(served, torch.device("cpu"))
+    short = Generation(
+        [encoded(served, PROMPTS[1])], Sampling(max_tokens=3, temperature=0), served.tokenizer
+    )
+    long = Generation(
+        [encoded(served, PROMPTS[2])], Sampling(max_tokens=9, temperature=0), served.tokenizer
+    )
+    slots = served.decoder.slots
+    runner.run([short, long])
+    runner.run([short, long])
+    assert len(slots.rows) == 2
+    runner.run([short, long])
+    assert short.done and not long.done
+    assert slots.rows == long.items, "the short one's slot went with its last token"
+    while not long.done:
+        runner.run([long])
+    assert (slots.rows, slots.keys) == ([], []), "no buffers are kept once nothing decodes"
+    assert long.items[0].generated == recomputed(served, long.items[0].prompt, 9)
+
+
+def test_eager_attention_gets_additive_masks_and_generates_exactly() -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir(), attn_implementation="eager")
+    decoder = CachedDecoder(model.eval(), prefill_chunk_tokens=512)
+    served = load_hf(str(tiny_lm_dir()))
+    rows = [Row(encoded(served, text)) for text in PROMPTS]
+    greedy_steps(
+        dataclasses.replace(served, decoder=decoder), rows, {0: rows[0], 2: rows[1], 3: rows[2]}, 8
+    )
+    for row in rows:
+        assert row.generated == recomputed(served, row.prompt, len(row.generated))

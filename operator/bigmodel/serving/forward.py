@@ -13,7 +13,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from bigmodel.serving.batcher import Work
-from bigmodel.serving.kv_cache import CachedRow
+from bigmodel.serving.kv_slots import CachedRow
 from bigmodel.serving.model import ServedModel
 
 PAD_ID = 0
@@ -68,6 +68,8 @@ class ForwardRunner:
             logits = decoder.step(rows)  # none for rows still prefilling
             counts = [sum(not row.prefilling for row in work.cached_rows()) for work in cached]
             self._advance(cached, counts, logits)
+            # Rows that finished free their slots now, not at the next step (there may be none).
+            decoder.retain(row for work in cached if not work.done for row in work.cached_rows())
         if windowed:
             self._run_windows(windowed)
         return time.perf_counter() - started

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from bigmodel.serving.detokenize import DecodeOffsets, new_text
 from bigmodel.serving.forward import ModelWork
-from bigmodel.serving.kv_cache import CachedRow, LayerCache
+from bigmodel.serving.kv_slots import CachedRow, LayerCache
 from bigmodel.serving.metrics import ServingMetrics
 from bigmodel.serving.model import Tokenizer
 
@@ -46,9 +47,13 @@ class Row:
     prompt: list[int]
     generated: list[int] = field(default_factory=list)
     text: str = ""
+    decoded: DecodeOffsets = field(default_factory=DecodeOffsets)
+    """How far `generated` is decoded into `text`."""
     finish_reason: str | None = None
+    cached: int = 0
+    """Its tokens whose keys and values a KV-cache decoder holds (all but the newest)."""
     cache: list[LayerCache] | None = None
-    """Keys and values of its tokens but the newest, with a KV-cache decoder."""
+    """Keys and values of its prompt while a KV-cache decoder prefills it."""
     prefilling: bool = False
     """Its prompt is still being prefilled in chunks: the last step gave it no token."""
 
@@ -167,15 +172,17 @@ class Generation(ModelWork):
     def _append(self, row: Row, token: int) -> None:
         if token == self.eos_token_id:
             row.finish_reason = "stop"
+            row.text += new_text(self.tokenizer, row.generated, row.decoded, final=True)
             return
         row.generated.append(token)
         previous = len(row.text)
-        row.text = self.tokenizer.decode(row.generated)
+        at_length = len(row.generated) >= self.sampling.max_tokens
+        row.text += new_text(self.tokenizer, row.generated, row.decoded, final=at_length)
         # A stop sequence can only end in the new text: search from just before it.
         start = max(0, previous - self._longest_stop + 1)
         found = [i for stop in self.sampling.stop if (i := row.text.find(stop, start)) >= 0]
         if found:
             row.text = row.text[: min(found)]
             row.finish_reason = "stop"
-        elif len(row.generated) >= self.sampling.max_tokens:
+        elif at_length:
             row.finish_reason = "length"

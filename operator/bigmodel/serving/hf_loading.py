@@ -139,6 +139,10 @@ def load_hf(
             f"--model-uri {uri!r}: transformers cannot load it: "
             f"{type(error).__name__}: {lines[0] if lines else ''}{hint}"
         ) from None
+    try:
+        decoder = CachedDecoder(model, prefill_chunk_tokens)
+    except ValueError as error:  # attention the KV cache cannot mask
+        raise ModelLoadError(f"--model-uri {uri!r}: {error}") from None
     config = model.config
     logits_size = model.get_output_embeddings().weight.shape[0]
     eos = _first_id(getattr(model.generation_config, "eos_token_id", None))
@@ -149,5 +153,5 @@ def load_hf(
         tokenizer=HFTokenizer(tokenizer),
         eos_token_id=eos if eos is not None else _first_id(tokenizer.eos_token_id),
         source=str(path),
-        decoder=CachedDecoder(model, prefill_chunk_tokens),
+        decoder=decoder,
     )

@@ -1,41 +1,39 @@
 """Generation with a key/value cache for transformers causal LMs, one batched step at a time.
 
-Each generating row keeps its own cache: per layer, keys and values `[1, heads, length,
-dim]` of every token it has seen. A step takes any mix of rows. Running rows decode their
-last token together (their caches left-padded to one length under an attention mask, each
-at its own position). Newcomers are prefilled in **chunks**: each step runs at most
-`prefill_chunk_tokens` prompt tokens, given to the waiting rows in arrival order, so a long
-prompt is spread over several steps and a running row's gap between two tokens stays one
-step whose prefill share is bounded. A row's first chunk joins the other first chunks in one
-right-padded forward (causality keeps each row's tokens exact; each row keeps only its own
-positions of the cache); a later chunk runs against the row's cache. A row gets its first
-token from the step that prefills its last prompt token. Rows join and leave between any
-two steps, and a row that leaves frees its cache with it. Runs on the device worker thread.
+A step takes any mix of rows. Running rows decode their last token together, from their
+slots in `KVSlots` (preallocated buffers written in place: each at its own position, under a
+mask hiding the others' padding). Newcomers are prefilled in **chunks**: each step runs at
+most `prefill_chunk_tokens` prompt tokens, given to the waiting rows in arrival order, so a
+long prompt is spread over several steps and a running row's gap between two tokens stays
+one step whose prefill share is bounded. A row's first chunk joins the other first chunks in
+one right-padded forward (causality keeps each row's tokens exact; each row keeps only its
+own positions of the cache); a later chunk runs against the row's cache. A row gets its
+first token from the step that prefills its last prompt token, and takes a slot (one copy of
+its prefilled cache) when it first decodes. Rows join and leave between any two steps: a row
+missing from a step, or `retain`ed out, frees its slot. Runs on the device worker thread.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-LayerCache = tuple[torch.Tensor, torch.Tensor]
-"""One layer's keys and values of one row: `[1, heads, length, dim]` each."""
+from bigmodel.serving.kv_slots import (
+    CachedRow,
+    KVSlots,
+    LayerCache,
+    decode_mask,
+    layer_windows,
+)
+
 PAD_ID = 0
-
-
-class CachedRow(Protocol):
-    """A generating row: its tokens so far and the cache of all but the last one."""
-
-    prompt: list[int]
-    generated: list[int]
-    cache: list[LayerCache] | None
-    prefilling: bool
-    """Set by each step: its prompt is not all in the cache yet, so it got no logits."""
+MASK_KINDS = ("sdpa", "eager")
+"""Attention implementations that take the decoder's 4-D masks (boolean for sdpa)."""
 
 
 def _to_cache(layers: Sequence[LayerCache]) -> Any:
@@ -51,25 +49,28 @@ def _layers(cache: Any) -> list[LayerCache]:
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
-def _cached_length(row: CachedRow) -> int:
-    """Tokens of the row whose keys and values its cache holds."""
-    return 0 if row.cache is None else row.cache[0][0].shape[2]
-
-
 class CachedDecoder:
     """Advances rows of a transformers causal LM by one token each, with their caches."""
 
     def __init__(self, model: nn.Module, prefill_chunk_tokens: int) -> None:
         if prefill_chunk_tokens < 1:
             raise ValueError(f"prefill_chunk_tokens must be >= 1, got {prefill_chunk_tokens}")
+        config = model.config
+        attention = getattr(config, "_attn_implementation", None) or "eager"
+        if attention not in MASK_KINDS:
+            raise ValueError(
+                f"attention implementation {attention!r}: the KV cache needs one of "
+                f"{', '.join(MASK_KINDS)} (load the model with attn_implementation='sdpa')"
+            )
         self.model = model
         self.prefill_chunk_tokens = prefill_chunk_tokens
+        self.slots = KVSlots()
+        """The decoding rows' caches."""
+        self._windows = layer_windows(config)
+        self._boolean_masks = attention == "sdpa"
         # transformers 5.25 renamed `past_key_values` to `cache` (argument and output).
         accepted = inspect.signature(model.forward).parameters
         self._cache_name = "cache" if "cache" in accepted else "past_key_values"
-        self._batch: tuple[tuple[CachedRow, ...], Any, torch.Tensor | None] | None = None
-        """The last decode's rows, its batched cache and mask: the same rows decoding again
-        (the steady state) reuse them instead of packing their caches anew."""
 
     def _forward(self, cache: Any = None, **inputs: Any) -> tuple[torch.Tensor, Any]:
         """The model's logits and its cache, after `inputs` (and a cache, if any)."""
@@ -82,27 +83,35 @@ class CachedDecoder:
         """Where the model's weights are (the server moves it after loading)."""
         return next(self.model.parameters()).device
 
+    def retain(self, rows: Iterable[CachedRow]) -> None:
+        """Free the slot of every decoding row not in `rows` (finished, or withdrawn)."""
+        keep = {id(row) for row in rows}
+        with torch.inference_mode():  # the buffers are inference tensors
+            for row in [row for row in self.slots.rows if id(row) not in keep]:
+                self.slots.leave(row)
+                row.cached = 0
+
     def step(self, rows: Sequence[CachedRow]) -> torch.Tensor:
         """Next-token logits `[rows not prefilling, vocab]`, in the order of `rows`.
 
         Rows whose prompt is in the cache decode; the others get this step's prefill chunks
-        in order and stay `prefilling` until their last prompt token is in the cache.
+        in order and stay `prefilling` until their last prompt token is in the cache. A row
+        that held a slot and is not in `rows` leaves.
         """
         logits: list[torch.Tensor | None] = [None] * len(rows)
         # One token left to run (a decoding row's newest, or a prompt's last after its chunks)
         # is a decode against the row's cache.
-        running = [i for i, row in enumerate(rows) if row.cache is not None and _pending(row) == 1]
+        running = [i for i, row in enumerate(rows) if row.cached and _pending(row) == 1]
+        self.retain(rows[i] for i in running)
         chunks = self._chunks(rows, set(running))
         with torch.inference_mode():
-            first = {i: take for i, take in chunks.items() if rows[i].cache is None}
+            first = {i: take for i, take in chunks.items() if not rows[i].cached}
             if first:
                 self._prefill_first(rows, first, logits)
             for i, take in chunks.items():
                 if i not in first:
                     logits[i] = self._prefill_more(rows[i], take)
-            if not running:
-                self._batch = None  # nothing decodes: the last batch's cache goes
-            else:
+            if running:
                 decoded = self._decode([rows[i] for i in running])
                 for i, row_logits in zip(running, decoded, strict=True):
                     logits[i] = row_logits
@@ -139,12 +148,13 @@ class CachedDecoder:
         for b, (i, take) in enumerate(first.items()):
             row = rows[i]
             row.cache = [(k[b : b + 1, :, :take], v[b : b + 1, :, :take]) for k, v in layers]
+            row.cached = take
             if _pending(row) == 0:
                 logits[i] = out[b, take - 1]
 
     def _prefill_more(self, row: CachedRow, take: int) -> torch.Tensor | None:
         """The row's next chunk against its cache; its logits if that ends its prompt."""
-        start = _cached_length(row)
+        start = row.cached
         tokens = (row.prompt + row.generated)[start : start + take]
         positions = torch.arange(start, start + take, device=self.device).unsqueeze(0)
         assert row.cache is not None
@@ -154,58 +164,42 @@ class CachedDecoder:
             position_ids=positions,
         )
         row.cache = _layers(cache)
+        row.cached = start + take
         return out[0, -1] if _pending(row) == 0 else None
 
     def _decode(self, rows: Sequence[CachedRow]) -> torch.Tensor:
-        """Run each row's last token against its cache, all rows in one forward."""
-        caches = [row.cache for row in rows if row.cache is not None]
-        lengths = [cache[0][0].shape[2] for cache in caches]
-        longest = max(lengths)
-        device = self.device
-        newest = [(row.generated or row.prompt)[-1] for row in rows]
-        input_ids = torch.tensor(newest, device=device).unsqueeze(1)
-        positions = torch.tensor([[length] for length in lengths], device=device)
-        previous = self._batch
-        if (
-            previous is not None
-            and len(previous[0]) == len(rows)
-            and all(a is b for a, b in zip(previous[0], rows, strict=True))
-        ):
-            cache, mask = previous[1], previous[2]
-            if mask is not None:
-                mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
-        else:
-            mask = None  # rows of one length need none
-            if len(set(lengths)) > 1:
-                mask = torch.zeros(len(rows), longest + 1, dtype=torch.long, device=device)
-                for b, length in enumerate(lengths):
-                    mask[b, longest - length :] = 1
-            cache = _to_cache(
-                [_left_padded([c[i] for c in caches], longest) for i in range(len(caches[0]))]
-            )
-        logits, cache = self._forward(
-            cache, input_ids=input_ids, attention_mask=mask, position_ids=positions
+        """Run each row's last token against its slot, all rows in one forward; their logits
+        in the order of `rows`."""
+        slots = self.slots
+        for row in rows:
+            if slots.slot(row) is None:
+                assert row.cache is not None
+                slots.join(row, row.cache)
+                row.cache = None  # its prefilled keys and values now live in the slot
+        newest = [0] * len(rows)
+        order = [0] * len(rows)
+        for i, row in enumerate(rows):
+            slot = slots.slot(row)
+            assert slot is not None
+            newest[slot] = (row.generated or row.prompt)[-1]
+            order[i] = slot
+        cache, positions, width = slots.cache()
+        dtype = None if self._boolean_masks else slots.keys[0].dtype
+        masks = {
+            kind: decode_mask(positions, width, window, dtype)
+            for kind, window in self._windows.items()
+        }
+        out, _ = self._forward(
+            cache,
+            input_ids=torch.tensor(newest, device=self.device).unsqueeze(1),
+            # One mask for one kind of layer; a mix (some sliding) by layer type.
+            attention_mask=next(iter(masks.values())) if len(masks) == 1 else masks,
+            position_ids=positions.unsqueeze(1),
         )
-        self._batch = (tuple(rows), cache, mask)
-        layers = _layers(cache)
-        for b, (row, length) in enumerate(zip(rows, lengths, strict=True)):
-            start = longest - length
-            row.cache = [(k[b : b + 1, :, start:], v[b : b + 1, :, start:]) for k, v in layers]
-        return logits[:, -1]
+        slots.advanced()
+        return out[order, -1]
 
 
 def _pending(row: CachedRow) -> int:
     """The row's tokens not yet in its cache (1 for a decoding row: its newest token)."""
-    return len(row.prompt) + len(row.generated) - _cached_length(row)
-
-
-def _left_padded(rows: Sequence[LayerCache], longest: int) -> LayerCache:
-    """One layer's caches of several rows as one batch, each row right-aligned at `longest`."""
-    keys, values = rows[0]
-    shape = (len(rows), keys.shape[1], longest, keys.shape[3])
-    batch_keys = keys.new_zeros(shape)
-    batch_values = values.new_zeros(shape)
-    for b, (k, v) in enumerate(rows):
-        batch_keys[b, :, longest - k.shape[2] :] = k[0]
-        batch_values[b, :, longest - v.shape[2] :] = v[0]
-    return batch_keys, batch_values
+    return len(row.prompt) + len(row.generated) - row.cached

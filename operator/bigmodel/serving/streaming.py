@@ -4,9 +4,10 @@ After each step the generation took part in, every choice's new text goes out as
 `data: {...}` event; a choice that ends sends its `finish_reason`; with
 `stream_options.include_usage` a last chunk with empty `choices` carries `usage` (and every
 chunk before it `"usage": null`), then `data: [DONE]`. Text that could still turn out to be
-the start of a stop sequence, or half of a multi-byte character, is held back until the next
-token decides. A client that goes away withdraws its generation at once: it leaves the
-running batch before the next step, and its cache with it.
+the start of a stop sequence is held back until the next token decides (half a multi-byte
+character never reaches the text: `detokenize` holds it back). A client that goes away
+withdraws its generation at once: it leaves the running batch before the next step, and its
+cache with it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from bigmodel.serving.generation import Generation, Row
 from bigmodel.serving.state import STATE, enqueue
 
 log = logging.getLogger(__name__)
-REPLACEMENT = "\ufffd"
-"""What a tokenizer decodes half a multi-byte character to."""
 
 Choice = Callable[[int, Row, str, bool], dict[str, Any]]
 """A choice of a chunk: (index, row, new text, whether it is the row's first chunk)."""
@@ -44,10 +43,7 @@ def _ready(row: Row, longest_stop: int) -> int:
     """How much of the row's text may be sent: all once finished, else what is settled."""
     if row.finish_reason is not None:
         return len(row.text)
-    end = len(row.text) - max(longest_stop - 1, 0)
-    while end > 0 and row.text[end - 1] == REPLACEMENT:
-        end -= 1
-    return max(end, 0)
+    return max(len(row.text) - max(longest_stop - 1, 0), 0)
 
 
 def completion_choice(index: int, row: Row, text: str, first: bool) -> dict[str, Any]:
