@@ -232,8 +232,11 @@ def test_a_node_that_exits_non_zero_restarts_the_gang_from_the_checkpoint(
 ) -> None:
     # First run: 10 steps, then node 1's process exits 3; the rerun trains on to 20. One
     # process per node: a gang restart is about nodes (test_trainer_torchrun.py runs 2 x 2).
+    # Node 0's torchrun waits in its exit barrier and handles SIGTERM only when that wait
+    # returns: its deletion ends in SIGKILL after the grace, 5 s here rather than 30.
     script = gang_restart_script(tmp_path)
     spec = {**_trainer_spec([]), "command": ["bash", "-c", script], "procsPerNode": 1}
+    spec["podTemplate"] = {"spec": {"terminationGracePeriodSeconds": 5}}
     spec["runPolicy"] = {"backoffLimit": 1}
     cluster.apply_job("resume", spec)
     status = cluster.wait_phase("resume", "Succeeded", timeout=240)
