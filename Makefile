@@ -5,6 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make test` runs its tests in this many processes (pytest-xdist, one file per process at a
+# time: a module's sandbox or installed chart is started once); 0 runs them in one process.
+PYTEST_WORKERS ?= 2
 LINT_PATHS := operator tests $(wildcard benchmarks)
 
 .PHONY: help venv test test-frameworks test-scenarios lint format crds clean demo
@@ -48,8 +51,8 @@ format: $(STAMP)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-test: lint  ## lint, then every test (e2e tests skip without a cluster)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
+test: lint  ## lint, then every test but the slow ones below, in PYTEST_WORKERS processes (e2e tests skip without a cluster)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow, Dask, Spark), installing their extras
 	# the extras only add packages: torch stays at its pin (checked with tensorflow 2.21,
@@ -57,7 +60,7 @@ test-frameworks: $(STAMP)  ## the slow framework tests (real TensorFlow, Dask, S
 	$(BIN)/pip install -q -e '.[tensorflow,dask,spark]'
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m frameworks $(PYTEST_ARGS)
 
-test-scenarios: $(STAMP)  ## the long straggler scenarios (causes, replacement) under real torchrun
+test-scenarios: $(STAMP)  ## the long torchrun scenarios (straggler causes, replacement, start latency) in one process
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -m scenarios $(PYTEST_ARGS)
 
 crds: $(STAMP)  ## regenerate crds/, the chart's crds/ and docs/api-reference.md from the models

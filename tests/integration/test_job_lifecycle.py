@@ -211,6 +211,10 @@ def _losses(cluster: Cluster, pod: str) -> list[float]:
     return [r["loss"] for r in records if r["msg"] == "step"]
 
 
+# Over half a minute of a real 2 x 2 torchrun, so `make test-scenarios` runs it: `make test`
+# trains the same example to Succeeded under the operator that the chart installs
+# (test_chart_install.py), and sees the loss fall under 2 x 2 torchrun (test_trainer_torchrun.py).
+@pytest.mark.scenarios
 def test_the_cpu_example_trains_across_two_nodes_to_success(
     operator: Operator, cluster: Cluster
 ) -> None:
@@ -226,9 +230,13 @@ def test_the_cpu_example_trains_across_two_nodes_to_success(
 def test_a_node_that_exits_non_zero_restarts_the_gang_from_the_checkpoint(
     operator: Operator, cluster: Cluster, tmp_path: Path
 ) -> None:
-    # First run: 10 steps, then node 1's processes exit 3; the rerun trains on to 20.
+    # First run: 10 steps, then node 1's process exits 3; the rerun trains on to 20. One
+    # process per node: a gang restart is about nodes (test_trainer_torchrun.py runs 2 x 2).
+    # Node 0's torchrun waits in its exit barrier and handles SIGTERM only when that wait
+    # returns: its deletion ends in SIGKILL after the grace, 5 s here rather than 30.
     script = gang_restart_script(tmp_path)
-    spec = {**_trainer_spec([]), "command": ["bash", "-c", script]}
+    spec = {**_trainer_spec([]), "command": ["bash", "-c", script], "procsPerNode": 1}
+    spec["podTemplate"] = {"spec": {"terminationGracePeriodSeconds": 5}}
     spec["runPolicy"] = {"backoffLimit": 1}
     cluster.apply_job("resume", spec)
     status = cluster.wait_phase("resume", "Succeeded", timeout=240)

@@ -41,6 +41,10 @@ def test_a_baseline_operators_burst_runs_in_the_same_rounds(tmp_path: Path) -> N
     assert results["baseline_burst_ratio"] > 0 and results["burst_ratio"] > 0
 
 
+# Four real 2 x 2 torchrun runs (a warm-up, one by hand, one through a fresh operator): over a
+# minute, so `make test-scenarios` runs it. `make test` covers its path, a job from `apply` to
+# training, with the CPU example (test_chart_install.py).
+@pytest.mark.scenarios
 def test_the_start_latency_scenario_prints_its_ratio(tmp_path: Path) -> None:
     results = _run(tmp_path, "--scenarios", "start", "--trials", "1")
     assert len(results["start"]["hand"]) == len(results["start"]["operator"]) == 1

@@ -31,6 +31,8 @@ ENV = {
     "PYTHONWARNINGS": "ignore",
 }
 MODEL = "tiny-chars"
+LONG_TOKENS = 200
+"""Tokens of the request in flight when SIGTERM comes (support.serving:slow_forward_model)."""
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +163,16 @@ async def test_sigterm_drains_in_flight_requests_then_exits_0(
     checkpoints: Path, tmp_path: Path
 ) -> None:
     # A drain budget far above the long request's time, even on a loaded machine: what is
-    # tested is that the request finishes, not how fast.
+    # tested is that the request finishes, not how fast. Its forwards sleep, so it stays in
+    # flight for LONG_TOKENS x SLOW_FORWARD_SECONDS (10 s) or more, however fast the machine.
     server = ServerProcess(
         tmp_path,
-        *("--model-uri", str(checkpoints), "--max-completion-tokens", "4096"),
+        *("--model-uri", str(checkpoints), "--model-factory", "support.serving:slow_forward_model"),
         *("--drain-seconds", "600"),
     )
     async with aiohttp.ClientSession() as session:
         await server.wait_ready(session)
-        long = {"model": MODEL, "prompt": "the cat", "max_tokens": 4096, "temperature": 0}
+        long = {"model": MODEL, "prompt": "the cat", "max_tokens": LONG_TOKENS, "temperature": 0}
         in_flight = asyncio.ensure_future(post(session, f"{server.url}/v1/completions", long))
         for _ in range(500):
             if (await server.metrics(session))["bigmodel_serving_requests_running"] == 1:
@@ -187,7 +190,7 @@ async def test_sigterm_drains_in_flight_requests_then_exits_0(
         ) as refused:
             assert refused.status == 503 and refused.headers["Retry-After"] == "1"
         status, body = await in_flight
-    assert status == 200 and body["usage"]["completion_tokens"] == 4096
+    assert status == 200 and body["usage"]["completion_tokens"] == LONG_TOKENS
     assert server.process.wait(timeout=30) == 0
     assert not server.termination_log.exists()
     assert '"msg": "drained"' in server.log.read_text()

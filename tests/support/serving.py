@@ -169,17 +169,33 @@ STRAGGLER_DIR = "BIGMODEL_TEST_STRAGGLER_DIR"
 STRAGGLER_SECONDS = 0.05
 
 
+SLOW_FORWARD_SECONDS = 0.05
+"""Each forward of `slow_forward_model`: a completion of N tokens lasts N times this or more."""
+
+
+def _slowed(served: ServedModel, seconds: float, when: Callable[[], bool]) -> ServedModel:
+    """`served` with each forward sleeping `seconds` first while `when()` holds."""
+
+    def slow_down(*_: Any) -> None:
+        if when():
+            time.sleep(seconds)
+
+    served.module.register_forward_pre_hook(slow_down)
+    return served
+
+
 def straggler_model(uri: str) -> ServedModel:
     """The checkpoint at `uri`, each forward slowed by STRAGGLER_SECONDS (a weak GPU, a noisy
     neighbour) while `$BIGMODEL_TEST_STRAGGLER_DIR/$POD_NAME` exists, or the mark of its
     machine, `$BIGMODEL_TEST_STRAGGLER_DIR/$BIGMODEL_NODE_NAME` (when that is set)."""
-    served = load_checkpoint(uri)
     names = (os.environ["POD_NAME"], os.environ.get("BIGMODEL_NODE_NAME"))
     marks = [Path(os.environ[STRAGGLER_DIR]) / name for name in names if name]
+    return _slowed(
+        load_checkpoint(uri), STRAGGLER_SECONDS, lambda: any(mark.exists() for mark in marks)
+    )
 
-    def slow_down(*_: Any) -> None:
-        if any(mark.exists() for mark in marks):
-            time.sleep(STRAGGLER_SECONDS)
 
-    served.module.register_forward_pre_hook(slow_down)
-    return served
+def slow_forward_model(uri: str) -> ServedModel:
+    """The checkpoint at `uri`, every forward slowed by SLOW_FORWARD_SECONDS: a request that
+    stays in flight for a known time on any machine, idle or loaded (a sleep, not work)."""
+    return _slowed(load_checkpoint(uri), SLOW_FORWARD_SECONDS, lambda: True)
