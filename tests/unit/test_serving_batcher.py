@@ -311,6 +311,43 @@ async def test_the_worker_runs_a_generations_steps_back_to_back_while_nothing_ch
     assert work.reported == 5, "every step still reported on the loop (a stream sends each token)"
 
 
+class Shrinking(Counted):
+    """A generation of several prompts, one of which finishes at each step."""
+
+    @property
+    def rows(self) -> int:
+        return self.steps
+
+
+async def test_back_to_back_steps_are_counted_with_the_rows_they_ran() -> None:
+    def steps(works: Sequence[Shrinking]) -> float:
+        while True:
+            for work in works:
+                work.steps -= 1  # a prompt finishes: the work has a row less from now on
+                work.done = work.steps == 0
+            if not batcher.continues(works, 0.001):
+                return 0.001
+
+    metrics = ServingMetrics()
+    batcher: Batcher[Shrinking] = Batcher(
+        lambda works: asyncio.to_thread(steps, works),
+        metrics,
+        max_batch_size=4,
+        max_queue_delay=0.0,
+        max_queue_size=10,
+    )
+    scheduling = asyncio.create_task(batcher.run())
+    try:
+        await asyncio.wait_for(batcher.submit(Shrinking("a", steps=3)), 10)
+    finally:
+        scheduling.cancel()
+    sizes = metrics.batch_size.collect()[0].samples
+    count, total = (
+        next(s.value for s in sizes if s.name.endswith(end)) for end in ("_count", "_sum")
+    )
+    assert (count, total) == (3, 3 + 2 + 1), "each step counts the rows it ran, not those left"
+
+
 async def test_a_queued_or_a_withdrawn_work_ends_the_back_to_back_steps() -> None:
     async with harness(max_batch_size=1) as h:
         await asyncio.sleep(0)  # the batcher's loop starts

@@ -99,6 +99,9 @@ class Batcher(Generic[W]):
         self._idle = True
         """Nothing queued or running: the next work to arrive runs at once."""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._step_rows = 0
+        """Rows of the step being run, counted before it runs (a step may finish some rows);
+        written by `_step` before a run of steps and by `continues` on the device worker."""
 
     @property
     def queued(self) -> int:
@@ -151,7 +154,8 @@ class Batcher(Generic[W]):
             return False
         if any(work.done or work.future.done() for work in batch):
             return False
-        loop.call_soon_threadsafe(self._stepped, batch, seconds)
+        loop.call_soon_threadsafe(self._stepped, batch, self._step_rows, seconds)
+        self._step_rows = sum(work.rows for work in batch)
         return True
 
     async def run(self) -> None:
@@ -221,25 +225,26 @@ class Batcher(Generic[W]):
         self._running = batch
         return batch
 
-    def _stepped(self, batch: Sequence[W], seconds: float) -> None:
-        """A step that the device worker followed with another at once (see `continues`)."""
-        self._observer.batch(sum(work.rows for work in batch), seconds)
+    def _stepped(self, batch: Sequence[W], rows: int, seconds: float) -> None:
+        """A step of `rows` rows that the device worker followed with another at once (see
+        `continues`)."""
+        self._observer.batch(rows, seconds)
         for work in batch:
             work.stepped()
 
     async def _step(self, batch: list[W]) -> None:
         """One forward over `batch`; done works leave, the others stay running."""
-        rows = sum(work.rows for work in batch)
+        self._step_rows = sum(work.rows for work in batch)
         try:
             seconds = await self._run_batch(batch)
         except Exception as error:
-            log.exception("forward batch failed", extra={"fields": {"rows": rows}})
+            log.exception("forward batch failed", extra={"fields": {"rows": self._step_rows}})
             for work in batch:
                 work.done = True
                 if not work.future.done():
                     work.future.set_exception(error)
         else:
-            self._observer.batch(rows, seconds)
+            self._observer.batch(self._step_rows, seconds)
         self._running = []
         for work in batch:
             work.stepped()
