@@ -341,9 +341,10 @@ async def test_back_to_back_steps_are_counted_with_the_rows_they_ran() -> None:
         await asyncio.wait_for(batcher.submit(Shrinking("a", steps=3)), 10)
     finally:
         scheduling.cancel()
-    sizes = metrics.batch_size.collect()[0].samples
+    sample = metrics.registry.get_sample_value
     count, total = (
-        next(s.value for s in sizes if s.name.endswith(end)) for end in ("_count", "_sum")
+        sample("bigmodel_serving_batch_size_count"),
+        sample("bigmodel_serving_batch_size_sum"),
     )
     assert (count, total) == (3, 3 + 2 + 1), "each step counts the rows it ran, not those left"
 
