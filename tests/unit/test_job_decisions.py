@@ -7,75 +7,48 @@ from typing import Any
 
 import pytest
 
-from bigmodel.api import (
-    BigModelJob,
-    ConditionStatus,
-    JobPhase,
-    Reason,
-    RestartPolicy,
-)
+from bigmodel.api import JobPhase, Reason, RestartPolicy
 from bigmodel.controller.conditions import find
 from bigmodel.controller.job.decisions import cluster_problems, decide, retryable
-from bigmodel.controller.job.plan import Plan, Problem
-from bigmodel.controller.job.pods import NodePod, observe_pod
-from bigmodel.controller.job.timing import Timing
-from bigmodel.manifests.frameworks import Member
+from bigmodel.controller.job.plan import Problem
 from bigmodel.manifests.frameworks.pytorch import node
-from support.jobs import NOW, TIMING, make_job, node_pod
-
-
-def cond(type_: str, status: bool, reason: str, ago: float = 0) -> dict[str, Any]:
-    when = (NOW - timedelta(seconds=ago)).isoformat()
-    return {"type": type_, "status": str(status), "reason": reason, "lastTransitionTime": when}
-
-
-def nodes(*ranks: int) -> list[Member]:
-    return [node(r) for r in ranks]
-
-
-def run(job: BigModelJob, pods: list[NodePod], *problems: Problem) -> Plan:
-    return decide(job, pods, NOW, TIMING, problems)
-
-
-def reason(plan: Plan, type_: str) -> str | None:
-    found = find(plan.status.conditions, type_)
-    return found.reason if found and found.status is ConditionStatus.TRUE else None
-
-
-def message(plan: Plan, type_: str) -> str:
-    found = find(plan.status.conditions, type_)
-    assert found is not None, f"no {type_} condition"
-    return found.message
-
-
-def deleted(plan: Plan) -> list[str]:
-    return [p.name for p in plan.delete]
-
+from support.jobs import (
+    NOW,
+    TIMING,
+    cond,
+    deleted,
+    make_job,
+    message,
+    node_pod,
+    nodes,
+    plan_for,
+    reason,
+)
 
 # -- starting ---------------------------------------------------------------------------------
 
 
 def test_a_new_job_creates_every_node_pod_and_is_pending() -> None:
-    plan = run(make_job(), [])
+    plan = plan_for(make_job(), [])
     assert (plan.status.phase, plan.create) == (JobPhase.PENDING, nodes(0, 1))
     assert plan.status.start_time == NOW
     assert reason(plan, "Created") == "PodsCreated"
 
 
 def test_only_absent_pods_are_created() -> None:
-    plan = run(make_job(phase="Pending"), [node_pod(0, "Pending")])
+    plan = plan_for(make_job(phase="Pending"), [node_pod(0, "Pending")])
     assert plan.create == nodes(1)
 
 
 def test_all_nodes_running_makes_the_job_running() -> None:
-    plan = run(make_job(phase="Pending"), [node_pod(0), node_pod(1)])
+    plan = plan_for(make_job(phase="Pending"), [node_pod(0), node_pod(1)])
     assert plan.status.phase is JobPhase.RUNNING
     assert reason(plan, "Running") == "NodesRunning"
     assert (plan.status.nodes.running, plan.status.nodes.pending) == (2, 0)
 
 
 def test_a_pending_pod_keeps_the_job_pending() -> None:
-    plan = run(make_job(phase="Pending"), [node_pod(0), node_pod(1, "Pending")])
+    plan = plan_for(make_job(phase="Pending"), [node_pod(0), node_pod(1, "Pending")])
     assert plan.status.phase is JobPhase.PENDING
 
 
@@ -87,7 +60,7 @@ def test_a_pending_pod_keeps_the_job_pending() -> None:
     ],
 )
 def test_a_job_the_cluster_cannot_run_fails_instead_of_starting(problem: Problem) -> None:
-    plan = run(make_job(), [], problem)
+    plan = plan_for(make_job(), [], problem)
     assert plan.status.phase is JobPhase.FAILED
     assert plan.create == []
     failed = find(plan.status.conditions, "Failed")
@@ -99,13 +72,11 @@ def test_a_job_the_cluster_cannot_run_fails_instead_of_starting(problem: Problem
 
 
 def test_an_operator_owned_variable_fails_the_job_as_invalid_naming_the_field() -> None:
-    plan = run(make_job({"env": [{"name": "PYTHONUNBUFFERED", "value": "0"}]}), [])
+    plan = plan_for(make_job({"env": [{"name": "PYTHONUNBUFFERED", "value": "0"}]}), [])
     assert plan.status.phase is JobPhase.FAILED
     assert reason(plan, "Failed") == "Invalid"
     assert "spec.env[0].name" in message(plan, "Failed")
 
-
-ELASTIC = {"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4}}
 
 # -- success ----------------------------------------------------------------------------------
 
@@ -122,19 +93,21 @@ ELASTIC = {"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4}}
 def test_success_is_node_0_succeeded_with_no_node_running_or_failed(
     phases: tuple[str, str], expected: JobPhase
 ) -> None:
-    plan = run(make_job(phase="Running"), [node_pod(0, phases[0]), node_pod(1, phases[1])])
+    plan = plan_for(make_job(phase="Running"), [node_pod(0, phases[0]), node_pod(1, phases[1])])
     assert plan.status.phase is expected
 
 
 def test_an_elastic_node_that_never_ran_does_not_hold_success_back() -> None:
     job = make_job(ELASTIC, phase="Running")
-    plan = run(job, [node_pod(0, "Succeeded"), node_pod(1, "Succeeded"), node_pod(2, "Pending")])
+    plan = plan_for(
+        job, [node_pod(0, "Succeeded"), node_pod(1, "Succeeded"), node_pod(2, "Pending")]
+    )
     assert plan.status.phase is JobPhase.SUCCEEDED
     assert deleted(plan) == ["train-node-2"]  # cleanPodPolicy Running
 
 
 def test_success_sets_completion_time_and_deletes_no_finished_pod() -> None:
-    plan = run(make_job(phase="Running"), [node_pod(0, "Succeeded"), node_pod(1, "Succeeded")])
+    plan = plan_for(make_job(phase="Running"), [node_pod(0, "Succeeded"), node_pod(1, "Succeeded")])
     assert plan.status.completion_time == NOW
     assert reason(plan, "Succeeded") == "NodesSucceeded"
     assert plan.delete == []
@@ -162,7 +135,7 @@ def test_retryable_failures_per_restart_policy(
 
 
 def test_a_failed_node_restarts_the_whole_gang_and_counts() -> None:
-    plan = run(make_job(phase="Running"), [node_pod(0), node_pod(1, "Failed", exit_code=1)])
+    plan = plan_for(make_job(phase="Running"), [node_pod(0), node_pod(1, "Failed", exit_code=1)])
     assert plan.status.phase is JobPhase.RESTARTING
     assert plan.status.restarts == 1
     assert deleted(plan) == ["train-node-0", "train-node-1"]
@@ -176,7 +149,7 @@ def test_a_failed_node_restarts_the_whole_gang_and_counts() -> None:
 def test_every_restart_counts_against_backoff_limit_whatever_the_policy(policy: str) -> None:
     spec = {"runPolicy": {"backoffLimit": 2, "restartPolicy": policy}}
     job = make_job(spec, phase="Running", restarts=2)
-    plan = run(job, [node_pod(0), node_pod(1, "Failed", disruption="Evicted")])
+    plan = plan_for(job, [node_pod(0), node_pod(1, "Failed", disruption="Evicted")])
     assert plan.status.phase is JobPhase.FAILED
     assert reason(plan, "Failed") == "BackoffLimitExceeded"
     assert deleted(plan) == ["train-node-0"]  # cleanPodPolicy Running: the one still running
@@ -184,7 +157,7 @@ def test_every_restart_counts_against_backoff_limit_whatever_the_policy(policy: 
 
 def test_exit_code_policy_fails_at_once_on_a_permanent_code() -> None:
     job = make_job({"runPolicy": {"restartPolicy": "ExitCode"}}, phase="Running")
-    plan = run(job, [node_pod(0), node_pod(1, "Failed", exit_code=2)])
+    plan = plan_for(job, [node_pod(0), node_pod(1, "Failed", exit_code=2)])
     assert (plan.status.phase, plan.status.restarts) == (JobPhase.FAILED, 0)
     assert reason(plan, "Failed") == "NonRetryableExitCode"
 
@@ -192,7 +165,7 @@ def test_exit_code_policy_fails_at_once_on_a_permanent_code() -> None:
 def test_never_policy_fails_on_the_first_exit() -> None:
     job = make_job({"runPolicy": {"restartPolicy": "Never"}}, phase="Running")
     assert (
-        run(job, [node_pod(0, "Failed", exit_code=137), node_pod(1)]).status.phase
+        plan_for(job, [node_pod(0, "Failed", exit_code=137), node_pod(1)]).status.phase
         is JobPhase.FAILED
     )
 
@@ -200,7 +173,7 @@ def test_never_policy_fails_on_the_first_exit() -> None:
 @pytest.mark.parametrize("leaving", [True, False])
 def test_a_node_deleted_while_the_gang_runs_restarts_it(leaving: bool) -> None:
     pods = [node_pod(0), node_pod(1, leaving=True)] if leaving else [node_pod(0)]
-    plan = run(make_job(phase="Running"), pods)
+    plan = plan_for(make_job(phase="Running"), pods)
     assert plan.status.phase is JobPhase.RESTARTING
     assert "train-node-1 was deleted" in message(plan, "Restarting")
 
@@ -216,7 +189,7 @@ def test_a_node_pod_the_cluster_stopped_and_deleted_is_named_with_the_reason() -
 
 def test_restarting_deletes_leftovers_and_waits_for_them() -> None:
     job = make_job(phase="Restarting", restarts=1, conditions=[cond("Restarting", True, "X", 99)])
-    plan = run(job, [node_pod(0), node_pod(1, leaving=True)])
+    plan = plan_for(job, [node_pod(0), node_pod(1, leaving=True)])
     assert deleted(plan) == ["train-node-0"]
     assert (plan.status.phase, plan.create) == (JobPhase.RESTARTING, [])
 
@@ -229,7 +202,7 @@ def test_the_gang_is_recreated_after_an_exponential_back_off(
     restarts: int, ago: float, recreated: bool
 ) -> None:
     conditions = [cond("Restarting", True, "GangRestart", ago)]
-    plan = run(make_job(phase="Restarting", restarts=restarts, conditions=conditions), [])
+    plan = plan_for(make_job(phase="Restarting", restarts=restarts, conditions=conditions), [])
     assert plan.create == (nodes(0, 1) if recreated else [])
     assert plan.status.phase is (JobPhase.PENDING if recreated else JobPhase.RESTARTING)
     if not recreated:
@@ -242,7 +215,7 @@ ELASTIC = {"nodes": 3, "elastic": {"minNodes": 2, "maxNodes": 4}}
 
 
 def test_elastic_replaces_a_failed_node_in_place_and_counts_it() -> None:
-    plan = run(
+    plan = plan_for(
         make_job(ELASTIC, phase="Running"),
         [node_pod(0), node_pod(1), node_pod(2, "Failed", exit_code=1)],
     )
@@ -252,13 +225,13 @@ def test_elastic_replaces_a_failed_node_in_place_and_counts_it() -> None:
 
 
 def test_elastic_recreates_a_missing_node() -> None:
-    plan = run(make_job(ELASTIC, phase="Running"), [node_pod(0), node_pod(1)])
+    plan = plan_for(make_job(ELASTIC, phase="Running"), [node_pod(0), node_pod(1)])
     assert plan.create == nodes(2)
     assert plan.status.phase is JobPhase.RUNNING
 
 
 def test_elastic_runs_once_min_nodes_run() -> None:
-    plan = run(
+    plan = plan_for(
         make_job(ELASTIC, phase="Pending"), [node_pod(0), node_pod(1), node_pod(2, "Pending")]
     )
     assert plan.status.phase is JobPhase.RUNNING
@@ -266,7 +239,7 @@ def test_elastic_runs_once_min_nodes_run() -> None:
 
 def test_elastic_scale_down_deletes_the_highest_ranks() -> None:
     spec = {**ELASTIC, "nodes": 2}
-    plan = run(make_job(spec, phase="Running"), [node_pod(0), node_pod(1), node_pod(2)])
+    plan = plan_for(make_job(spec, phase="Running"), [node_pod(0), node_pod(1), node_pod(2)])
     assert deleted(plan) == ["train-node-2"]
 
 
@@ -276,7 +249,7 @@ def test_elastic_below_min_nodes_past_the_grace_period_restarts_the_gang(
 ) -> None:
     conditions = [cond("Degraded", True, "BelowMinNodes", below_for)] if below_for else []
     job = make_job(ELASTIC, phase="Running", conditions=conditions)
-    plan = run(job, [node_pod(0), node_pod(1, "Pending"), node_pod(2, "Pending")])
+    plan = plan_for(job, [node_pod(0), node_pod(1, "Pending"), node_pod(2, "Pending")])
     assert plan.status.phase is (JobPhase.RESTARTING if restarts else JobPhase.RUNNING)
     assert reason(plan, "Degraded") == (None if restarts else "BelowMinNodes")
 
@@ -287,7 +260,7 @@ def test_elastic_below_min_nodes_past_the_grace_period_restarts_the_gang(
 def test_the_deadline_fails_the_job_and_stops_its_pods_whatever_the_clean_policy() -> None:
     spec = {"runPolicy": {"activeDeadlineSeconds": 60, "cleanPodPolicy": "None"}}
     job = make_job(spec, phase="Running", startTime=(NOW - timedelta(seconds=60)).isoformat())
-    plan = run(job, [node_pod(0), node_pod(1)])
+    plan = plan_for(job, [node_pod(0), node_pod(1)])
     assert plan.status.phase is JobPhase.FAILED
     assert reason(plan, "Failed") == "DeadlineExceeded"
     assert deleted(plan) == ["train-node-0", "train-node-1"]
@@ -296,12 +269,12 @@ def test_the_deadline_fails_the_job_and_stops_its_pods_whatever_the_clean_policy
 def test_before_the_deadline_the_job_wakes_at_it() -> None:
     spec = {"runPolicy": {"activeDeadlineSeconds": 60}}
     job = make_job(spec, phase="Running", startTime=(NOW - timedelta(seconds=45)).isoformat())
-    assert run(job, [node_pod(0), node_pod(1)]).wake_in == pytest.approx(15)
+    assert plan_for(job, [node_pod(0), node_pod(1)]).wake_in == pytest.approx(15)
 
 
 def test_suspend_deletes_the_pods_and_keeps_the_job() -> None:
     job = make_job({"runPolicy": {"suspend": True}}, phase="Running", startTime=NOW.isoformat())
-    plan = run(job, [node_pod(0), node_pod(1)])
+    plan = plan_for(job, [node_pod(0), node_pod(1)])
     assert plan.status.phase is JobPhase.SUSPENDED
     assert deleted(plan) == ["train-node-0", "train-node-1"]
     assert plan.status.start_time is None
@@ -310,7 +283,7 @@ def test_suspend_deletes_the_pods_and_keeps_the_job() -> None:
 
 def test_resume_creates_the_pods_again() -> None:
     conditions = [cond("Suspended", True, "Suspended", 5)]
-    plan = run(make_job(phase="Suspended", conditions=conditions), [])
+    plan = plan_for(make_job(phase="Suspended", conditions=conditions), [])
     assert (plan.status.phase, plan.create) == (JobPhase.PENDING, nodes(0, 1))
     suspended = find(plan.status.conditions, "Suspended")
     assert suspended is not None and suspended.reason == "Resumed"
@@ -323,7 +296,7 @@ def test_resume_creates_the_pods_again() -> None:
 )
 def test_clean_pod_policy_of_a_finished_job(policy: str, expected: list[str]) -> None:
     job = make_job({"runPolicy": {"cleanPodPolicy": policy}}, phase="Failed")
-    assert deleted(run(job, [node_pod(0, "Failed"), node_pod(1)])) == expected
+    assert deleted(plan_for(job, [node_pod(0, "Failed"), node_pod(1)])) == expected
 
 
 @pytest.mark.parametrize(("ago", "delete"), [(99, False), (100, True)])
@@ -332,14 +305,14 @@ def test_a_finished_job_is_deleted_after_its_ttl(ago: float, delete: bool) -> No
     job = make_job(
         {"runPolicy": {"ttlSecondsAfterFinished": 100}}, phase="Succeeded", completionTime=done
     )
-    plan = run(job, [])
+    plan = plan_for(job, [])
     assert plan.delete_job is delete
     assert plan.wake_in == pytest.approx(100 - ago)
 
 
 def test_a_finished_job_never_changes_phase() -> None:
     job = make_job(phase="Succeeded", conditions=[cond("Succeeded", True, "NodesSucceeded")])
-    plan = run(job, [node_pod(0, "Failed", exit_code=1)])
+    plan = plan_for(job, [node_pod(0, "Failed", exit_code=1)])
     assert plan.status.phase is JobPhase.SUCCEEDED
     assert (plan.create, plan.events) == ([], [])
 
@@ -350,7 +323,7 @@ def test_a_finished_job_never_changes_phase() -> None:
 def test_a_spec_change_waits_for_the_next_restart() -> None:
     job = make_job(phase="Running")
     job.metadata["generation"] = 2
-    plan = run(job, [node_pod(0), node_pod(1)])
+    plan = plan_for(job, [node_pod(0), node_pod(1)])
     applied = find(plan.status.conditions, "SpecApplied")
     assert applied is not None and applied.reason == "PendingRestart"
     assert plan.status.observed_generation == 2
@@ -370,145 +343,3 @@ def test_a_gang_scheduler_whose_api_is_absent_is_a_problem() -> None:
     job = make_job({"gangScheduling": {"scheduler": "volcano"}})
     assert [p.reason for p in cluster_problems(job, 0, False)] == ["GangSchedulerUnavailable"]
     assert cluster_problems(job, 0, True) == []
-
-
-# -- why node pods wait ---------------------------------------------------------------------
-
-UNFIT = "0/1 nodes are available: 1 Insufficient cpu."
-
-
-def condition(plan: Plan, type_: str) -> Any:
-    found = find(plan.status.conditions, type_)
-    assert found is not None, f"no {type_} condition"
-    return found
-
-
-def test_unschedulable_node_pods_are_named_with_the_schedulers_message() -> None:
-    pods = [node_pod(0), node_pod(1, "Pending", unschedulable=UNFIT)]
-    plan = run(make_job(phase="Pending"), pods)
-    found = condition(plan, "PodsUnschedulable")
-    assert (found.status, found.reason) == (ConditionStatus.TRUE, "Unschedulable")
-    assert found.message == f"1 of 2 node pods cannot be scheduled: train-node-1: {UNFIT}"
-    assert found.last_transition_time == NOW
-    [event] = [e for e in plan.events if e.reason == "Unschedulable"]
-    assert (event.type, event.message) == ("Warning", found.message)
-
-
-def test_pods_with_the_same_message_are_named_together() -> None:
-    pods = [node_pod(r, "Pending", unschedulable=UNFIT) for r in range(5)]
-    plan = run(make_job({"nodes": 5}, phase="Pending"), pods)
-    assert condition(plan, "PodsUnschedulable").message == (
-        "5 of 5 node pods cannot be scheduled: train-node-0, train-node-1, train-node-2"
-        f" (and 2 more): {UNFIT}"
-    )
-
-
-def test_still_unschedulable_keeps_the_time_since_and_posts_no_new_event() -> None:
-    since = cond("PodsUnschedulable", True, "Unschedulable", ago=120)
-    job = make_job(phase="Pending", conditions=[since])
-    plan = run(job, [node_pod(0), node_pod(1, "Pending", unschedulable=UNFIT)])
-    assert condition(plan, "PodsUnschedulable").last_transition_time == NOW - timedelta(seconds=120)
-    assert not [e for e in plan.events if e.reason == "Unschedulable"]
-
-
-def test_the_condition_clears_when_the_pods_are_scheduled() -> None:
-    job = make_job(phase="Pending", conditions=[cond("PodsUnschedulable", True, "Unschedulable")])
-    plan = run(job, [node_pod(0), node_pod(1)])
-    found = condition(plan, "PodsUnschedulable")
-    assert (found.status, found.reason) == (ConditionStatus.FALSE, "PodsScheduled")
-    assert [e.type for e in plan.events if e.reason == "PodsScheduled"] == ["Normal"]
-
-
-def test_a_job_whose_pods_never_waited_has_no_waiting_conditions() -> None:
-    plan = run(make_job(phase="Pending"), [node_pod(0), node_pod(1, "Pending")])
-    assert find(plan.status.conditions, "PodsUnschedulable") is None
-    assert find(plan.status.conditions, "PodsFailingToStart") is None
-
-
-def test_containers_the_kubelet_cannot_start_are_named_with_its_reason() -> None:
-    why = 'ImagePullBackOff: Back-off pulling image "trainer:typo"'
-    plan = run(make_job(phase="Pending"), [node_pod(0, "Pending", start_failure=why), node_pod(1)])
-    found = condition(plan, "PodsFailingToStart")
-    assert (found.status, found.reason) == (ConditionStatus.TRUE, "ContainersCannotStart")
-    assert found.message == f"1 of 2 node pods cannot start their containers: train-node-0: {why}"
-    assert [e.type for e in plan.events if e.reason == "ContainersCannotStart"] == ["Warning"]
-    assert find(plan.status.conditions, "PodsUnschedulable") is None
-
-
-def test_start_failures_clear_once_the_containers_start() -> None:
-    failing = cond("PodsFailingToStart", True, "ContainersCannotStart")
-    plan = run(make_job(phase="Running", conditions=[failing]), [node_pod(0), node_pod(1)])
-    found = condition(plan, "PodsFailingToStart")
-    assert (found.status, found.reason) == (ConditionStatus.FALSE, "ContainersStarting")
-
-
-def test_pods_being_deleted_do_not_count_as_waiting() -> None:
-    job = make_job(phase="Restarting", restarts=1)
-    plan = run(job, [node_pod(0, "Pending", unschedulable=UNFIT, leaving=True)])
-    assert find(plan.status.conditions, "PodsUnschedulable") is None
-
-
-# -- observing pods ---------------------------------------------------------------------------
-
-
-def pod_body(status: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": "train-node-1",
-            "uid": "x",
-            "labels": {"bigmodel.dev/node-rank": "1", "bigmodel.dev/role": "worker"},
-            "annotations": {"bigmodel.dev/generation": "4"},
-            **meta,
-        },
-        "status": status,
-    }
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        ({}, {"phase": "Pending"}),
-        (
-            {"phase": "Failed", "containerStatuses": [
-                {"name": "main", "state": {"terminated": {"exitCode": 3}}}]},
-            {"phase": "Failed", "exit_code": 3},
-        ),
-        ({"phase": "Failed", "reason": "Evicted"}, {"disruption": "Evicted"}),
-        ({"phase": "Unknown"}, {"disruption": "NodeLost"}),
-        (
-            {"phase": "Running", "conditions": [
-                {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}]},
-            {"disruption": "PreemptionByScheduler"},
-        ),
-        (
-            {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
-                "reason": "Unschedulable", "message": "0/1 nodes are available"}]},
-            {"unschedulable": "0/1 nodes are available", "start_failure": None},
-        ),
-        (
-            {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {
-                "reason": "ErrImagePull", "message": "pull access denied"}}}]},
-            {"unschedulable": None, "start_failure": "ErrImagePull: pull access denied"},
-        ),
-    ],
-)  # fmt: skip
-def test_observe_pod(status: dict[str, Any], expected: dict[str, Any]) -> None:
-    observed = observe_pod(pod_body(status))
-    assert observed is not None
-    assert (observed.member, observed.generation) == (node(1), 4)
-    for key, value in expected.items():
-        assert getattr(observed, key) == value
-
-
-def test_a_pod_without_a_rank_is_not_a_node_pod() -> None:
-    assert observe_pod({"metadata": {"name": "x", "labels": {}}}) is None
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    assert [TIMING.backoff(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
-
-
-def test_timing_reads_the_environment() -> None:
-    assert Timing.from_env({"BIGMODEL_RESTART_BACKOFF": "0.5"}).restart_backoff == 0.5
-    with pytest.raises(ValueError, match="BIGMODEL_ELASTIC_GRACE"):
-        Timing.from_env({"BIGMODEL_ELASTIC_GRACE": "soon"})
