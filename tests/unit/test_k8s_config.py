@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,18 @@ async def test_kopf_logs_in_with_the_same_server_and_token_and_bounded_connectio
         await session.close()
 
 
+@asynccontextmanager
+async def _served(app: web.Application) -> AsyncIterator[str]:
+    """`app` served on a free local port: its URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def refusing() -> AsyncIterator[str]:
     """An API server that serves discovery of v1 pods, answers a create 409 (it exists), a
@@ -76,12 +89,8 @@ async def refusing() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with _served(app) as url:
+        yield url
 
 
 def _config(host: str) -> Any:
@@ -184,12 +193,8 @@ async def watching() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/api/v1/pods", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with _served(app) as url:
+        yield url
 
 
 async def test_a_watch_yields_each_event_whatever_its_length(watching: str) -> None:
