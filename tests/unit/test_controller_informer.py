@@ -86,7 +86,7 @@ def bookmark(version: str) -> Event:
     return {"type": "BOOKMARK", "object": {"kind": "Pod", "metadata": {"resourceVersion": version}}}
 
 
-GONE: Event = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
+EXPIRED: Event = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
 SELECTED = {LABEL_ROLE: kopf.PRESENT, "app.kubernetes.io/managed-by": "op"}
 
 
@@ -141,9 +141,9 @@ def test_a_failed_connection_resumes_the_watch_without_a_list() -> None:
     assert [params["resourceVersion"] for _, params in kube.watched] == ["100", "100", "100"]
 
 
-@pytest.mark.parametrize("gone", [[GONE], ApiError(410, "too old resource version")])
-def test_a_410_gone_lists_again_and_watches_from_the_new_list(gone: Watch) -> None:
-    kube = ScriptedKube([[pod("a", "90")], [pod("a", "190")]], [gone, []])
+@pytest.mark.parametrize("expired", [[EXPIRED], ApiError(410, "too old resource version")])
+def test_a_410_gone_lists_again_and_watches_from_the_new_list(expired: Watch) -> None:
+    kube = ScriptedKube([[pod("a", "90")], [pod("a", "190")]], [expired, []])
     listing, fed = recording()
     run(kube, listing)
     assert fed == [(None, "a"), (None, "a")]
@@ -161,7 +161,7 @@ def test_an_object_that_vanished_between_two_lists_is_fed_as_deleted() -> None:
     jobs.job_changed(None, {"metadata": {"name": "train", "namespace": "ns", "uid": "uid-1"}})
     listing = Listing("v1", "pods", SELECTED, jobs.pod_event)
     both = [pod("train-node-0", "90"), pod("train-node-1", "91", rank=1)]
-    kube = ScriptedKube([both, [pod("train-node-0", "90")]], [[GONE]])
+    kube = ScriptedKube([both, [pod("train-node-0", "90")]], [[EXPIRED]])
     informer = run(kube, listing)
     assert [p.name for p in jobs.pods.of("uid-1")] == ["train-node-0"]
     gone = Departures(gone={Member("node", 1): None})
@@ -171,7 +171,7 @@ def test_an_object_that_vanished_between_two_lists_is_fed_as_deleted() -> None:
 
 
 def test_a_deleted_event_forgets_the_object() -> None:
-    events = [{"type": "DELETED", "object": pod("a", "120")}, GONE]
+    events = [{"type": "DELETED", "object": pod("a", "120")}, EXPIRED]
     kube = ScriptedKube([[pod("a", "90")], []], [events])
     listing, fed = recording()
     run(kube, listing)
@@ -220,7 +220,7 @@ def test_a_watch_expired_right_after_its_list_waits_before_listing_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(informer_module, "RETRY_SECONDS", 0.2)
-    kube = ScriptedKube([[], [], []], [[GONE], [GONE]])
+    kube = ScriptedKube([[], [], []], [[EXPIRED], [EXPIRED]])
     listing, _ = recording()
     began = time.monotonic()
     run(kube, listing)

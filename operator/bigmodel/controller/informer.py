@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bigmodel.controller.caches import Listing, label_selector, list_objects
-from bigmodel.controller.k8s import API_FAILURES, GONE, ApiError, Kube, resource_path
+from bigmodel.controller.k8s import API_FAILURES, EXPIRED, ApiError, Kube, resource_path
 from bigmodel.controller.objects import key_of
 
 WATCH_TIMEOUT = 300
@@ -46,7 +46,7 @@ RETRY_SECONDS = 2.0
 log = logging.getLogger(__name__)
 
 
-class Gone(Exception):
+class Expired(Exception):
     """The watch's resourceVersion is too old: LIST again."""
 
 
@@ -87,7 +87,7 @@ class Informer:
                 if self.version is None:
                     await self.relist()
                 await self.follow()
-            except Gone:
+            except Expired:
                 self.version = None
                 if time.monotonic() - self.listed_at < RETRY_SECONDS:
                     await asyncio.sleep(RETRY_SECONDS)  # expired again at once: no busy loop
@@ -128,16 +128,16 @@ class Informer:
             async for event in self.kube.watch(path, params):
                 self.take(event)
         except ApiError as exc:
-            if exc.status == GONE:
-                raise Gone() from exc
+            if exc.status == EXPIRED:
+                raise Expired() from exc
             raise
 
     def take(self, event: Mapping[str, Any]) -> None:
         """One watch event into the feed (a bookmark only moves the version on)."""
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
-            if obj.get("code") == GONE:
-                raise Gone()
+            if obj.get("code") == EXPIRED:
+                raise Expired()
             raise ApiError(int(obj.get("code") or 500), str(obj.get("message")))
         self.version = (obj.get("metadata") or {}).get("resourceVersion") or self.version
         if kind == "BOOKMARK":

@@ -21,9 +21,9 @@ JSON = "application/json"
 APPLY = "application/apply-patch+yaml"
 USER_AGENT = f"bigmodel-operator/{__version__}"
 """Our requests' user agent: audit logs (and the sandbox's request log) tell them apart."""
-_GONE = (404, 409)
+_ALREADY_DELETED = (404, 409)
 """A delete's answers when the object is gone already (409: a newer one has its name)."""
-GONE = 410
+EXPIRED = 410
 """A watch's answer when its resourceVersion is older than the history kept: list again."""
 CONNECTIONS = 32
 """Requests in flight to the API server at most, per client (ours, and kopf's besides its
@@ -213,7 +213,7 @@ class Kube:
         try:
             if response.status >= 400:
                 text = await response.text()
-                if response.status != GONE:
+                if response.status != EXPIRED:
                     self._count("GET", str(response.status))
                 result = json.loads(text) if text.startswith("{") else {}
                 raise ApiError(response.status, str(result.get("message") or text[:200]))
@@ -253,9 +253,9 @@ class Kube:
         if background:
             options["propagationPolicy"] = "Background"
         try:
-            await self.request("DELETE", await self.path(obj), options, expected=_GONE)
+            await self.request("DELETE", await self.path(obj), options, expected=_ALREADY_DELETED)
         except ApiError as exc:
-            if exc.status not in _GONE:
+            if exc.status not in _ALREADY_DELETED:
                 raise
 
     async def apply(self, obj: Mapping[str, Any], manager: str) -> dict[str, Any]:
